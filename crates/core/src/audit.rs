@@ -1,0 +1,82 @@
+//! Audit operation codes. Clarifai's numbering is kept where it exists (100–113 organization
+//! members, invitations and teams; 600s apps; 700s collaborators; 800 user); Portcullis adds
+//! the 1200s for organizations and the 2000s for authentication and credential events.
+
+macro_rules! operations {
+    ($($variant:ident = $code:literal, $name:literal;)*) => {
+        /// What an audit entry records.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation { $($variant),* }
+
+        impl Operation {
+            pub const ALL: &'static [Operation] = &[$(Operation::$variant),*];
+
+            pub fn code(self) -> i64 {
+                match self { $(Operation::$variant => $code),* }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$variant => $name),* }
+            }
+
+            pub fn from_code(code: i64) -> Option<Self> {
+                match code { $($code => Some(Operation::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+operations! {
+    MemberAdd = 100, "organization.member.add";
+    MemberChange = 101, "organization.member.change";
+    MemberRemove = 102, "organization.member.remove";
+    InvitationCreate = 103, "organization.invitation.create";
+    InvitationCancel = 104, "organization.invitation.cancel";
+    InvitationAccept = 105, "organization.invitation.accept";
+    InvitationDecline = 106, "organization.invitation.decline";
+    TeamCreate = 107, "organization.team.create";
+    TeamUpdate = 108, "organization.team.update";
+    TeamDelete = 109, "organization.team.delete";
+    TeamMemberAdd = 110, "organization.team.member.add";
+    TeamMemberRemove = 111, "organization.team.member.remove";
+    TeamAppAdd = 112, "organization.team.app.add";
+    TeamAppRemove = 113, "organization.team.app.remove";
+    AppCreate = 600, "app.create";
+    AppUpdate = 601, "app.update";
+    AppDelete = 602, "app.delete";
+    CollaboratorAdd = 700, "collaborator.add";
+    CollaboratorUpdate = 701, "collaborator.update";
+    CollaboratorRemove = 702, "collaborator.remove";
+    UserUpdate = 800, "user.update";
+    OrgCreate = 1200, "organization.create";
+    OrgUpdate = 1201, "organization.update";
+    OrgDelete = 1202, "organization.delete";
+    MemberLeave = 1203, "organization.member.leave";
+    UserSignup = 2000, "user.signup";
+    LoginSuccess = 2001, "auth.login.success";
+    LoginFailure = 2002, "auth.login.failure";
+    Logout = 2003, "auth.logout";
+    KeyCreate = 2010, "credential.create";
+    KeyRevoke = 2011, "credential.revoke";
+    OperatorInit = 2020, "platform.init";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_are_unique() {
+        let mut codes: Vec<i64> = Operation::ALL.iter().map(|o| o.code()).collect();
+        let mut names: Vec<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(codes.len(), Operation::ALL.len());
+        assert_eq!(names.len(), Operation::ALL.len());
+        for op in Operation::ALL {
+            assert_eq!(Operation::from_code(op.code()), Some(*op));
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Permission checks for use cases, on top of the pure decision function.
+
+use portcullis_core::decision::{Decision, Resource, check};
+use portcullis_core::index::Account;
+use portcullis_core::{AppKey, OrgKey, Permission, TeamKey, UserKey};
+
+use crate::{Caller, Portcullis, Result, ServiceError};
+
+impl Portcullis {
+    /// Resolves an organization id; unknown ids and non-organizations are `not_found`.
+    pub fn resolve_org(&self, id: &str) -> Result<OrgKey> {
+        self.with_index(|index| index.org_by_id(id)).ok_or(ServiceError::NotFound("organization"))
+    }
+
+    /// Resolves an account id (organization or user).
+    pub fn resolve_account(&self, id: &str) -> Result<Account> {
+        self.with_index(|index| index.account(id)).ok_or(ServiceError::NotFound("account"))
+    }
+
+    pub fn resolve_user(&self, id: &str) -> Result<UserKey> {
+        self.with_index(|index| index.user_by_id(id)).ok_or(ServiceError::NotFound("user"))
+    }
+
+    /// Resolves `{account}/apps/{app}`.
+    pub fn resolve_app(&self, account: &str, app: &str) -> Result<(Account, AppKey)> {
+        self.with_index(|index| {
+            let owner = index.account(account)?;
+            Some((owner, index.app_by_id(owner, app)?))
+        })
+        .ok_or(ServiceError::NotFound("app"))
+    }
+
+    pub fn resolve_team(&self, org: OrgKey, team: &str) -> Result<TeamKey> {
+        self.with_index(|index| index.team_by_id(org, team)).ok_or(ServiceError::NotFound("team"))
+    }
+
+    pub fn decide(&self, caller: &Caller, permission: Permission, resource: Resource) -> Decision {
+        self.with_index(|index| check(index, &caller.subject, permission, resource))
+    }
+
+    /// Requires `permission` on `resource`. A caller that may not even see the resource gets
+    /// `not_found` (naming `what`), so private things do not leak their existence; one that can
+    /// see it gets `forbidden` naming the missing permission.
+    pub fn authorize(&self, caller: &Caller, permission: Permission, resource: Resource, what: &'static str) -> Result<()> {
+        if self.decide(caller, permission, resource).allowed {
+            return Ok(());
+        }
+        if self.can_see(caller, resource) {
+            Err(ServiceError::Forbidden(permission))
+        } else {
+            Err(ServiceError::NotFound(what))
+        }
+    }
+
+    /// Whether the caller may know that `resource` exists: members see their organization,
+    /// anyone with `app.view` sees an app. Credential scopes do not hide existence.
+    pub fn can_see(&self, caller: &Caller, resource: Resource) -> bool {
+        let Some(user) = caller.user() else {
+            return match resource {
+                Resource::App(_) | Resource::AppItem { .. } => {
+                    self.decide(caller, Permission::AppView, resource).allowed
+                }
+                Resource::Account(_) => false,
+            };
+        };
+        self.with_index(|index| match resource {
+            Resource::Account(Account::Org(org)) => index.membership(user, org).is_some(),
+            Resource::Account(Account::User(owner)) => owner == user,
+            Resource::App(_) | Resource::AppItem { .. } => {
+                let unscoped = portcullis_core::Subject::user(user);
+                check(index, &unscoped, Permission::AppView, resource).allowed
+            }
+        })
+    }
+
+    /// The acting user, or `unauthenticated`.
+    pub fn require_user(&self, caller: &Caller) -> Result<UserKey> {
+        caller.user().ok_or(ServiceError::Unauthenticated)
+    }
+}

@@ -1,0 +1,67 @@
+//! The acting principal of a request: who, with which credential, from where.
+
+use portcullis_core::decision::{Binding, Subject};
+use portcullis_core::{CredentialKind, UserKey};
+use portcullis_store::Actor;
+
+/// Request context recorded in audit entries.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: Subject,
+    /// The credential's store id and kind (`None`: anonymous or the system).
+    pub credential: Option<(i64, CredentialKind)>,
+    /// The SHA-256 of the presented token, so logout can revoke exactly it.
+    pub token_hash: Option<[u8; 32]>,
+    pub meta: RequestMeta,
+}
+
+impl Caller {
+    pub fn anonymous(meta: RequestMeta) -> Self {
+        Self { subject: Subject::anonymous(), credential: None, token_hash: None, meta }
+    }
+
+    /// The system acting on its own (CLI maintenance, start-up).
+    pub fn system() -> Self {
+        Self::anonymous(RequestMeta::default())
+    }
+
+    /// A user acting with its full power and no credential (CLI commands against a data dir).
+    pub fn user_directly(user: UserKey) -> Self {
+        Self { subject: Subject::user(user), credential: None, token_hash: None, meta: RequestMeta::default() }
+    }
+
+    pub fn user(&self) -> Option<UserKey> {
+        self.subject.user
+    }
+
+    pub fn kind(&self) -> Option<CredentialKind> {
+        self.credential.map(|(_, kind)| kind)
+    }
+
+    /// Whether the caller signed in interactively (some account operations need a session).
+    pub fn is_session(&self) -> bool {
+        matches!(self.kind(), Some(CredentialKind::Session) | None) && self.user().is_some()
+    }
+
+    /// Whether the credential reaches beyond one org or app.
+    pub fn is_unbound(&self) -> bool {
+        self.subject.binding == Binding::Anywhere
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.subject.user,
+            credential: self.credential,
+            request_id: self.meta.request_id.clone(),
+            source_ip: self.meta.source_ip.clone(),
+            user_agent: self.meta.user_agent.clone(),
+        }
+    }
+}

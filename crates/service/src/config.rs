@@ -1,0 +1,30 @@
+//! Service settings that shape behaviour (not where to listen or store: that is the CLI's).
+
+/// One hour, one day, in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Whether `POST /v1/signup` creates accounts.
+    pub signup_enabled: bool,
+    /// Session lifetime without and with "remember me" (SPEC 5: 1 day, 30 days).
+    pub session_ttl_ms: i64,
+    pub remember_me_ttl_ms: i64,
+    /// How long an invitation stays acceptable (SPEC 4: 7 days).
+    pub invitation_ttl_ms: i64,
+    /// How many organizations one user may belong to (SPEC 1: 20).
+    pub max_orgs_per_user: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            signup_enabled: true,
+            session_ttl_ms: DAY_MS,
+            remember_me_ttl_ms: 30 * DAY_MS,
+            invitation_ttl_ms: 7 * DAY_MS,
+            max_orgs_per_user: 20,
+        }
+    }
+}

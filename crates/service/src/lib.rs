@@ -1,0 +1,102 @@
+//! Portcullis use cases. Every state-changing function takes the acting [`Caller`], checks the
+//! permission itself against the in-memory index, writes the change and its audit entry in one
+//! store transaction, then applies the change to the index before returning, so the next
+//! check on this server already sees it (read-your-writes).
+//!
+//! Handlers never decide permissions; a forgotten check in an adapter cannot open a hole.
+
+mod authorize;
+mod caller;
+pub mod check;
+mod config;
+mod error;
+pub mod keys;
+pub mod orgs;
+pub mod passwords;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use portcullis_core::{AccessIndex, Change, Clock};
+use portcullis_store::{Store, Write};
+
+pub use caller::{Caller, RequestMeta};
+pub use config::ServiceConfig;
+pub use error::ServiceError;
+pub use portcullis_core as core;
+pub use portcullis_store as store;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// A committed write: its result and the data revision it committed at.
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    pub value: T,
+    pub revision: u64,
+}
+
+/// The service: the store, the access index kept current with it, and the configuration.
+#[derive(Debug)]
+pub struct Portcullis {
+    store: Store,
+    index: RwLock<AccessIndex>,
+    /// Serialises this process's writes so index changes are applied in revision order.
+    write_lock: tokio::sync::Mutex<()>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    passwords: passwords::PasswordHasher,
+}
+
+impl Portcullis {
+    /// Loads the index from `store` and returns a ready service.
+    pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServiceConfig) -> Result<Arc<Self>> {
+        let index = store.load_index(clock.now()).await?;
+        let passwords = passwords::PasswordHasher::new().await?;
+        Ok(Arc::new(Self {
+            store,
+            index: RwLock::new(index),
+            write_lock: tokio::sync::Mutex::new(()),
+            clock,
+            config,
+            passwords,
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> portcullis_core::Timestamp {
+        self.clock.now()
+    }
+
+    /// The revision the index reflects.
+    pub fn revision(&self) -> u64 {
+        self.index.read().revision()
+    }
+
+    /// Read access to the index (short critical sections only; never across an await).
+    pub fn with_index<R>(&self, f: impl FnOnce(&AccessIndex) -> R) -> R {
+        f(&self.index.read())
+    }
+
+    /// Runs `op` in one store transaction with the caller as the audited actor, commits it,
+    /// and applies the index changes it returns. An error rolls everything back.
+    pub(crate) async fn commit<T>(
+        &self,
+        caller: &Caller,
+        op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
+    ) -> Result<Committed<T>> {
+        let _serialised = self.write_lock.lock().await;
+        let mut write = self.store.begin_write(&caller.actor(), self.clock.now()).await?;
+        let (value, changes) = op(&mut write).await?;
+        let revision = write.commit().await?;
+        self.index.write().apply(revision, &changes);
+        Ok(Committed { value, revision })
+    }
+}
