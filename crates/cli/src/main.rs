@@ -1,1 +1,2 @@
+//! The `portcullis` binary (placeholder until the CLI work lands).
 fn main() {}

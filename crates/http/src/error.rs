@@ -1,0 +1,102 @@
+//! The single mapping from failures to RFC 9457 `application/problem+json` responses with a
+//! stable machine `code`. Internal errors are logged with detail and answered generically.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error response body (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the problem type: `/problems/{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `member.last_admin`.
+    pub code: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The permission the caller lacks, for `permission.denied`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+    pub permission: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), field: None, permission: None }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        use ServiceError as E;
+        match err {
+            E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "auth.required", "a valid credential is required"),
+            E::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_credentials", "invalid email or password"),
+            E::Forbidden(permission) => ApiError {
+                permission: Some(permission.as_str().to_owned()),
+                ..ApiError::new(StatusCode::FORBIDDEN, "permission.denied", format!("missing permission `{permission}`"))
+            },
+            E::NotAllowed { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
+            E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            E::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            E::LastAdmin => ApiError::new(
+                StatusCode::CONFLICT,
+                "member.last_admin",
+                "the last administrator of an organization cannot be removed, demoted or leave",
+            ),
+            E::Invalid { code, field, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field),
+            E::State { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Internal(source) => {
+                tracing::error!(error = %source, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: format!("/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_owned(),
+            field: self.field,
+            permission: self.permission,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such route")
+}

@@ -1,0 +1,115 @@
+//! Extractors: the authenticated caller and JSON bodies whose every failure is problem+json.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use portcullis_service::{Caller, RequestMeta};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+fn request_meta(parts: &Parts) -> RequestMeta {
+    let header_str = |name: &str| {
+        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(200).collect::<String>())
+    };
+    let source_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    RequestMeta {
+        request_id: header_str("x-request-id"),
+        source_ip,
+        user_agent: header_str(header::USER_AGENT.as_str()),
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>` or `Authorization: Key <token>`.
+fn presented_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| unauthenticated())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(unauthenticated)?;
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("key") {
+        Ok(Some(token.trim()))
+    } else {
+        Err(unauthenticated())
+    }
+}
+
+fn unauthenticated() -> ApiError {
+    portcullis_service::ServiceError::Unauthenticated.into()
+}
+
+/// A caller with a valid credential; requests without one are refused with 401.
+#[derive(Debug)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = presented_token(parts)?.ok_or_else(unauthenticated)?;
+        Ok(Self(state.authenticate(token, request_meta(parts))?))
+    }
+}
+
+/// A caller that may be anonymous; a credential, when presented, must be valid.
+#[derive(Debug)]
+pub struct MaybeAuthenticated(pub Caller);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let meta = request_meta(parts);
+        match presented_token(parts)? {
+            Some(token) => Ok(Self(state.authenticate(token, meta)?)),
+            None => Ok(Self(Caller::anonymous(meta))),
+        }
+    }
+}
+
+/// Request metadata only (for unauthenticated endpoints such as login).
+#[derive(Debug)]
+pub struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_meta(parts)))
+    }
+}
+
+/// A JSON body. Malformed JSON, a wrong content type, unknown fields and wrong types are each
+/// a problem+json 400/415 with a stable code.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.content_type",
+            "expected `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request("request.malformed_json", err.body_text()),
+        JsonRejection::JsonDataError(err) => ApiError::bad_request("request.invalid_body", err.body_text()),
+        JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "request body is too large")
+        }
+        other => ApiError::bad_request("request.invalid_body", other.body_text()),
+    }
+}
