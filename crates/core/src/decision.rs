@@ -312,7 +312,10 @@ fn app_grants(
         }
         if let Some((_, granted)) = app.collaborators.iter().find(|(u, _)| *u == user) {
             // SPEC 3: a collaboration never carries these, whatever reached the index.
-            if granted.difference(collaborator_forbidden()).contains(permission) {
+            if granted
+                .difference(collaborator_forbidden())
+                .contains(permission)
+            {
                 via.push(Grant::Collaborator);
             }
         }

@@ -491,11 +491,9 @@ impl AccessIndex {
                     .users
                     .get_mut(user.0)
                     .and_then(|u| u.memberships.iter_mut().find(|m| m.org == org))
-                {
-                    if !m.teams.contains(team) {
+                    && !m.teams.contains(team) {
                         m.teams.push(*team);
                     }
-                }
             }
             Change::TeamMemberRemoved { team, user } => {
                 let Some(t) = self.teams.get_mut(team.0) else {
@@ -580,8 +578,8 @@ impl AccessIndex {
     }
 
     fn remove_member(&mut self, org: OrgKey, user: UserKey) {
-        if let Some(entry) = self.users.get_mut(user.0) {
-            if let Some(pos) = entry.memberships.iter().position(|m| m.org == org) {
+        if let Some(entry) = self.users.get_mut(user.0)
+            && let Some(pos) = entry.memberships.iter().position(|m| m.org == org) {
                 let membership = entry.memberships.remove(pos);
                 for team in membership.teams {
                     if let Some(t) = self.teams.get_mut(team.0) {
@@ -589,7 +587,6 @@ impl AccessIndex {
                     }
                 }
             }
-        }
         if let Some(o) = self.orgs.get_mut(org.0) {
             o.members.remove(&user);
         }

@@ -25,9 +25,12 @@ use portcullis_core::{
 /// How far a role's app-level cells reach (the `[roles]` section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reach {
-    AllApps,
-    TeamApps,
-    NoApps,
+    /// Every app of the organization.
+    Everywhere,
+    /// Apps of the member's teams, as far as the team's role there allows.
+    TeamLinked,
+    /// No app at all.
+    Nowhere,
 }
 
 #[derive(Debug)]
@@ -95,18 +98,21 @@ fn parse_corpus(text: &str) -> Result<Corpus, String> {
                 let [name, reach] = fields[..] else {
                     return Err(at(format!("expected `role reach`, got `{line}`")));
                 };
-                let role = OrgRole::parse(name).ok_or_else(|| at(format!("unknown role `{name}`")))?;
+                let role =
+                    OrgRole::parse(name).ok_or_else(|| at(format!("unknown role `{name}`")))?;
                 let reach = match reach {
-                    "all-apps" => Reach::AllApps,
-                    "team-apps" => Reach::TeamApps,
-                    "no-apps" => Reach::NoApps,
+                    "all-apps" => Reach::Everywhere,
+                    "team-apps" => Reach::TeamLinked,
+                    "no-apps" => Reach::Nowhere,
                     other => return Err(at(format!("unknown reach `{other}`"))),
                 };
                 roles.push((role, reach));
             }
             "matrix" => {
                 let [id, level, cells @ ..] = &fields[..] else {
-                    return Err(at(format!("expected `permission level cells..`, got `{line}`")));
+                    return Err(at(format!(
+                        "expected `permission level cells..`, got `{line}`"
+                    )));
                 };
                 let permission = Permission::parse(id)
                     .ok_or_else(|| at(format!("permission `{id}` is unknown to the code")))?;
@@ -150,7 +156,8 @@ fn parse_corpus(text: &str) -> Result<Corpus, String> {
         let [name, permissions @ ..] = &fields[..] else {
             return Err(at("empty team role line".to_owned()));
         };
-        let role = TeamRole::parse(name).ok_or_else(|| at(format!("unknown team role `{name}`")))?;
+        let role =
+            TeamRole::parse(name).ok_or_else(|| at(format!("unknown team role `{name}`")))?;
         let mut allowed = PermissionSet::EMPTY;
         for id in permissions {
             if *id == "*" {
@@ -270,10 +277,25 @@ fn world(team_role: TeamRole) -> AccessIndex {
         },
         app(IN_TEAM, Account::Org(ACME), "in-team", Visibility::Private),
         app(OUTSIDE, Account::Org(ACME), "outside", Visibility::Private),
-        app(PUBLIC_DEMO, Account::Org(ACME), "public-demo", Visibility::Public),
+        app(
+            PUBLIC_DEMO,
+            Account::Org(ACME),
+            "public-demo",
+            Visibility::Public,
+        ),
         app(ORG_WIDE, Account::Org(ACME), "org-wide", Visibility::Org),
-        app(NOTEBOOK, Account::User(SOLO), "notebook", Visibility::Private),
-        app(FORECASTS, Account::Org(GLOBEX), "forecasts", Visibility::Private),
+        app(
+            NOTEBOOK,
+            Account::User(SOLO),
+            "notebook",
+            Visibility::Private,
+        ),
+        app(
+            FORECASTS,
+            Account::Org(GLOBEX),
+            "forecasts",
+            Visibility::Private,
+        ),
         Change::TeamCreated {
             key: ML_TEAM,
             org: ACME,
@@ -346,7 +368,10 @@ fn describe(index: &AccessIndex, resource: Resource) -> String {
             None => format!("unknown account {account:?}"),
         },
         Resource::App(key) => app(key),
-        Resource::AppItem { app: key, visibility } => format!("{visibility} item of {}", app(key)),
+        Resource::AppItem {
+            app: key,
+            visibility,
+        } => format!("{visibility} item of {}", app(key)),
     }
 }
 
@@ -452,7 +477,10 @@ fn corpus_lists_every_permission_of_the_catalogue_in_order() {
         missing.is_empty(),
         "permissions of the code missing from corpus/matrix.txt: {missing:?}"
     );
-    assert_eq!(in_corpus, in_code, "corpus order differs from Permission::ALL");
+    assert_eq!(
+        in_corpus, in_code,
+        "corpus order differs from Permission::ALL"
+    );
 }
 
 #[test]
@@ -464,7 +492,12 @@ fn corpus_levels_and_role_columns_equal_the_catalogue() {
         "corpus role columns"
     );
     for row in &corpus.rows {
-        assert_eq!(row.permission.level(), row.level, "level of `{}`", row.permission);
+        assert_eq!(
+            row.permission.level(),
+            row.level,
+            "level of `{}`",
+            row.permission
+        );
     }
     for (role, _) in &corpus.roles {
         assert_eq!(
@@ -517,16 +550,16 @@ fn expected_cell(
         return allow(&[Grant::Role(role)]);
     }
     match (reach, place) {
-        (Reach::AllApps, _) => allow(&[Grant::Role(role)]),
-        (Reach::NoApps, _) => deny(Denial::RoleLacksPermission(role)),
-        (Reach::TeamApps, Place::InTeam) if team_allows.contains(row.permission) => {
+        (Reach::Everywhere, _) => allow(&[Grant::Role(role)]),
+        (Reach::Nowhere, _) => deny(Denial::RoleLacksPermission(role)),
+        (Reach::TeamLinked, Place::InTeam) if team_allows.contains(row.permission) => {
             allow(&[Grant::Team {
                 team: ML_TEAM,
                 role: team_role,
             }])
         }
-        (Reach::TeamApps, Place::InTeam) => deny(Denial::TeamRoleLacksPermission),
-        (Reach::TeamApps, _) => deny(Denial::AppNotInTeams),
+        (Reach::TeamLinked, Place::InTeam) => deny(Denial::TeamRoleLacksPermission),
+        (Reach::TeamLinked, _) => deny(Denial::AppNotInTeams),
     }
 }
 
@@ -560,9 +593,17 @@ fn every_role_permission_cell_on_the_org_and_on_apps_inside_and_outside_the_team
             }
         }
     }
-    let per_world = corpus.roles.len() * (corpus.rows_at(Level::Org) + 2 * corpus.rows_at(Level::App));
+    let per_world =
+        corpus.roles.len() * (corpus.rows_at(Level::Org) + 2 * corpus.rows_at(Level::App));
     assert_eq!(checked, corpus.team_roles.len() * per_world);
-    assert_eq!((corpus.roles.len(), corpus.rows.len(), corpus.team_roles.len()), (6, 34, 4));
+    assert_eq!(
+        (
+            corpus.roles.len(),
+            corpus.rows.len(),
+            corpus.team_roles.len()
+        ),
+        (6, 34, 4)
+    );
     assert!(
         failures.is_empty(),
         "{} of {checked} cells differ from corpus/matrix.txt:\n  {}",
@@ -576,6 +617,7 @@ fn every_role_permission_cell_on_the_org_and_on_apps_inside_and_outside_the_team
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[rustfmt::skip]
 fn non_members_hold_nothing_in_the_organization() {
     use Permission::*;
     let stranger = Subject::user(STRANGER);
@@ -599,6 +641,7 @@ fn non_members_hold_nothing_in_the_organization() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn anonymous_callers_see_public_apps_only() {
     use Permission::*;
     let anonymous = Subject::anonymous();
@@ -617,18 +660,13 @@ fn anonymous_callers_see_public_apps_only() {
             case("private item of a public app", &anonymous, AppView, item(PUBLIC_DEMO, Visibility::Private), denied.clone()),
             case("public item of a private app", &anonymous, AppView, item(IN_TEAM, Visibility::Public), denied.clone()),
             case("stranger", &Subject::user(STRANGER), AppView, app(PUBLIC_DEMO), public.clone()),
-            case(
-                "org user",
-                &Subject::user(member(OrgRole::OrgUser)),
-                AppView,
-                app(PUBLIC_DEMO),
-                allow(&[Grant::Role(OrgRole::OrgUser), Grant::Visibility(Visibility::Public)]),
-            ),
+            case("org user", &Subject::user(member(OrgRole::OrgUser)), AppView, app(PUBLIC_DEMO), allow(&[Grant::Role(OrgRole::OrgUser), Grant::Visibility(Visibility::Public)])),
         ],
     );
 }
 
 #[test]
+#[rustfmt::skip]
 fn org_visibility_gives_app_view_to_members_of_the_owning_org_only() {
     use Permission::*;
     let org_visible = allow(&[Grant::Visibility(Visibility::Org)]);
@@ -641,13 +679,7 @@ fn org_visibility_gives_app_view_to_members_of_the_owning_org_only() {
             case("team contributor (not in ml-team's apps)", &Subject::user(member(OrgRole::TeamContributor)), AppView, app(ORG_WIDE), org_visible.clone()),
             case("financial manager", &financial, ModelsCreate, app(ORG_WIDE), deny(Denial::RoleLacksPermission(OrgRole::FinancialManager))),
             case("financial manager", &financial, AppView, app(OUTSIDE), deny(Denial::RoleLacksPermission(OrgRole::FinancialManager))),
-            case(
-                "org user",
-                &Subject::user(member(OrgRole::OrgUser)),
-                AppView,
-                app(ORG_WIDE),
-                allow(&[Grant::Role(OrgRole::OrgUser), Grant::Visibility(Visibility::Org)]),
-            ),
+            case("org user", &Subject::user(member(OrgRole::OrgUser)), AppView, app(ORG_WIDE), allow(&[Grant::Role(OrgRole::OrgUser), Grant::Visibility(Visibility::Org)])),
             case("public item of an org app", &financial, AppView, item(ORG_WIDE, Visibility::Public), org_visible.clone()),
             case("org item of a public app", &financial, AppView, item(PUBLIC_DEMO, Visibility::Org), org_visible.clone()),
             case("private item of an org app", &financial, AppView, item(ORG_WIDE, Visibility::Private), deny(Denial::RoleLacksPermission(OrgRole::FinancialManager))),
@@ -660,6 +692,7 @@ fn org_visibility_gives_app_view_to_members_of_the_owning_org_only() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn suspended_and_unknown_users_are_denied_before_any_grant() {
     use Permission::*;
     let dormant = Subject::user(DORMANT);
@@ -689,6 +722,7 @@ fn suspended_and_unknown_users_are_denied_before_any_grant() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn the_owner_of_a_personal_app_holds_every_app_level_permission_on_it() {
     let solo = Subject::user(SOLO);
     let mut cases: Vec<Case> = Permission::ALL
@@ -708,6 +742,7 @@ fn the_owner_of_a_personal_app_holds_every_app_level_permission_on_it() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn collaborators_hold_what_they_were_granted_on_that_app_only() {
     use Permission::*;
     let guest = Subject::user(GUEST);
@@ -743,10 +778,14 @@ fn collaborators_hold_what_they_were_granted_on_that_app_only() {
         app: OUTSIDE,
         user: GUEST,
     }]);
-    run(&index, &[case("former collaborator", &guest, AppView, app(OUTSIDE), deny(Denial::NotMember))]);
+    run(
+        &index,
+        &[case("former collaborator", &guest, AppView, app(OUTSIDE), deny(Denial::NotMember))],
+    );
 }
 
 #[test]
+#[rustfmt::skip]
 fn a_collaborator_never_holds_delete_edit_id_or_change_visibility() {
     // SPEC 3: a collaboration is "never `app.delete`, `app.edit_id`, `app.change_visibility`",
     // even if such a grant reached the index.
@@ -756,7 +795,11 @@ fn a_collaborator_never_holds_delete_edit_id_or_change_visibility() {
         permissions: PermissionSet::all_at(Level::App),
     }]);
     let stranger = Subject::user(STRANGER);
-    let forbidden = [Permission::AppDelete, Permission::AppEditId, Permission::AppChangeVisibility];
+    let forbidden = [
+        Permission::AppDelete,
+        Permission::AppEditId,
+        Permission::AppChangeVisibility,
+    ];
     let cases: Vec<Case> = Permission::ALL
         .iter()
         .filter(|p| p.level() == Level::App)
@@ -773,9 +816,14 @@ fn a_collaborator_never_holds_delete_edit_id_or_change_visibility() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn an_app_key_reaches_nothing_outside_its_app() {
     use Permission::*;
-    let key = token(member(OrgRole::Admin), PermissionSet::all(), Binding::App(IN_TEAM));
+    let key = token(
+        member(OrgRole::Admin),
+        PermissionSet::all(),
+        Binding::App(IN_TEAM),
+    );
     let elsewhere = deny(Denial::CredentialBoundElsewhere);
     let admin = allow(&[Grant::Role(OrgRole::Admin)]);
     run(
@@ -793,6 +841,7 @@ fn an_app_key_reaches_nothing_outside_its_app() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn a_pat_bound_to_an_organization_reaches_only_that_organization() {
     use Permission::*;
     let admin = member(OrgRole::Admin);
@@ -817,12 +866,17 @@ fn a_pat_bound_to_an_organization_reaches_only_that_organization() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn scopes_restrict_and_never_add() {
     use Permission::*;
     let admin = member(OrgRole::Admin);
     let view_only = token(admin, scopes(&[AppView]), Binding::Anywhere);
     let nothing = token(admin, PermissionSet::EMPTY, Binding::Anywhere);
-    let org_user = token(member(OrgRole::OrgUser), scopes(&[ModelsCreate, AppView]), Binding::Anywhere);
+    let org_user = token(
+        member(OrgRole::OrgUser),
+        scopes(&[ModelsCreate, AppView]),
+        Binding::Anywhere,
+    );
     let excluded = deny(Denial::ScopeExcludesPermission);
     run(
         &world(TeamRole::FullAccess),
@@ -838,6 +892,7 @@ fn scopes_restrict_and_never_add() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn a_permission_asked_at_the_wrong_level_is_a_level_mismatch() {
     use Permission::*;
     let admin = Subject::user(member(OrgRole::Admin));
@@ -855,6 +910,7 @@ fn a_permission_asked_at_the_wrong_level_is_a_level_mismatch() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn unknown_resources_are_not_found() {
     use Permission::*;
     let admin = Subject::user(member(OrgRole::Admin));
@@ -880,6 +936,7 @@ fn unknown_resources_are_not_found() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn sso_enforcement_requires_an_sso_session_from_members() {
     use Permission::*;
     let index = world_with(&[Change::OrgSsoEnforced {
@@ -902,6 +959,7 @@ fn sso_enforcement_requires_an_sso_session_from_members() {
 }
 
 #[test]
+#[rustfmt::skip]
 fn platform_service_keys_check_only_in_their_bound_organizations() {
     use Permission::*;
     let service = |scopes: PermissionSet, binding: Binding| Subject {
@@ -911,7 +969,10 @@ fn platform_service_keys_check_only_in_their_bound_organizations() {
         platform_service: true,
         sso_orgs: Default::default(),
     };
-    let acme_only = service(scopes(&[AuthzCheck, UsageWrite]), Binding::Orgs([ACME].into_iter().collect()));
+    let acme_only = service(
+        scopes(&[AuthzCheck, UsageWrite]),
+        Binding::Orgs([ACME].into_iter().collect()),
+    );
     let everywhere_check_only = service(scopes(&[AuthzCheck]), Binding::Anywhere);
     let platform = allow(&[Grant::PlatformService]);
     run(
