@@ -101,9 +101,3 @@ impl KeyDto {
         }
     }
 }
-
-/// The revision a write committed at: pass it as a consistency token to later checks.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Revision {
-    pub revision: u64,
-}

@@ -70,6 +70,7 @@ impl From<ServiceError> for ApiError {
             ),
             E::Invalid { code, field, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field),
             E::State { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Unavailable { code, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message),
             E::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
@@ -78,9 +79,9 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Problem {
+impl ApiError {
+    pub fn into_problem(self) -> Problem {
+        Problem {
             kind: format!("/problems/{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
@@ -88,8 +89,15 @@ impl IntoResponse for ApiError {
             code: self.code.to_owned(),
             field: self.field,
             permission: self.permission,
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let body = self.into_problem();
+        let mut response = (status, axum::Json(body)).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -113,3 +113,18 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => ApiError::bad_request("request.invalid_body", other.body_text()),
     }
 }
+
+/// Query parameters; a malformed query string is a problem+json 400.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request("request.invalid_query", rejection.body_text())),
+        }
+    }
+}

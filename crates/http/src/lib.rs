@@ -29,7 +29,29 @@ pub fn router(service: AppState) -> Router {
     let spec = Arc::new(spec);
     api.merge(openapi::docs_router(spec))
         .fallback(error::not_found_fallback)
+        .layer(axum::middleware::map_response_with_state(service.clone(), stamp_revision))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(service)
+}
+
+/// Header carrying the data revision after a write: pass it as `consistency.at_least` to a
+/// later check (on any server) to be sure the check sees the write.
+pub const REVISION_HEADER: &str = "portcullis-revision";
+
+/// Stamps successful writes with the index revision. Taken after the write was applied, it is
+/// at least the write's own revision, which is what a consistency token needs.
+async fn stamp_revision(
+    axum::extract::State(service): axum::extract::State<AppState>,
+    method: axum::http::Method,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let mutating = !matches!(method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if mutating
+        && response.status().is_success()
+        && let Ok(value) = axum::http::HeaderValue::from_str(&service.revision().to_string())
+    {
+        response.headers_mut().insert(REVISION_HEADER, value);
+    }
+    response
 }

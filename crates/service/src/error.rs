@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// A state conflict with its own code (invitation no longer pending, quota reached...).
     #[error("{message}")]
     State { code: &'static str, message: String },
+    /// Temporarily unable to answer (e.g. the index is behind a requested revision).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

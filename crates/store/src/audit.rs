@@ -93,7 +93,8 @@ pub struct AuditRow {
 impl Store {
     /// The audit entries of an organization (`None`: platform-level), oldest first.
     pub async fn audit_entries(&self, org: Option<OrgKey>) -> Result<Vec<AuditRow>> {
-        let rows: Vec<(i64, Option<i64>, i64, i64, i64, Option<i64>, String, String, i64)> = sqlx::query_as(
+        type Row = (i64, Option<i64>, i64, i64, i64, Option<i64>, String, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, org_id, at, revision, operation, actor_user_id, targets, details, success \
              FROM audit_log WHERE ($1 IS NULL AND org_id IS NULL) OR org_id = $1 ORDER BY id",
         )

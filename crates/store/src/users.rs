@@ -63,7 +63,8 @@ impl Store {
 
     /// A user by email (case-insensitive), with its password hash for verification.
     pub async fn user_with_password(&self, email: &Email) -> Result<Option<(UserRecord, Option<String>)>> {
-        let row: Option<(i64, String, String, String, String, String, i64, i64, i64, Option<String>)> =
+        type Row = (i64, String, String, String, String, String, i64, i64, i64, Option<String>);
+        let row: Option<Row> =
             sqlx::query_as(&format!(
                 "SELECT {USER_COLUMNS}, u.password_hash FROM users u JOIN accounts a ON a.id = u.account_id \
                  WHERE u.email_key = $1"

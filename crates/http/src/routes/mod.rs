@@ -2,6 +2,7 @@
 //! and their OpenAPI descriptions are registered together.
 
 mod auth;
+mod check;
 mod keys;
 mod orgs;
 mod system;
@@ -16,4 +17,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(keys::router())
         .merge(orgs::router())
+        .merge(check::router())
 }
