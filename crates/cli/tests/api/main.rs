@@ -6,3 +6,4 @@ mod helpers;
 mod auth;
 mod orgs;
 mod matrix;
+mod system;

@@ -237,3 +237,115 @@ async fn token_subjects_scopes_and_my_permissions() {
                           "consistency": {"at_least": revision}});
     assert_eq!(app.post("/v1/check", admin, at_least).await.assert_status(200)["allowed"], true);
 }
+
+/// Whether `role` may see app `target` at all (decides 403 versus 404 on a denial).
+fn sees_app(corpus: &Corpus, role_index: usize, target: &str) -> bool {
+    corpus.expected(role_index, "app.view", Some(target), "full_access").0
+}
+
+#[track_caller]
+fn assert_outcome(reply: &crate::helpers::Reply, allowed: bool, visible: bool, what: &str) {
+    if allowed {
+        assert!(reply.status.is_success(), "{what}: expected success, got {} {}", reply.status, reply.body);
+    } else if visible {
+        reply.assert_problem(403, "permission.denied");
+    } else {
+        reply.assert_problem(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn every_row_with_an_endpoint_is_enforced_by_that_endpoint() {
+    let app = spawn_app().await;
+    let sessions = populated_org(&app).await;
+    let admin = sessions["admin"].clone();
+    let corpus = corpus();
+    let org_cell = |i: usize, p: &str| corpus.expected(i, p, None, "full_access").0;
+
+    for (i, role) in ROLES.iter().enumerate() {
+        let me = &sessions[role];
+        let tag = user_of(role);
+
+        // members.manage: inviting.
+        let reply = app
+            .post("/v1/orgs/acme/invitations", me, json!({"email": format!("new-{tag}@example.com"), "role": "org_user"}))
+            .await;
+        assert_outcome(&reply, org_cell(i, "members.manage"), true, &format!("{role} invites"));
+        let invited = app.get("/v1/orgs/acme/invitations", &admin).await.body.to_string().contains(&format!("new-{tag}@"));
+        assert_eq!(invited, org_cell(i, "members.manage"), "{role}: invitation stored iff allowed");
+
+        // teams.manage: creating a team.
+        let reply = app.post("/v1/orgs/acme/teams", me, json!({"id": format!("t-{tag}"), "name": "T"})).await;
+        assert_outcome(&reply, org_cell(i, "teams.manage"), true, &format!("{role} creates a team"));
+        let exists = app.get(&format!("/v1/orgs/acme/teams/t-{tag}"), &admin).await.status.is_success();
+        assert_eq!(exists, org_cell(i, "teams.manage"), "{role}: team stored iff allowed");
+
+        // teams.add_members and teams.add_apps on team `ml`, undone by the admin.
+        let reply = app.put("/v1/orgs/acme/teams/ml/members/org-user", me, json!({})).await;
+        assert_outcome(&reply, org_cell(i, "teams.add_members"), true, &format!("{role} adds a team member"));
+        let team = app.get("/v1/orgs/acme/teams/ml", &admin).await.body.to_string();
+        assert_eq!(team.contains("org-user"), org_cell(i, "teams.add_members"), "{role}: team member stored iff allowed");
+        app.delete("/v1/orgs/acme/teams/ml/members/org-user", &admin).await;
+        let reply = app.put("/v1/orgs/acme/teams/ml/apps/outside", me, json!({"role": "labeler_worker"})).await;
+        assert_outcome(&reply, org_cell(i, "teams.add_apps"), true, &format!("{role} adds a team app"));
+        let team = app.get("/v1/orgs/acme/teams/ml", &admin).await.body.to_string();
+        assert_eq!(team.contains("\"outside\""), org_cell(i, "teams.add_apps"), "{role}: team app stored iff allowed");
+        app.delete("/v1/orgs/acme/teams/ml/apps/outside", &admin).await;
+
+        // apps.create.
+        let reply = app.post("/v1/accounts/acme/apps", me, json!({"id": format!("new-{tag}"), "name": "n"})).await;
+        assert_outcome(&reply, org_cell(i, "apps.create"), true, &format!("{role} creates an app"));
+        let exists = app.get(&format!("/v1/accounts/acme/apps/new-{tag}"), &admin).await.status.is_success();
+        assert_eq!(exists, org_cell(i, "apps.create"), "{role}: app stored iff allowed");
+
+        // org.manage.
+        let reply = app.patch("/v1/orgs/acme", me, json!({"name": format!("Acme by {tag}")})).await;
+        assert_outcome(&reply, org_cell(i, "org.manage"), true, &format!("{role} renames the org"));
+        let name = app.get("/v1/orgs/acme", &admin).await.body["name"].clone();
+        assert_eq!(name == format!("Acme by {tag}"), org_cell(i, "org.manage"), "{role}: org renamed iff allowed");
+
+        for target in ["in-team", "outside"] {
+            let path = format!("/v1/accounts/acme/apps/{target}");
+            let visible = sees_app(&corpus, i, target);
+            let allowed = |p: &str| corpus.expected(i, p, Some(target), "full_access").0;
+            let what = |p: &str| format!("{role} {p} on {target}");
+            let fields = [
+                ("app.edit_description", json!({"description": format!("by {tag}")}), "description", json!(format!("by {tag}"))),
+                ("app.edit_notes", json!({"notes": format!("notes by {tag}")}), "notes", json!(format!("notes by {tag}"))),
+                ("app.change_visibility", json!({"visibility": "org"}), "visibility", json!("org")),
+                ("base_workflow.edit", json!({"base_workflow": format!("wf-{tag}")}), "base_workflow", json!(format!("wf-{tag}"))),
+            ];
+            for (permission, body, field, value) in fields {
+                let before = app.get(&path, &admin).await.body;
+                let reply = app.patch(&path, me, body).await;
+                assert_outcome(&reply, allowed(permission), visible, &what(permission));
+                let after = app.get(&path, &admin).await.body;
+                if allowed(permission) {
+                    assert_eq!(after[field], value, "{}", what(permission));
+                } else {
+                    assert_eq!(after, before, "{}: a refused PATCH changes nothing", what(permission));
+                }
+            }
+            app.patch(&path, &admin, json!({"visibility": "private"})).await.assert_status(200);
+
+            // app.edit_id: rename and have the admin rename it back.
+            let reply = app.patch(&path, me, json!({"id": format!("{target}-x")})).await;
+            assert_outcome(&reply, allowed("app.edit_id"), visible, &what("app.edit_id"));
+            if allowed("app.edit_id") {
+                app.patch(&format!("{path}-x"), &admin, json!({"id": target})).await.assert_status(200);
+            }
+            app.get(&path, &admin).await.assert_status(200);
+
+            // app.delete on a throw-away app placed like the target.
+            let victim = format!("victim-{target}-{tag}");
+            app.post("/v1/accounts/acme/apps", &admin, json!({"id": victim, "name": "v"})).await.assert_status(201);
+            if target == "in-team" {
+                app.put(&format!("/v1/orgs/acme/teams/ml/apps/{victim}"), &admin, json!({"role": "full_access"})).await.assert_status(200);
+            }
+            let reply = app.delete(&format!("/v1/accounts/acme/apps/{victim}"), me).await;
+            assert_outcome(&reply, allowed("app.delete"), visible, &what("app.delete"));
+            let still_there = app.get(&format!("/v1/accounts/acme/apps/{victim}"), &admin).await.status.is_success();
+            assert_eq!(still_there, !allowed("app.delete"), "{}", what("app.delete"));
+        }
+    }
+}
