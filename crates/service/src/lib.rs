@@ -5,15 +5,19 @@
 //!
 //! Handlers never decide permissions; a forgotten check in an adapter cannot open a hole.
 
+pub mod apps;
 mod authorize;
 mod caller;
 pub mod check;
 mod config;
 mod error;
+pub mod invitations;
 pub mod keys;
+pub mod members;
 pub mod orgs;
 pub mod passwords;
 pub mod sessions;
+pub mod teams;
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The store conformance suite: the same scenarios against SQLite and PostgreSQL. Both backends
 //! must answer identically; a failure names the backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use portcullis_core::audit::Operation;
 use portcullis_core::index::Account;

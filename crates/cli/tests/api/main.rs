@@ -5,5 +5,9 @@
 mod helpers;
 mod auth;
 mod orgs;
+mod members;
+mod invitations;
 mod matrix;
 mod system;
+mod teams;
+mod apps;
