@@ -1,8 +1,7 @@
 //! Apps of an account (an organization or a user): create, list, read, edit, delete.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portcullis_service::apps::{AppInput, AppPatch};
 use portcullis_service::store::AppRecord;
@@ -14,7 +13,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -115,10 +114,8 @@ async fn list_apps(
     State(service): State<AppState>,
     MaybeAuthenticated(caller): MaybeAuthenticated,
     Path(account): Path<String>,
-    query: Result<Query<ListAppsQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<ListAppsQuery>,
 ) -> Result<Json<AppList>, ApiError> {
-    let Query(query) =
-        query.map_err(|err| ApiError::bad_request("request.invalid_query", err.body_text()))?;
     let page = service
         .list_apps(
             &caller,
