@@ -1,2 +1,85 @@
-//! The `portcullis` binary (placeholder until the CLI work lands).
-fn main() {}
+//! The `portcullis` binary: `serve` the API, `init` the platform operator, answer one `check`
+//! against a data directory, print the `openapi` document, show the effective `config`.
+//!
+//! This crate only wires adapters together: it reads configuration, opens the store, starts the
+//! service and the HTTP router. It decides nothing about permissions itself.
+//!
+//! Exit codes: 0 success (for `check`: allowed), 1 `check` denied, 2 any error.
+
+mod check_cmd;
+mod config;
+mod error;
+mod init;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeArgs;
+use crate::error::CliError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Organization security server: members, teams, apps, permission checks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (and /docs) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Create the first user, the platform operator (password from PORTCULLIS_ADMIN_PASSWORD or stdin).
+    Init(init::InitArgs),
+    /// Answer one permission check from the stored data; exit 0 if allowed, 1 if denied.
+    Check(check_cmd::CheckArgs),
+    /// Print the OpenAPI document of the v1 API.
+    Openapi,
+    /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
+    Config(ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(err) => {
+            err.report();
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Serve(args) => {
+            let settings = config::Settings::resolve(&args)?;
+            serve::run(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => {
+            let settings = config::Settings::resolve_store_only(&args.store)?;
+            init::run(settings, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(args) => {
+            let settings = config::Settings::resolve_store_only(&args.store)?;
+            check_cmd::run(settings, args).await
+        }
+        Command::Openapi => {
+            println!("{}", portcullis_http::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(args) => {
+            let settings = config::Settings::resolve(&args)?;
+            println!("{}", settings.to_json());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -491,9 +491,10 @@ impl AccessIndex {
                     .users
                     .get_mut(user.0)
                     .and_then(|u| u.memberships.iter_mut().find(|m| m.org == org))
-                    && !m.teams.contains(team) {
-                        m.teams.push(*team);
-                    }
+                    && !m.teams.contains(team)
+                {
+                    m.teams.push(*team);
+                }
             }
             Change::TeamMemberRemoved { team, user } => {
                 let Some(t) = self.teams.get_mut(team.0) else {
@@ -579,14 +580,15 @@ impl AccessIndex {
 
     fn remove_member(&mut self, org: OrgKey, user: UserKey) {
         if let Some(entry) = self.users.get_mut(user.0)
-            && let Some(pos) = entry.memberships.iter().position(|m| m.org == org) {
-                let membership = entry.memberships.remove(pos);
-                for team in membership.teams {
-                    if let Some(t) = self.teams.get_mut(team.0) {
-                        t.members.remove(&user);
-                    }
+            && let Some(pos) = entry.memberships.iter().position(|m| m.org == org)
+        {
+            let membership = entry.memberships.remove(pos);
+            for team in membership.teams {
+                if let Some(t) = self.teams.get_mut(team.0) {
+                    t.members.remove(&user);
                 }
             }
+        }
         if let Some(o) = self.orgs.get_mut(org.0) {
             o.members.remove(&user);
         }

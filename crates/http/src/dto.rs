@@ -93,7 +93,11 @@ impl KeyDto {
             id: record.public_id,
             kind: record.kind.as_str().to_owned(),
             description: record.description,
-            scopes: record.scopes.iter().map(|p| p.as_str().to_owned()).collect(),
+            scopes: record
+                .scopes
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             org,
             created_at: rfc3339(record.created_at),
             expires_at: record.expires_at.map(rfc3339),

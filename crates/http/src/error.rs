@@ -37,7 +37,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), field: None, permission: None }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            permission: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -54,26 +60,56 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         use ServiceError as E;
         match err {
-            E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "auth.required", "a valid credential is required"),
-            E::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_credentials", "invalid email or password"),
+            E::Unauthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.required",
+                "a valid credential is required",
+            ),
+            E::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.invalid_credentials",
+                "invalid email or password",
+            ),
             E::Forbidden(permission) => ApiError {
                 permission: Some(permission.as_str().to_owned()),
-                ..ApiError::new(StatusCode::FORBIDDEN, "permission.denied", format!("missing permission `{permission}`"))
+                ..ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission.denied",
+                    format!("missing permission `{permission}`"),
+                )
             },
             E::NotAllowed { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
-            E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
-            E::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            E::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
+            E::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
             E::LastAdmin => ApiError::new(
                 StatusCode::CONFLICT,
                 "member.last_admin",
                 "the last administrator of an organization cannot be removed, demoted or leave",
             ),
-            E::Invalid { code, field, message } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field),
+            E::Invalid {
+                code,
+                field,
+                message,
+            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field),
             E::State { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            E::Unavailable { code, message } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message),
+            E::Unavailable { code, message } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            }
             E::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal server error",
+                )
             }
         }
     }
@@ -98,9 +134,10 @@ impl IntoResponse for ApiError {
         let status = self.status;
         let body = self.into_problem();
         let mut response = (status, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response
     }
 }

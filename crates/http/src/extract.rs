@@ -12,7 +12,11 @@ use crate::error::ApiError;
 
 fn request_meta(parts: &Parts) -> RequestMeta {
     let header_str = |name: &str| {
-        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(200).collect::<String>())
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect::<String>())
     };
     let source_ip = parts
         .extensions
@@ -27,7 +31,9 @@ fn request_meta(parts: &Parts) -> RequestMeta {
 
 /// The bearer token of `Authorization: Bearer <token>` or `Authorization: Key <token>`.
 fn presented_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| unauthenticated())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(unauthenticated)?;
     if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("key") {
@@ -48,7 +54,10 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = presented_token(parts)?.ok_or_else(unauthenticated)?;
         Ok(Self(state.authenticate(token, request_meta(parts))?))
     }
@@ -61,7 +70,10 @@ pub struct MaybeAuthenticated(pub Caller);
 impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let meta = request_meta(parts);
         match presented_token(parts)? {
             Some(token) => Ok(Self(state.authenticate(token, meta)?)),
@@ -105,10 +117,18 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "request.content_type",
             "expected `Content-Type: application/json`",
         ),
-        JsonRejection::JsonSyntaxError(err) => ApiError::bad_request("request.malformed_json", err.body_text()),
-        JsonRejection::JsonDataError(err) => ApiError::bad_request("request.invalid_body", err.body_text()),
+        JsonRejection::JsonSyntaxError(err) => {
+            ApiError::bad_request("request.malformed_json", err.body_text())
+        }
+        JsonRejection::JsonDataError(err) => {
+            ApiError::bad_request("request.invalid_body", err.body_text())
+        }
         JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "request body is too large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "request body is too large",
+            )
         }
         other => ApiError::bad_request("request.invalid_body", other.body_text()),
     }
@@ -124,7 +144,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::bad_request("request.invalid_query", rejection.body_text())),
+            Err(rejection) => Err(ApiError::bad_request(
+                "request.invalid_query",
+                rejection.body_text(),
+            )),
         }
     }
 }

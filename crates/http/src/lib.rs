@@ -29,7 +29,10 @@ pub fn router(service: AppState) -> Router {
     let spec = Arc::new(spec);
     api.merge(openapi::docs_router(spec))
         .fallback(error::not_found_fallback)
-        .layer(axum::middleware::map_response_with_state(service.clone(), stamp_revision))
+        .layer(axum::middleware::map_response_with_state(
+            service.clone(),
+            stamp_revision,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(service)
@@ -46,7 +49,10 @@ async fn stamp_revision(
     method: axum::http::Method,
     mut response: axum::response::Response,
 ) -> axum::response::Response {
-    let mutating = !matches!(method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let mutating = !matches!(
+        method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
     if mutating
         && response.status().is_success()
         && let Ok(value) = axum::http::HeaderValue::from_str(&service.revision().to_string())

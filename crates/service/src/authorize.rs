@@ -9,16 +9,19 @@ use crate::{Caller, Portcullis, Result, ServiceError};
 impl Portcullis {
     /// Resolves an organization id; unknown ids and non-organizations are `not_found`.
     pub fn resolve_org(&self, id: &str) -> Result<OrgKey> {
-        self.with_index(|index| index.org_by_id(id)).ok_or(ServiceError::NotFound("organization"))
+        self.with_index(|index| index.org_by_id(id))
+            .ok_or(ServiceError::NotFound("organization"))
     }
 
     /// Resolves an account id (organization or user).
     pub fn resolve_account(&self, id: &str) -> Result<Account> {
-        self.with_index(|index| index.account(id)).ok_or(ServiceError::NotFound("account"))
+        self.with_index(|index| index.account(id))
+            .ok_or(ServiceError::NotFound("account"))
     }
 
     pub fn resolve_user(&self, id: &str) -> Result<UserKey> {
-        self.with_index(|index| index.user_by_id(id)).ok_or(ServiceError::NotFound("user"))
+        self.with_index(|index| index.user_by_id(id))
+            .ok_or(ServiceError::NotFound("user"))
     }
 
     /// Resolves `{account}/apps/{app}`.
@@ -31,7 +34,8 @@ impl Portcullis {
     }
 
     pub fn resolve_team(&self, org: OrgKey, team: &str) -> Result<TeamKey> {
-        self.with_index(|index| index.team_by_id(org, team)).ok_or(ServiceError::NotFound("team"))
+        self.with_index(|index| index.team_by_id(org, team))
+            .ok_or(ServiceError::NotFound("team"))
     }
 
     pub fn decide(&self, caller: &Caller, permission: Permission, resource: Resource) -> Decision {
@@ -41,7 +45,13 @@ impl Portcullis {
     /// Requires `permission` on `resource`. A caller that may not even see the resource gets
     /// `not_found` (naming `what`), so private things do not leak their existence; one that can
     /// see it gets `forbidden` naming the missing permission.
-    pub fn authorize(&self, caller: &Caller, permission: Permission, resource: Resource, what: &'static str) -> Result<()> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        permission: Permission,
+        resource: Resource,
+        what: &'static str,
+    ) -> Result<()> {
         if self.decide(caller, permission, resource).allowed {
             return Ok(());
         }

@@ -24,7 +24,12 @@ pub struct Caller {
 
 impl Caller {
     pub fn anonymous(meta: RequestMeta) -> Self {
-        Self { subject: Subject::anonymous(), credential: None, token_hash: None, meta }
+        Self {
+            subject: Subject::anonymous(),
+            credential: None,
+            token_hash: None,
+            meta,
+        }
     }
 
     /// The system acting on its own (CLI maintenance, start-up).
@@ -34,7 +39,12 @@ impl Caller {
 
     /// A user acting with its full power and no credential (CLI commands against a data dir).
     pub fn user_directly(user: UserKey) -> Self {
-        Self { subject: Subject::user(user), credential: None, token_hash: None, meta: RequestMeta::default() }
+        Self {
+            subject: Subject::user(user),
+            credential: None,
+            token_hash: None,
+            meta: RequestMeta::default(),
+        }
     }
 
     pub fn user(&self) -> Option<UserKey> {

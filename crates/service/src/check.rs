@@ -23,8 +23,16 @@ pub enum CheckSubject {
 #[derive(Debug, Clone)]
 pub enum CheckResource {
     Org(String),
-    App { account: String, app: String },
-    Item { account: String, app: String, kind: String, id: String },
+    App {
+        account: String,
+        app: String,
+    },
+    Item {
+        account: String,
+        app: String,
+        kind: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +62,14 @@ pub struct Explained {
 }
 
 /// Item kinds the check API names (their records arrive with the resources work).
-pub const ITEM_KINDS: &[&str] = &["model", "workflow", "module", "cluster", "nodepool", "deployment"];
+pub const ITEM_KINDS: &[&str] = &[
+    "model",
+    "workflow",
+    "module",
+    "cluster",
+    "nodepool",
+    "deployment",
+];
 
 /// Renders a grant path: `role:org_contributor`, `team:ml-team(model_trainer)`, ...
 pub fn render_grant(index: &AccessIndex, grant: Grant) -> String {
@@ -75,19 +90,31 @@ pub fn explain(index: &AccessIndex, decision: &Decision) -> Explained {
     Explained {
         allowed: decision.allowed,
         reason: decision.denial.map(|d| d.code()),
-        via: decision.via.iter().map(|g| render_grant(index, *g)).collect(),
+        via: decision
+            .via
+            .iter()
+            .map(|g| render_grant(index, *g))
+            .collect(),
         revision: decision.revision,
     }
 }
 
 fn parse_permission(raw: &str) -> Result<Permission> {
-    Permission::parse(raw)
-        .ok_or_else(|| ServiceError::invalid("check.unknown_permission", "permission", format!("unknown permission `{raw}`")))
+    Permission::parse(raw).ok_or_else(|| {
+        ServiceError::invalid(
+            "check.unknown_permission",
+            "permission",
+            format!("unknown permission `{raw}`"),
+        )
+    })
 }
 
 /// Resolves a resource; `None` when it does not exist. The account is returned when known so
 /// that the caller's right to ask can still be judged.
-fn resolve(index: &AccessIndex, resource: &CheckResource) -> Result<(Option<Account>, Option<Resource>)> {
+fn resolve(
+    index: &AccessIndex,
+    resource: &CheckResource,
+) -> Result<(Option<Account>, Option<Resource>)> {
     Ok(match resource {
         CheckResource::Org(id) => {
             let account = index.account(id);
@@ -128,28 +155,45 @@ impl Portcullis {
                     .filter(|c| c.expires_at.is_none_or(|at| at > now))
                     .map(subject_of),
             };
-            let about_self = subject.as_ref().is_some_and(|s| s.user.is_some() && s.user == caller.user());
+            let about_self = subject
+                .as_ref()
+                .is_some_and(|s| s.user.is_some() && s.user == caller.user());
             let may_ask = about_self || may_ask_about_others(index, caller, account);
             if !may_ask {
                 return Err(match account {
-                    Some(Account::Org(org)) if caller.user().is_some_and(|u| index.membership(u, org).is_some()) => {
+                    Some(Account::Org(org))
+                        if caller
+                            .user()
+                            .is_some_and(|u| index.membership(u, org).is_some()) =>
+                    {
                         ServiceError::Forbidden(Permission::AuthzCheck)
                     }
                     _ => ServiceError::NotFound("resource"),
                 });
             }
             let revision = index.revision();
-            let denied = |reason| Explained { allowed: false, reason: Some(reason), via: vec![], revision };
+            let denied = |reason| Explained {
+                allowed: false,
+                reason: Some(reason),
+                via: vec![],
+                revision,
+            };
             let Some(subject) = subject else {
                 return Ok(denied(match request.subject {
                     CheckSubject::User(_) => "not_found",
                     CheckSubject::Token(_) => "credential_invalid",
                 }));
             };
-            let Some(resource) = resource else { return Ok(denied("not_found")) };
+            let Some(resource) = resource else {
+                return Ok(denied("not_found"));
+            };
             let decision = check(index, &subject, permission, resource);
             // Someone asking about itself learns nothing about apps it cannot see.
-            if !decision.allowed && about_self && !may_ask_about_others(index, caller, account) && !sees(index, &subject, resource) {
+            if !decision.allowed
+                && about_self
+                && !may_ask_about_others(index, caller, account)
+                && !sees(index, &subject, resource)
+            {
                 return Ok(denied("not_found"));
             }
             Ok(explain(index, &decision))
@@ -157,23 +201,43 @@ impl Portcullis {
     }
 
     /// The caller's own effective permissions on an account (org-level) or app (app-level).
-    pub fn my_permissions(&self, caller: &Caller, account: &str, app: Option<&str>) -> Result<(PermissionSet, u64)> {
+    pub fn my_permissions(
+        &self,
+        caller: &Caller,
+        account: &str,
+        app: Option<&str>,
+    ) -> Result<(PermissionSet, u64)> {
         self.with_index(|index| {
-            let owner = index.account(account).ok_or(ServiceError::NotFound("account"))?;
+            let owner = index
+                .account(account)
+                .ok_or(ServiceError::NotFound("account"))?;
             let resource = match app {
-                Some(app) => Resource::App(index.app_by_id(owner, app).ok_or(ServiceError::NotFound("app"))?),
+                Some(app) => Resource::App(
+                    index
+                        .app_by_id(owner, app)
+                        .ok_or(ServiceError::NotFound("app"))?,
+                ),
                 None => Resource::Account(owner),
             };
             let visible = match (resource, caller.user()) {
-                (Resource::Account(Account::Org(org)), Some(user)) => index.membership(user, org).is_some(),
+                (Resource::Account(Account::Org(org)), Some(user)) => {
+                    index.membership(user, org).is_some()
+                }
                 (Resource::Account(Account::User(owner)), Some(user)) => owner == user,
                 (Resource::Account(_), None) => false,
                 _ => sees(index, &caller.subject, resource),
             };
             if !visible {
-                return Err(ServiceError::NotFound(if app.is_some() { "app" } else { "account" }));
+                return Err(ServiceError::NotFound(if app.is_some() {
+                    "app"
+                } else {
+                    "account"
+                }));
             }
-            Ok((effective_permissions(index, &caller.subject, resource), index.revision()))
+            Ok((
+                effective_permissions(index, &caller.subject, resource),
+                index.revision(),
+            ))
         })
     }
 
@@ -183,7 +247,8 @@ impl Portcullis {
             Consistency::AtLeast(revision) => revision,
             Consistency::Full => self.store().revision().await?,
         };
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(CONSISTENCY_WAIT_MS);
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(CONSISTENCY_WAIT_MS);
         while self.revision() < wanted {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ServiceError::Unavailable {
@@ -200,7 +265,15 @@ impl Portcullis {
 fn may_ask_about_others(index: &AccessIndex, caller: &Caller, account: Option<Account>) -> bool {
     let subject = &caller.subject;
     match account {
-        Some(Account::Org(org)) => check(index, subject, Permission::AuthzCheck, Resource::Account(Account::Org(org))).allowed,
+        Some(Account::Org(org)) => {
+            check(
+                index,
+                subject,
+                Permission::AuthzCheck,
+                Resource::Account(Account::Org(org)),
+            )
+            .allowed
+        }
         // Personal accounts have no administrators: only an unbound platform service may ask.
         Some(Account::User(_)) | None => {
             subject.platform_service
@@ -215,9 +288,11 @@ fn sees(index: &AccessIndex, subject: &Subject, resource: Resource) -> bool {
     match resource {
         Resource::Account(_) => true,
         Resource::App(_) | Resource::AppItem { .. } => {
-            let unscoped = Subject { scopes: PermissionSet::all(), ..subject.clone() };
+            let unscoped = Subject {
+                scopes: PermissionSet::all(),
+                ..subject.clone()
+            };
             check(index, &unscoped, Permission::AppView, resource).allowed
         }
     }
 }
-

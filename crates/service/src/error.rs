@@ -26,7 +26,11 @@ pub enum ServiceError {
     LastAdmin,
     /// Input that fails validation: the field and why.
     #[error("{message}")]
-    Invalid { code: &'static str, field: &'static str, message: String },
+    Invalid {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     /// A state conflict with its own code (invitation no longer pending, quota reached...).
     #[error("{message}")]
     State { code: &'static str, message: String },
@@ -39,11 +43,18 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, field, message: message.into() }
+        Self::Invalid {
+            code,
+            field,
+            message: message.into(),
+        }
     }
 
     pub fn state(code: &'static str, message: impl Into<String>) -> Self {
-        Self::State { code, message: message.into() }
+        Self::State {
+            code,
+            message: message.into(),
+        }
     }
 }
 

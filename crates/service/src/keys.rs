@@ -45,13 +45,28 @@ impl Portcullis {
         }
         let description = check_name("description", &input.description, MAX_DESCRIPTION_CHARS)?;
         if input.scopes.is_empty() {
-            return Err(ServiceError::invalid("key.scopes_required", "scopes", "at least one scope is required"));
+            return Err(ServiceError::invalid(
+                "key.scopes_required",
+                "scopes",
+                "at least one scope is required",
+            ));
         }
-        let scopes = PermissionSet::parse_scopes(input.scopes.iter().map(String::as_str))
-            .map_err(|bad| ServiceError::invalid("key.unknown_scope", "scopes", format!("unknown scope `{bad}`")))?;
+        let scopes = PermissionSet::parse_scopes(input.scopes.iter().map(String::as_str)).map_err(
+            |bad| {
+                ServiceError::invalid(
+                    "key.unknown_scope",
+                    "scopes",
+                    format!("unknown scope `{bad}`"),
+                )
+            },
+        )?;
         let now = self.now();
         if input.expires_at.is_some_and(|at| at <= now) {
-            return Err(ServiceError::invalid("key.expiry_in_past", "expires_at", "expiry must be in the future"));
+            return Err(ServiceError::invalid(
+                "key.expiry_in_past",
+                "expires_at",
+                "expiry must be in the future",
+            ));
         }
         let org = match &input.org {
             Some(id) => {
@@ -71,7 +86,8 @@ impl Portcullis {
                     message: "only the platform operator can create service keys".into(),
                 });
             }
-            let service_scopes = PermissionSet::from_iter([Permission::AuthzCheck, Permission::UsageWrite]);
+            let service_scopes =
+                PermissionSet::from_iter([Permission::AuthzCheck, Permission::UsageWrite]);
             if !scopes.is_subset(service_scopes) {
                 return Err(ServiceError::invalid(
                     "key.service_scope",
@@ -121,7 +137,13 @@ impl Portcullis {
             last_used_at: None,
             revoked_at: None,
         };
-        Ok(Committed { value: NewKey { token: SecretString::from(minted.secret), record }, revision: committed.revision })
+        Ok(Committed {
+            value: NewKey {
+                token: SecretString::from(minted.secret),
+                record,
+            },
+            revision: committed.revision,
+        })
     }
 
     /// The caller's live tokens and keys (never sessions' or others').
@@ -130,7 +152,13 @@ impl Portcullis {
         let now = self.now();
         let mut keys = self
             .store()
-            .credentials_of_user(user, &[CredentialKind::PersonalAccessToken, CredentialKind::ServiceKey])
+            .credentials_of_user(
+                user,
+                &[
+                    CredentialKind::PersonalAccessToken,
+                    CredentialKind::ServiceKey,
+                ],
+            )
             .await?;
         keys.retain(|k| k.expires_at.is_none_or(|at| at > now));
         Ok(keys)
@@ -143,8 +171,17 @@ impl Portcullis {
             if revoked.kind == CredentialKind::Session {
                 return Err(ServiceError::NotFound("credential"));
             }
-            w.audit(AuditRecord::new(revoked.org, Operation::KeyRevoke, json!({"credential": revoked.public_id})));
-            Ok(((), vec![Change::CredentialRevoked { hash: revoked.token_hash }]))
+            w.audit(AuditRecord::new(
+                revoked.org,
+                Operation::KeyRevoke,
+                json!({"credential": revoked.public_id}),
+            ));
+            Ok((
+                (),
+                vec![Change::CredentialRevoked {
+                    hash: revoked.token_hash,
+                }],
+            ))
         })
         .await
     }

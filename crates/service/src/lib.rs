@@ -54,7 +54,11 @@ pub struct Portcullis {
 
 impl Portcullis {
     /// Loads the index from `store` and returns a ready service.
-    pub async fn start(store: Store, clock: Arc<dyn Clock>, config: ServiceConfig) -> Result<Arc<Self>> {
+    pub async fn start(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Result<Arc<Self>> {
         let index = store.load_index(clock.now()).await?;
         let passwords = passwords::PasswordHasher::new().await?;
         Ok(Arc::new(Self {
@@ -97,7 +101,10 @@ impl Portcullis {
         op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
     ) -> Result<Committed<T>> {
         let _serialised = self.write_lock.lock().await;
-        let mut write = self.store.begin_write(&caller.actor(), self.clock.now()).await?;
+        let mut write = self
+            .store
+            .begin_write(&caller.actor(), self.clock.now())
+            .await?;
         let (value, changes) = op(&mut write).await?;
         let revision = write.commit().await?;
         self.index.write().apply(revision, &changes);

@@ -20,12 +20,19 @@ pub struct OrgPatch {
 }
 
 impl Portcullis {
-    pub async fn create_org(&self, caller: &Caller, id: &str, name: &str, billing_email: &str) -> Result<Committed<OrgRecord>> {
+    pub async fn create_org(
+        &self,
+        caller: &Caller,
+        id: &str,
+        name: &str,
+        billing_email: &str,
+    ) -> Result<Committed<OrgRecord>> {
         let user = self.require_user(caller)?;
         if !caller.is_unbound() {
             return Err(ServiceError::NotAllowed {
                 code: "credential.bound",
-                message: "a credential bound to an organization or app cannot create organizations".into(),
+                message: "a credential bound to an organization or app cannot create organizations"
+                    .into(),
             });
         }
         let new = NewOrg {
@@ -37,11 +44,22 @@ impl Portcullis {
         let now = self.now();
         self.commit(caller, async |w| {
             if w.membership_count(user).await? >= quota {
-                return Err(ServiceError::state("org.quota_exceeded", format!("a user may belong to at most {quota} organizations")));
+                return Err(ServiceError::state(
+                    "org.quota_exceeded",
+                    format!("a user may belong to at most {quota} organizations"),
+                ));
             }
             let key = w.create_org(&new, user).await?;
-            w.audit(AuditRecord::new(Some(key), Operation::OrgCreate, json!({"org": new.id.as_str()}))
-                .with_details(json!({"name": new.name, "billing_email": new.billing_email.as_str()})));
+            w.audit(
+                AuditRecord::new(
+                    Some(key),
+                    Operation::OrgCreate,
+                    json!({"org": new.id.as_str()}),
+                )
+                .with_details(
+                    json!({"name": new.name, "billing_email": new.billing_email.as_str()}),
+                ),
+            );
             let record = OrgRecord {
                 key,
                 id: new.id.as_str().to_owned(),
@@ -51,8 +69,15 @@ impl Portcullis {
                 modified_at: now,
             };
             let changes = vec![
-                Change::OrgCreated { key, id: record.id.clone() },
-                Change::MemberSet { org: key, user, role: OrgRole::Admin },
+                Change::OrgCreated {
+                    key,
+                    id: record.id.clone(),
+                },
+                Change::MemberSet {
+                    org: key,
+                    user,
+                    role: OrgRole::Admin,
+                },
             ];
             Ok((record, changes))
         })
@@ -65,23 +90,44 @@ impl Portcullis {
         if !self.can_see(caller, Resource::Account(Account::Org(org))) {
             return Err(ServiceError::NotFound("organization"));
         }
-        self.store().org(org).await?.ok_or(ServiceError::NotFound("organization"))
+        self.store()
+            .org(org)
+            .await?
+            .ok_or(ServiceError::NotFound("organization"))
     }
 
-    pub async fn update_org(&self, caller: &Caller, id: &str, patch: OrgPatch) -> Result<Committed<OrgRecord>> {
+    pub async fn update_org(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: OrgPatch,
+    ) -> Result<Committed<OrgRecord>> {
         let org = self.resolve_org(id)?;
-        self.authorize(caller, Permission::OrgManage, Resource::Account(Account::Org(org)), "organization")?;
+        self.authorize(
+            caller,
+            Permission::OrgManage,
+            Resource::Account(Account::Org(org)),
+            "organization",
+        )?;
         let name = patch
             .name
             .map(|n| check_name("name", &n, MAX_ORG_NAME_CHARS).and_then(|n| non_empty("name", n)))
             .transpose()?;
-        let billing_email = patch.billing_email.map(|e| parse_email("billing_email", &e)).transpose()?;
+        let billing_email = patch
+            .billing_email
+            .map(|e| parse_email("billing_email", &e))
+            .transpose()?;
         self.commit(caller, async |w| {
-            let (before, after) = w.update_org(org, name.as_deref(), billing_email.as_ref()).await?;
-            w.audit(AuditRecord::new(Some(org), Operation::OrgUpdate, json!({"org": after.id})).with_details(json!({
-                "before": {"name": before.name, "billing_email": before.billing_email},
-                "after": {"name": after.name, "billing_email": after.billing_email},
-            })));
+            let (before, after) = w
+                .update_org(org, name.as_deref(), billing_email.as_ref())
+                .await?;
+            w.audit(
+                AuditRecord::new(Some(org), Operation::OrgUpdate, json!({"org": after.id}))
+                    .with_details(json!({
+                        "before": {"name": before.name, "billing_email": before.billing_email},
+                        "after": {"name": after.name, "billing_email": after.billing_email},
+                    })),
+            );
             Ok((after, vec![]))
         })
         .await
@@ -89,11 +135,20 @@ impl Portcullis {
 
     pub async fn delete_org(&self, caller: &Caller, id: &str) -> Result<Committed<()>> {
         let org = self.resolve_org(id)?;
-        self.authorize(caller, Permission::OrgManage, Resource::Account(Account::Org(org)), "organization")?;
+        self.authorize(
+            caller,
+            Permission::OrgManage,
+            Resource::Account(Account::Org(org)),
+            "organization",
+        )?;
         self.commit(caller, async |w| {
             let record = w.org(org).await?;
             w.delete_org(org).await?;
-            w.audit(AuditRecord::new(Some(org), Operation::OrgDelete, json!({"org": record.id})));
+            w.audit(AuditRecord::new(
+                Some(org),
+                Operation::OrgDelete,
+                json!({"org": record.id}),
+            ));
             Ok(((), vec![Change::OrgDeleted { key: org }]))
         })
         .await
@@ -108,7 +163,11 @@ impl Portcullis {
 
 pub(crate) fn non_empty(field: &'static str, value: String) -> Result<String> {
     if value.is_empty() {
-        return Err(ServiceError::invalid("field.required", field, format!("`{field}` must not be empty")));
+        return Err(ServiceError::invalid(
+            "field.required",
+            field,
+            format!("`{field}` must not be empty"),
+        ));
     }
     Ok(value)
 }

@@ -42,7 +42,8 @@ pub enum Verified {
 
 impl PasswordHasher {
     pub async fn new() -> Result<Self> {
-        let dummy_hash = Self::hash_blocking(SecretString::from("portcullis-dummy-password")).await?;
+        let dummy_hash =
+            Self::hash_blocking(SecretString::from("portcullis-dummy-password")).await?;
         Ok(Self { dummy_hash })
     }
 
@@ -90,14 +91,20 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&stored).map_err(internal)?;
             let argon = argon2();
-            if argon.verify_password(password.expose_secret().as_bytes(), &parsed).is_err() || !known {
+            if argon
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_err()
+                || !known
+            {
                 return Ok(Verified::No);
             }
             if uses_current_parameters(&parsed) {
                 return Ok(Verified::Yes);
             }
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            let fresh = argon.hash_password(password.expose_secret().as_bytes(), &salt).map_err(internal)?;
+            let fresh = argon
+                .hash_password(password.expose_secret().as_bytes(), &salt)
+                .map_err(internal)?;
             Ok(Verified::YesRehashed(fresh.to_string()))
         })
         .await
@@ -106,7 +113,9 @@ impl PasswordHasher {
 }
 
 fn uses_current_parameters(hash: &PasswordHash<'_>) -> bool {
-    let Ok(params) = Params::try_from(hash) else { return false };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
     hash.algorithm == argon2::ARGON2ID_IDENT
         && params.m_cost() == MEMORY_KIB
         && params.t_cost() == ITERATIONS
@@ -120,18 +129,52 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_and_old_parameters_are_rehashed() {
         let hasher = PasswordHasher::new().await.unwrap();
-        let hash = hasher.hash(SecretString::from("correct horse")).await.unwrap();
+        let hash = hasher
+            .hash(SecretString::from("correct horse"))
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(hasher.verify(SecretString::from("correct horse"), Some(hash.clone())).await.unwrap(), Verified::Yes);
-        assert_eq!(hasher.verify(SecretString::from("wrong horse"), Some(hash)).await.unwrap(), Verified::No);
-        assert_eq!(hasher.verify(SecretString::from("portcullis-dummy-password"), None).await.unwrap(), Verified::No);
+        assert_eq!(
+            hasher
+                .verify(SecretString::from("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            hasher
+                .verify(SecretString::from("wrong horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            hasher
+                .verify(SecretString::from("portcullis-dummy-password"), None)
+                .await
+                .unwrap(),
+            Verified::No
+        );
 
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap())
-            .hash_password(b"correct horse", &SaltString::generate(&mut rand::rngs::OsRng))
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8, 1, 1, None).unwrap(),
+        )
+        .hash_password(
+            b"correct horse",
+            &SaltString::generate(&mut rand::rngs::OsRng),
+        )
+        .unwrap()
+        .to_string();
+        match hasher
+            .verify(SecretString::from("correct horse"), Some(weak))
+            .await
             .unwrap()
-            .to_string();
-        match hasher.verify(SecretString::from("correct horse"), Some(weak)).await.unwrap() {
-            Verified::YesRehashed(fresh) => assert!(fresh.starts_with("$argon2id$v=19$m=19456,t=2,p=1$")),
+        {
+            Verified::YesRehashed(fresh) => {
+                assert!(fresh.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"))
+            }
             other => panic!("expected a re-hash, got {other:?}"),
         }
     }

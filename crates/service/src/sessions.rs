@@ -4,7 +4,9 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::{Binding, Subject};
 use portcullis_core::index::CredentialEntry;
-use portcullis_core::{AccountId, Change, CredentialKind, Email, PermissionSet, Timestamp, UserKey, token};
+use portcullis_core::{
+    AccountId, Change, CredentialKind, Email, PermissionSet, Timestamp, UserKey, token,
+};
 use portcullis_store::{AuditRecord, NewCredential, NewUser, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
@@ -36,10 +38,18 @@ pub struct NewSession {
 pub(crate) fn check_name(field: &'static str, value: &str, max: usize) -> Result<String> {
     let value = value.trim();
     if value.chars().count() > max {
-        return Err(ServiceError::invalid("field.too_long", field, format!("`{field}` must be at most {max} characters")));
+        return Err(ServiceError::invalid(
+            "field.too_long",
+            field,
+            format!("`{field}` must be at most {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ServiceError::invalid("field.invalid", field, format!("`{field}` must not contain control characters")));
+        return Err(ServiceError::invalid(
+            "field.invalid",
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -57,7 +67,9 @@ pub(crate) fn public_id(prefix: &str) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::thread_rng();
-    let body: String = (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let body: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}_{body}")
 }
 
@@ -77,9 +89,16 @@ pub(crate) fn credential_change(id: i64, new: &NewCredential) -> Change {
 }
 
 impl Portcullis {
-    pub async fn signup(&self, caller: &Caller, input: SignupInput) -> Result<Committed<UserRecord>> {
+    pub async fn signup(
+        &self,
+        caller: &Caller,
+        input: SignupInput,
+    ) -> Result<Committed<UserRecord>> {
         if !self.config().signup_enabled {
-            return Err(ServiceError::NotAllowed { code: "signup.disabled", message: "signup is disabled on this server".into() });
+            return Err(ServiceError::NotAllowed {
+                code: "signup.disabled",
+                message: "signup is disabled on this server".into(),
+            });
         }
         self.create_user(caller, input, false).await
     }
@@ -87,12 +106,20 @@ impl Portcullis {
     /// Creates the platform operator (`portcullis init`); refused once one exists.
     pub async fn init_operator(&self, input: SignupInput) -> Result<Committed<UserRecord>> {
         if self.store().operator_exists().await? {
-            return Err(ServiceError::state("operator.exists", "the platform operator already exists"));
+            return Err(ServiceError::state(
+                "operator.exists",
+                "the platform operator already exists",
+            ));
         }
         self.create_user(&Caller::system(), input, true).await
     }
 
-    async fn create_user(&self, caller: &Caller, input: SignupInput, operator: bool) -> Result<Committed<UserRecord>> {
+    async fn create_user(
+        &self,
+        caller: &Caller,
+        input: SignupInput,
+        operator: bool,
+    ) -> Result<Committed<UserRecord>> {
         let new = NewUser {
             id: parse_id("id", &input.id)?,
             email: parse_email("email", &input.email)?,
@@ -102,12 +129,23 @@ impl Portcullis {
             operator,
         };
         PasswordHasher::validate(&input.password)?;
-        let new = NewUser { password_hash: Some(self.passwords.hash(input.password).await?), ..new };
-        let operation = if operator { Operation::OperatorInit } else { Operation::UserSignup };
+        let new = NewUser {
+            password_hash: Some(self.passwords.hash(input.password).await?),
+            ..new
+        };
+        let operation = if operator {
+            Operation::OperatorInit
+        } else {
+            Operation::UserSignup
+        };
         let now = self.now();
         self.commit(caller, async |w| {
             let key = w.create_user(&new).await?;
-            w.audit(AuditRecord::new(None, operation, json!({"user": new.id.as_str()})));
+            w.audit(AuditRecord::new(
+                None,
+                operation,
+                json!({"user": new.id.as_str()}),
+            ));
             let record = UserRecord {
                 key,
                 id: new.id.as_str().to_owned(),
@@ -119,7 +157,12 @@ impl Portcullis {
                 created_at: now,
                 modified_at: now,
             };
-            let change = Change::UserUpserted { key, id: record.id.clone(), active: true, operator };
+            let change = Change::UserUpserted {
+                key,
+                id: record.id.clone(),
+                active: true,
+                operator,
+            };
             Ok((record, vec![change]))
         })
         .await
@@ -127,7 +170,13 @@ impl Portcullis {
 
     /// Password login. Unknown email, wrong password and inactive account all answer
     /// [`ServiceError::InvalidCredentials`] after the same amount of hashing work.
-    pub async fn login(&self, meta: RequestMeta, email: &str, password: SecretString, remember_me: bool) -> Result<NewSession> {
+    pub async fn login(
+        &self,
+        meta: RequestMeta,
+        email: &str,
+        password: SecretString,
+        remember_me: bool,
+    ) -> Result<NewSession> {
         let anonymous = Caller::anonymous(meta);
         let found = match Email::parse(email) {
             Ok(email) => self.store().user_with_password(&email).await?,
@@ -146,11 +195,17 @@ impl Portcullis {
                 if let Some(user) = user {
                     record = record.with_details(json!({"user": user.id}));
                 }
-                self.store().record_failure(&anonymous.actor(), self.now(), record).await?;
+                self.store()
+                    .record_failure(&anonymous.actor(), self.now(), record)
+                    .await?;
                 return Err(ServiceError::InvalidCredentials);
             }
         };
-        let ttl = if remember_me { self.config().remember_me_ttl_ms } else { self.config().session_ttl_ms };
+        let ttl = if remember_me {
+            self.config().remember_me_ttl_ms
+        } else {
+            self.config().session_ttl_ms
+        };
         let minted = token::mint(CredentialKind::Session, &mut rand::thread_rng());
         let expires_at = self.now() + ttl;
         let new = NewCredential {
@@ -164,26 +219,45 @@ impl Portcullis {
             app: None,
             expires_at: Some(expires_at),
         };
-        let actor = Caller { subject: Subject::user(user.key), ..anonymous };
+        let actor = Caller {
+            subject: Subject::user(user.key),
+            ..anonymous
+        };
         self.commit(&actor, async |w| {
             if let Verified::YesRehashed(fresh) = &verified {
                 w.set_password_hash(user.key, fresh).await?;
             }
             let id = w.create_credential(&new).await?;
-            w.audit(AuditRecord::new(None, Operation::LoginSuccess, json!({"user": user.id, "credential": new.public_id})));
+            w.audit(AuditRecord::new(
+                None,
+                Operation::LoginSuccess,
+                json!({"user": user.id, "credential": new.public_id}),
+            ));
             Ok(((), vec![credential_change(id, &new)]))
         })
         .await?;
-        Ok(NewSession { token: SecretString::from(minted.secret), expires_at, user })
+        Ok(NewSession {
+            token: SecretString::from(minted.secret),
+            expires_at,
+            user,
+        })
     }
 
     /// Ends the session (or revokes the token) the caller presented.
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
-        let Some(hash) = caller.token_hash else { return Err(ServiceError::Unauthenticated) };
+        let Some(hash) = caller.token_hash else {
+            return Err(ServiceError::Unauthenticated);
+        };
         self.commit(caller, async |w| {
             let revoked = w.revoke_credential_by_hash(&hash).await?;
-            let Some(revoked) = revoked else { return Err(ServiceError::Unauthenticated) };
-            w.audit(AuditRecord::new(None, Operation::Logout, json!({"credential": revoked.public_id})));
+            let Some(revoked) = revoked else {
+                return Err(ServiceError::Unauthenticated);
+            };
+            w.audit(AuditRecord::new(
+                None,
+                Operation::Logout,
+                json!({"credential": revoked.public_id}),
+            ));
             Ok(((), vec![Change::CredentialRevoked { hash }]))
         })
         .await?;
@@ -196,20 +270,30 @@ impl Portcullis {
         let (_, hash) = token::parse(presented).ok_or(ServiceError::Unauthenticated)?;
         let now = self.now();
         self.with_index(|index| {
-            let entry = index.credential(&hash).ok_or(ServiceError::Unauthenticated)?;
+            let entry = index
+                .credential(&hash)
+                .ok_or(ServiceError::Unauthenticated)?;
             if entry.expires_at.is_some_and(|at| at <= now) {
                 return Err(ServiceError::Unauthenticated);
             }
             if !index.user(entry.user).is_some_and(|u| u.active) {
                 return Err(ServiceError::Unauthenticated);
             }
-            Ok(Caller { subject: subject_of(entry), credential: Some((entry.id, entry.kind)), token_hash: Some(hash), meta })
+            Ok(Caller {
+                subject: subject_of(entry),
+                credential: Some((entry.id, entry.kind)),
+                token_hash: Some(hash),
+                meta,
+            })
         })
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<UserRecord> {
         let user = self.require_user(caller)?;
-        self.store().user(user).await?.ok_or(ServiceError::Unauthenticated)
+        self.store()
+            .user(user)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)
     }
 
     pub fn user_key_of(&self, caller: &Caller) -> Result<UserKey> {
@@ -221,14 +305,20 @@ impl Portcullis {
 pub(crate) fn subject_of(entry: &CredentialEntry) -> Subject {
     let binding = match (entry.kind, entry.app, entry.org) {
         (_, Some(app), _) => Binding::App(app),
-        (CredentialKind::ServiceKey, None, Some(org)) => Binding::Orgs(SmallVec::from_slice(&[org])),
+        (CredentialKind::ServiceKey, None, Some(org)) => {
+            Binding::Orgs(SmallVec::from_slice(&[org]))
+        }
         (_, None, Some(org)) => Binding::Org(org),
         (_, None, None) => Binding::Anywhere,
     };
     let platform_service = entry.kind == CredentialKind::ServiceKey;
     Subject {
         // A service key acts for the platform, not as its creator.
-        user: if platform_service { None } else { Some(entry.user) },
+        user: if platform_service {
+            None
+        } else {
+            Some(entry.user)
+        },
         scopes: entry.scopes,
         binding,
         platform_service,

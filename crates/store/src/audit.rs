@@ -36,7 +36,12 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     pub fn new(org: Option<OrgKey>, operation: Operation, targets: serde_json::Value) -> Self {
-        Self { org, operation, targets, details: serde_json::Value::Object(Default::default()) }
+        Self {
+            org,
+            operation,
+            targets,
+            details: serde_json::Value::Object(Default::default()),
+        }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -93,7 +98,17 @@ pub struct AuditRow {
 impl Store {
     /// The audit entries of an organization (`None`: platform-level), oldest first.
     pub async fn audit_entries(&self, org: Option<OrgKey>) -> Result<Vec<AuditRow>> {
-        type Row = (i64, Option<i64>, i64, i64, i64, Option<i64>, String, String, i64);
+        type Row = (
+            i64,
+            Option<i64>,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            i64,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, org_id, at, revision, operation, actor_user_id, targets, details, success \
              FROM audit_log WHERE ($1 IS NULL AND org_id IS NULL) OR org_id = $1 ORDER BY id",
@@ -103,17 +118,21 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, org, at, revision, operation, actor_user, targets, details, success)| AuditRow {
-                id,
-                org,
-                at,
-                revision,
-                operation,
-                actor_user,
-                targets,
-                details,
-                success: success != 0,
-            })
+            .map(
+                |(id, org, at, revision, operation, actor_user, targets, details, success)| {
+                    AuditRow {
+                        id,
+                        org,
+                        at,
+                        revision,
+                        operation,
+                        actor_user,
+                        targets,
+                        details,
+                        success: success != 0,
+                    }
+                },
+            )
             .collect())
     }
 }

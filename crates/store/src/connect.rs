@@ -63,7 +63,12 @@ impl Store {
                     .connect_with(options)
                     .await?
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect_with(options).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect_with(options)
+                    .await?
+            }
         };
         let store = Self { pool, backend };
         store.migrate().await?;
@@ -73,7 +78,9 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => {
-                sqlx::query("PRAGMA journal_mode = WAL").execute(&self.pool).await?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&self.pool)
+                    .await?;
                 SQLITE_MIGRATIONS.run(&self.pool).await?;
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,

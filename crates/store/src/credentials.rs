@@ -58,8 +58,21 @@ pub(crate) const CREDENTIAL_COLUMNS: &str = "id, public_id, user_id, kind, token
                                              org_id, app_id, created_at, expires_at, last_used_at, revoked_at";
 
 pub(crate) fn credential_from_row(row: CredentialRow) -> Result<CredentialRecord> {
-    let (id, public_id, user, kind, hash, description, scopes, org, app, created_at, expires_at, last_used_at, revoked_at) =
-        row;
+    let (
+        id,
+        public_id,
+        user,
+        kind,
+        hash,
+        description,
+        scopes,
+        org,
+        app,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ) = row;
     let mut token_hash = [0u8; 32];
     hex_decode(&hash, &mut token_hash)?;
     Ok(CredentialRecord {
@@ -90,14 +103,19 @@ fn hex_decode(raw: &str, out: &mut [u8; 32]) -> Result<()> {
         return Err(bad());
     }
     for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(raw.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+        *slot = u8::from_str_radix(raw.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
     }
     Ok(())
 }
 
 impl Store {
     /// A user's credentials of the given kinds that are not revoked, newest first.
-    pub async fn credentials_of_user(&self, user: UserKey, kinds: &[CredentialKind]) -> Result<Vec<CredentialRecord>> {
+    pub async fn credentials_of_user(
+        &self,
+        user: UserKey,
+        kinds: &[CredentialKind],
+    ) -> Result<Vec<CredentialRecord>> {
         let rows: Vec<CredentialRow> = sqlx::query_as(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC"
         ))
@@ -144,7 +162,11 @@ impl Write {
     }
 
     /// Revokes one of `user`'s credentials by its public id (only the owner's, only if live).
-    pub async fn revoke_credential(&mut self, user: UserKey, public_id: &str) -> Result<CredentialRecord> {
+    pub async fn revoke_credential(
+        &mut self,
+        user: UserKey,
+        public_id: &str,
+    ) -> Result<CredentialRecord> {
         let now = self.now();
         let row: Option<CredentialRow> = sqlx::query_as(&format!(
             "UPDATE credentials SET revoked_at = $1 WHERE user_id = $2 AND public_id = $3 AND revoked_at IS NULL \
@@ -155,11 +177,16 @@ impl Write {
         .bind(public_id)
         .fetch_optional(self.conn())
         .await?;
-        row.map(credential_from_row).transpose()?.ok_or(StoreError::NotFound("credential"))
+        row.map(credential_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound("credential"))
     }
 
     /// Revokes a live credential by its token hash (logout); `None` if there was none.
-    pub async fn revoke_credential_by_hash(&mut self, token_hash: &[u8; 32]) -> Result<Option<CredentialRecord>> {
+    pub async fn revoke_credential_by_hash(
+        &mut self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<CredentialRecord>> {
         let now = self.now();
         let row: Option<CredentialRow> = sqlx::query_as(&format!(
             "UPDATE credentials SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL \

@@ -27,8 +27,17 @@ type OrgRow = (i64, String, String, String, i64, i64);
 
 const ORG_COLUMNS: &str = "a.id, a.handle, o.name, o.billing_email, a.created_at, a.modified_at";
 
-fn org_from_row((id, handle, name, billing_email, created_at, modified_at): OrgRow) -> Result<OrgRecord> {
-    Ok(OrgRecord { key: org_key(id)?, id: handle, name, billing_email, created_at, modified_at })
+fn org_from_row(
+    (id, handle, name, billing_email, created_at, modified_at): OrgRow,
+) -> Result<OrgRecord> {
+    Ok(OrgRecord {
+        key: org_key(id)?,
+        id: handle,
+        name,
+        billing_email,
+        created_at,
+        modified_at,
+    })
 }
 
 impl Store {
@@ -53,7 +62,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(a, b, c, d, e, f, role)| Ok((org_from_row((a, b, c, d, e, f))?, org_role(&role)?)))
+            .map(|(a, b, c, d, e, f, role)| {
+                Ok((org_from_row((a, b, c, d, e, f))?, org_role(&role)?))
+            })
             .collect()
     }
 }
@@ -136,7 +147,9 @@ impl Write {
         .bind(id_of(org.0))
         .fetch_optional(self.conn())
         .await?;
-        row.map(org_from_row).transpose()?.ok_or(StoreError::NotFound("organization"))
+        row.map(org_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound("organization"))
     }
 
     /// How many organizations `user` belongs to (for the membership quota).

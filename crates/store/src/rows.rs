@@ -1,6 +1,8 @@
 //! Conversions between stored columns and domain values, shared by every table module.
 
-use portcullis_core::{AppKey, OrgKey, OrgRole, PermissionSet, TeamKey, TeamRole, UserKey, Visibility};
+use portcullis_core::{
+    AppKey, OrgKey, OrgRole, PermissionSet, TeamKey, TeamRole, UserKey, Visibility,
+};
 
 use crate::{Result, StoreError};
 
@@ -46,7 +48,11 @@ pub(crate) fn scopes_to_text(scopes: PermissionSet) -> String {
     if scopes == PermissionSet::all() {
         "all".to_owned()
     } else {
-        scopes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+        scopes
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

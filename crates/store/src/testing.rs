@@ -37,13 +37,16 @@ pub fn backend_under_test() -> Backend {
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
 
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..16).map(|_| char::from(b'a' + rng.gen_range(0..26u8))).collect()
+    (0..16)
+        .map(|_| char::from(b'a' + rng.gen_range(0..26u8)))
+        .collect()
 }
 
 /// A URL for a brand-new empty database of `backend` (and the directory to keep, for SQLite).
@@ -52,7 +55,10 @@ pub async fn fresh_database_url(backend: Backend) -> Result<(String, Option<Path
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("pcl_t_{}", random_suffix()));
             std::fs::create_dir_all(&dir)?;
-            let url = format!("sqlite://{}?mode=rwc", dir.join(crate::connect::SQLITE_FILE).display());
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(crate::connect::SQLITE_FILE).display()
+            );
             Ok((url, Some(dir)))
         }
         Backend::Postgres => {
@@ -60,8 +66,12 @@ pub async fn fresh_database_url(backend: Backend) -> Result<(String, Option<Path
             let admin_url = postgres_url();
             let name = format!("pcl_t_{}", random_suffix());
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
             Ok((format!("{base}/{name}"), None))
         }
     }
@@ -71,7 +81,11 @@ pub async fn fresh_database_url(backend: Backend) -> Result<(String, Option<Path
 pub async fn fresh_store_of(backend: Backend) -> Result<TestStore> {
     let (url, dir) = fresh_database_url(backend).await?;
     let store = Store::open(&url).await?;
-    Ok(TestStore { store, url, _dir: dir.map(TempDir) })
+    Ok(TestStore {
+        store,
+        url,
+        _dir: dir.map(TempDir),
+    })
 }
 
 /// A migrated, empty store of the backend under test.

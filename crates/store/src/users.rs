@@ -62,8 +62,22 @@ impl Store {
     }
 
     /// A user by email (case-insensitive), with its password hash for verification.
-    pub async fn user_with_password(&self, email: &Email) -> Result<Option<(UserRecord, Option<String>)>> {
-        type Row = (i64, String, String, String, String, String, i64, i64, i64, Option<String>);
+    pub async fn user_with_password(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(UserRecord, Option<String>)>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+        );
         let row: Option<Row> =
             sqlx::query_as(&format!(
                 "SELECT {USER_COLUMNS}, u.password_hash FROM users u JOIN accounts a ON a.id = u.account_id \
@@ -72,8 +86,10 @@ impl Store {
             .bind(email.key())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|(a, b, c, d, e, f, g, h, i, hash)| Ok((user_from_row((a, b, c, d, e, f, g, h, i))?, hash)))
-            .transpose()
+        row.map(|(a, b, c, d, e, f, g, h, i, hash)| {
+            Ok((user_from_row((a, b, c, d, e, f, g, h, i))?, hash))
+        })
+        .transpose()
     }
 
     /// A user by email (case-insensitive).

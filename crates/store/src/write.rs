@@ -22,10 +22,11 @@ impl Store {
     /// and every check inside the transaction reads committed, current data.
     pub async fn begin_write(&self, actor: &Actor, now: Timestamp) -> Result<Write> {
         let mut tx = self.pool.begin().await?;
-        let revision: i64 =
-            sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value")
-                .fetch_one(&mut *tx)
-                .await?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         Ok(Write {
             tx,
             revision: u64::try_from(revision).unwrap_or_default(),
@@ -36,7 +37,12 @@ impl Store {
     }
 
     /// Records a refused or failed mutation on its own (there is no change to go with it).
-    pub async fn record_failure(&self, actor: &Actor, now: Timestamp, record: AuditRecord) -> Result<()> {
+    pub async fn record_failure(
+        &self,
+        actor: &Actor,
+        now: Timestamp,
+        record: AuditRecord,
+    ) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         let revision = self.revision().await?;
         insert_audit(&mut conn, actor, now, revision, &record, false).await
@@ -65,7 +71,15 @@ impl Write {
     /// Writes the audit entries and commits; returns the committed revision.
     pub async fn commit(mut self) -> Result<u64> {
         for record in std::mem::take(&mut self.audit) {
-            insert_audit(&mut self.tx, &self.actor, self.now, self.revision, &record, true).await?;
+            insert_audit(
+                &mut self.tx,
+                &self.actor,
+                self.now,
+                self.revision,
+                &record,
+                true,
+            )
+            .await?;
         }
         self.tx.commit().await?;
         Ok(self.revision)

@@ -6,7 +6,9 @@ use portcullis_core::audit::Operation;
 use portcullis_core::index::Account;
 use portcullis_core::{AccountId, CredentialKind, Email, OrgRole, PermissionSet, UserKey};
 use portcullis_store::testing::fresh_store_of;
-use portcullis_store::{Actor, AuditRecord, Backend, NewCredential, NewOrg, NewUser, Store, StoreError};
+use portcullis_store::{
+    Actor, AuditRecord, Backend, NewCredential, NewOrg, NewUser, Store, StoreError,
+};
 use serde_json::json;
 
 const NOW: i64 = 1_700_000_000_000;
@@ -24,8 +26,15 @@ fn new_user(id: &str, email: &str) -> NewUser {
 
 async fn create_user(store: &Store, id: &str) -> UserKey {
     let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
-    let key = w.create_user(&new_user(id, &format!("{id}@example.com"))).await.unwrap();
-    w.audit(AuditRecord::new(None, Operation::UserSignup, json!({"user": id})));
+    let key = w
+        .create_user(&new_user(id, &format!("{id}@example.com")))
+        .await
+        .unwrap();
+    w.audit(AuditRecord::new(
+        None,
+        Operation::UserSignup,
+        json!({"user": id}),
+    ));
     w.commit().await.unwrap();
     key
 }
@@ -35,7 +44,9 @@ where
     F: AsyncFn(Store, Backend),
 {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let test_store = fresh_store_of(backend).await.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        let test_store = fresh_store_of(backend)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         scenario(test_store.store.clone(), backend).await;
     }
 }
@@ -46,18 +57,40 @@ async fn ids_and_emails_are_unique_case_insensitively() {
         create_user(&store, "Alice").await;
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
         let dup_id = w.create_user(&new_user("alice", "other@example.com")).await;
-        assert!(matches!(dup_id, Err(StoreError::Conflict("account id"))), "{backend:?}: {dup_id:?}");
+        assert!(
+            matches!(dup_id, Err(StoreError::Conflict("account id"))),
+            "{backend:?}: {dup_id:?}"
+        );
         drop(w);
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
-        let dup_email = w.create_user(&new_user("alice2", "ALICE@example.com")).await;
-        assert!(matches!(dup_email, Err(StoreError::Conflict("email"))), "{backend:?}: {dup_email:?}");
+        let dup_email = w
+            .create_user(&new_user("alice2", "ALICE@example.com"))
+            .await;
+        assert!(
+            matches!(dup_email, Err(StoreError::Conflict("email"))),
+            "{backend:?}: {dup_email:?}"
+        );
         drop(w);
-        let found = store.user_by_email(&Email::parse("aLiCe@EXAMPLE.com").unwrap()).await.unwrap().unwrap();
+        let found = store
+            .user_by_email(&Email::parse("aLiCe@EXAMPLE.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, "Alice", "{backend:?}");
         // Organizations share the namespace.
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
-        let org = NewOrg { id: AccountId::parse("ALICE").unwrap(), name: "x".into(), billing_email: Email::parse("b@e.co").unwrap() };
-        assert!(matches!(w.create_org(&org, found.key).await, Err(StoreError::Conflict("account id"))), "{backend:?}");
+        let org = NewOrg {
+            id: AccountId::parse("ALICE").unwrap(),
+            name: "x".into(),
+            billing_email: Email::parse("b@e.co").unwrap(),
+        };
+        assert!(
+            matches!(
+                w.create_org(&org, found.key).await,
+                Err(StoreError::Conflict("account id"))
+            ),
+            "{backend:?}"
+        );
     })
     .await;
 }
@@ -71,11 +104,24 @@ async fn revisions_increase_and_a_rolled_back_write_leaves_nothing() {
         assert_eq!(after, start + 1, "{backend:?}");
         // A write dropped without commit: no user, no audit entry, no revision.
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
-        w.create_user(&new_user("carol", "carol@example.com")).await.unwrap();
-        w.audit(AuditRecord::new(None, Operation::UserSignup, json!({"user": "carol"})));
+        w.create_user(&new_user("carol", "carol@example.com"))
+            .await
+            .unwrap();
+        w.audit(AuditRecord::new(
+            None,
+            Operation::UserSignup,
+            json!({"user": "carol"}),
+        ));
         drop(w);
         assert_eq!(store.revision().await.unwrap(), after, "{backend:?}");
-        assert!(store.user_by_email(&Email::parse("carol@example.com").unwrap()).await.unwrap().is_none(), "{backend:?}");
+        assert!(
+            store
+                .user_by_email(&Email::parse("carol@example.com").unwrap())
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}"
+        );
         let audit = store.audit_entries(None).await.unwrap();
         assert_eq!(audit.len(), 1, "{backend:?}: only bob's signup is recorded");
         assert_eq!(audit[0].operation, Operation::UserSignup.code());
@@ -90,7 +136,11 @@ async fn orgs_memberships_credentials_and_the_index_snapshot() {
     each_backend(async |store, backend| {
         let alice = create_user(&store, "alice").await;
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
-        let org = NewOrg { id: AccountId::parse("Acme").unwrap(), name: "Acme".into(), billing_email: Email::parse("b@e.co").unwrap() };
+        let org = NewOrg {
+            id: AccountId::parse("Acme").unwrap(),
+            name: "Acme".into(),
+            billing_email: Email::parse("b@e.co").unwrap(),
+        };
         let org_key = w.create_org(&org, alice).await.unwrap();
         let cred = NewCredential {
             public_id: "key_1".into(),
@@ -104,17 +154,31 @@ async fn orgs_memberships_credentials_and_the_index_snapshot() {
             expires_at: None,
         };
         w.create_credential(&cred).await.unwrap();
-        w.audit(AuditRecord::new(Some(org_key), Operation::OrgCreate, json!({"org": "Acme"})));
+        w.audit(AuditRecord::new(
+            Some(org_key),
+            Operation::OrgCreate,
+            json!({"org": "Acme"}),
+        ));
         w.commit().await.unwrap();
 
         let orgs = store.orgs_of_user(alice).await.unwrap();
         assert_eq!(orgs.len(), 1, "{backend:?}");
         assert_eq!(orgs[0].1, OrgRole::Admin);
         let index = store.load_index(NOW).await.unwrap();
-        assert_eq!(index.revision(), store.revision().await.unwrap(), "{backend:?}");
+        assert_eq!(
+            index.revision(),
+            store.revision().await.unwrap(),
+            "{backend:?}"
+        );
         assert_eq!(index.org_by_id("acme"), Some(org_key), "{backend:?}");
-        assert_eq!(index.membership(alice, org_key).map(|m| m.role), Some(OrgRole::Admin), "{backend:?}");
-        let entry = index.credential(&[7; 32]).expect("live credential in the index");
+        assert_eq!(
+            index.membership(alice, org_key).map(|m| m.role),
+            Some(OrgRole::Admin),
+            "{backend:?}"
+        );
+        let entry = index
+            .credential(&[7; 32])
+            .expect("live credential in the index");
         assert_eq!(entry.org, Some(org_key));
         assert_eq!(entry.scopes, cred.scopes);
 
@@ -122,16 +186,29 @@ async fn orgs_memberships_credentials_and_the_index_snapshot() {
         let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
         let revoked = w.revoke_credential(alice, "key_1").await.unwrap();
         assert_eq!(revoked.token_hash, [7; 32]);
-        assert!(matches!(w.revoke_credential(alice, "key_1").await, Err(StoreError::NotFound(_))), "{backend:?}");
+        assert!(
+            matches!(
+                w.revoke_credential(alice, "key_1").await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{backend:?}"
+        );
         w.delete_org(org_key).await.unwrap();
         w.commit().await.unwrap();
         let index = store.load_index(NOW).await.unwrap();
         assert!(index.credential(&[7; 32]).is_none(), "{backend:?}");
         assert!(index.account("acme").is_none(), "{backend:?}");
         assert_eq!(index.account("alice"), Some(Account::User(alice)));
-        assert!(store.orgs_of_user(alice).await.unwrap().is_empty(), "{backend:?}");
+        assert!(
+            store.orgs_of_user(alice).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
         // The audit entries outlive the org.
-        assert_eq!(store.audit_entries(Some(org_key)).await.unwrap().len(), 1, "{backend:?}");
+        assert_eq!(
+            store.audit_entries(Some(org_key)).await.unwrap().len(),
+            1,
+            "{backend:?}"
+        );
     })
     .await;
 }
@@ -154,14 +231,41 @@ async fn expired_credentials_stay_out_of_the_index_and_failures_are_recorded() {
         };
         w.create_credential(&cred).await.unwrap();
         w.commit().await.unwrap();
-        assert!(store.load_index(NOW).await.unwrap().credential(&[9; 32]).is_some(), "{backend:?}");
-        assert!(store.load_index(NOW + 1000).await.unwrap().credential(&[9; 32]).is_none(), "{backend:?}");
-        let listed = store.credentials_of_user(dave, &[CredentialKind::Session]).await.unwrap();
+        assert!(
+            store
+                .load_index(NOW)
+                .await
+                .unwrap()
+                .credential(&[9; 32])
+                .is_some(),
+            "{backend:?}"
+        );
+        assert!(
+            store
+                .load_index(NOW + 1000)
+                .await
+                .unwrap()
+                .credential(&[9; 32])
+                .is_none(),
+            "{backend:?}"
+        );
+        let listed = store
+            .credentials_of_user(dave, &[CredentialKind::Session])
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].scopes, PermissionSet::all(), "{backend:?}: `all` round-trips");
+        assert_eq!(
+            listed[0].scopes,
+            PermissionSet::all(),
+            "{backend:?}: `all` round-trips"
+        );
 
         store
-            .record_failure(&Actor::system(), NOW, AuditRecord::new(None, Operation::LoginFailure, json!({"email": "x@y.z"})))
+            .record_failure(
+                &Actor::system(),
+                NOW,
+                AuditRecord::new(None, Operation::LoginFailure, json!({"email": "x@y.z"})),
+            )
             .await
             .unwrap();
         let last = store.audit_entries(None).await.unwrap().pop().unwrap();

@@ -22,14 +22,26 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: ServiceConfig) -> TestApp {
     let test_store = fresh_store().await.expect("fresh store");
-    let service = Portcullis::start(test_store.store.clone(), Arc::new(SystemClock), config).await.expect("service starts");
+    let service = Portcullis::start(test_store.store.clone(), Arc::new(SystemClock), config)
+        .await
+        .expect("service starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let app = portcullis_http::router(service.clone());
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
-    TestApp { address, client: reqwest::Client::new(), service, _store: test_store }
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        service,
+        _store: test_store,
+    }
 }
 
 /// A response: status, body as JSON (or `Null`), and the content type.
@@ -45,7 +57,11 @@ impl Reply {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["code"], code, "body: {}", self.body);
     }
 
@@ -57,8 +73,16 @@ impl Reply {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -67,11 +91,19 @@ impl TestApp {
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
-        let content_type =
-            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, content_type }
+        Reply {
+            status,
+            body,
+            content_type,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -79,15 +111,18 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::POST, path, Some(token), Some(body)).await
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::PUT, path, Some(token), Some(body)).await
+        self.request(Method::PUT, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::PATCH, path, Some(token), Some(body)).await
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -118,13 +153,20 @@ impl TestApp {
                 Some(json!({"email": format!("{id}@example.com"), "password": format!("password-{id}")})),
             )
             .await;
-        reply.assert_status(200)["session_token"].as_str().unwrap().to_owned()
+        reply.assert_status(200)["session_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Creates organization `id` as the holder of `token` (who becomes its admin).
     pub async fn org(&self, token: &str, id: &str) {
-        self.post("/v1/orgs", token, json!({"id": id, "name": format!("Org {id}"), "billing_email": "billing@example.com"}))
-            .await
-            .assert_status(201);
+        self.post(
+            "/v1/orgs",
+            token,
+            json!({"id": id, "name": format!("Org {id}"), "billing_email": "billing@example.com"}),
+        )
+        .await
+        .assert_status(201);
     }
 }

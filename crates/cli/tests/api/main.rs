@@ -2,12 +2,12 @@
 //! database (SQLite, or PostgreSQL with `PORTCULLIS_TEST_BACKEND=postgres`) and talks HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-mod helpers;
+mod apps;
 mod auth;
-mod orgs;
-mod members;
+mod helpers;
 mod invitations;
 mod matrix;
+mod members;
+mod orgs;
 mod system;
 mod teams;
-mod apps;

@@ -12,21 +12,49 @@ async fn health_roles_openapi_and_offline_docs() {
     let roles = roles.assert_status(200);
     assert_eq!(roles["roles"].as_array().unwrap().len(), 6);
     assert_eq!(roles["permissions"].as_array().unwrap().len(), 34);
-    let billing = roles["permissions"].as_array().unwrap().iter().find(|p| p["id"] == "billing.view").unwrap();
-    assert_eq!(billing["roles"], serde_json::json!(["admin", "financial_manager"]));
+    let billing = roles["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "billing.view")
+        .unwrap();
+    assert_eq!(
+        billing["roles"],
+        serde_json::json!(["admin", "financial_manager"])
+    );
 
-    let spec = app.request(Method::GET, "/v1/openapi.json", None, None).await;
+    let spec = app
+        .request(Method::GET, "/v1/openapi.json", None, None)
+        .await;
     let spec = spec.assert_status(200);
-    for path in ["/v1/check", "/v1/orgs/{org}", "/v1/signup", "/v1/users/me/keys"] {
+    for path in [
+        "/v1/check",
+        "/v1/orgs/{org}",
+        "/v1/signup",
+        "/v1/users/me/keys",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} is documented");
     }
 
     // The interactive reference is served from vendored files: no CDN.
-    let page = app.client.get(format!("{}/docs/", app.address)).send().await.unwrap();
+    let page = app
+        .client
+        .get(format!("{}/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(!html.contains("https://"), "docs page must not load anything from the network");
-    let bundle = app.client.get(format!("{}/docs/swagger-ui-bundle.js", app.address)).send().await.unwrap();
+    assert!(
+        !html.contains("https://"),
+        "docs page must not load anything from the network"
+    );
+    let bundle = app
+        .client
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bundle.status(), 200);
 
     let unknown = app.request(Method::GET, "/v1/nope", None, None).await;

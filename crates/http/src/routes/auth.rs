@@ -89,7 +89,9 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     use secrecy::ExposeSecret;
-    let session = service.login(meta, &body.email, body.password, body.remember_me).await?;
+    let session = service
+        .login(meta, &body.email, body.password, body.remember_me)
+        .await?;
     Ok(Json(LoginResponse {
         session_token: session.token.expose_secret().to_owned(),
         expires_at: rfc3339(session.expires_at),
@@ -101,7 +103,10 @@ async fn login(
 #[utoipa::path(post, path = "/v1/logout", tag = "auth", security(("bearer" = [])), responses(
     (status = 204), (status = 401, body = Problem),
 ))]
-async fn logout(State(service): State<AppState>, Authenticated(caller): Authenticated) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<StatusCode, ApiError> {
     service.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -110,7 +115,10 @@ async fn logout(State(service): State<AppState>, Authenticated(caller): Authenti
 #[utoipa::path(get, path = "/v1/users/me", tag = "auth", security(("bearer" = [])), responses(
     (status = 200, body = UserDto), (status = 401, body = Problem),
 ))]
-async fn me(State(service): State<AppState>, Authenticated(caller): Authenticated) -> Result<Json<UserDto>, ApiError> {
+async fn me(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<UserDto>, ApiError> {
     Ok(Json(service.me(&caller).await?.into()))
 }
 
@@ -126,7 +134,17 @@ pub struct MyOrgDto {
 #[utoipa::path(get, path = "/v1/users/me/orgs", tag = "auth", security(("bearer" = [])), responses(
     (status = 200, body = Vec<MyOrgDto>), (status = 401, body = Problem),
 ))]
-async fn my_orgs(State(service): State<AppState>, Authenticated(caller): Authenticated) -> Result<Json<Vec<MyOrgDto>>, ApiError> {
+async fn my_orgs(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Vec<MyOrgDto>>, ApiError> {
     let orgs = service.my_orgs(&caller).await?;
-    Ok(Json(orgs.into_iter().map(|(org, role)| MyOrgDto { org: org.into(), role: role.as_str().to_owned() }).collect()))
+    Ok(Json(
+        orgs.into_iter()
+            .map(|(org, role)| MyOrgDto {
+                org: org.into(),
+                role: role.as_str().to_owned(),
+            })
+            .collect(),
+    ))
 }

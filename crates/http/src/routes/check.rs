@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use portcullis_service::check::{CheckRequest, CheckResource, CheckSubject, Consistency, Explained};
+use portcullis_service::check::{
+    CheckRequest, CheckResource, CheckSubject, Consistency, Explained,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +18,10 @@ use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
 pub const MAX_BATCH: usize = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(check)).routes(routes!(check_batch)).routes(routes!(my_permissions))
+    OpenApiRouter::new()
+        .routes(routes!(check))
+        .routes(routes!(check_batch))
+        .routes(routes!(my_permissions))
 }
 
 /// Exactly one of `user` (an account id) or `token` (a presented credential).
@@ -71,12 +76,22 @@ pub struct CheckResponse {
 
 impl From<Explained> for CheckResponse {
     fn from(e: Explained) -> Self {
-        Self { allowed: e.allowed, reason: e.reason, via: e.via, revision: e.revision }
+        Self {
+            allowed: e.allowed,
+            reason: e.reason,
+            via: e.via,
+            revision: e.revision,
+        }
     }
 }
 
 fn invalid(field: &str, detail: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "check.invalid_request", detail).with_field(field)
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "check.invalid_request",
+        detail,
+    )
+    .with_field(field)
 }
 
 impl TryFrom<CheckRequestDto> for CheckRequest {
@@ -86,23 +101,57 @@ impl TryFrom<CheckRequestDto> for CheckRequest {
         let subject = match (dto.subject.user, dto.subject.token) {
             (Some(user), None) => CheckSubject::User(user),
             (None, Some(token)) => CheckSubject::Token(token),
-            _ => return Err(invalid("subject", "subject needs exactly one of `user` or `token`")),
+            _ => {
+                return Err(invalid(
+                    "subject",
+                    "subject needs exactly one of `user` or `token`",
+                ));
+            }
         };
         let r = dto.resource;
         let resource = match (r.org, r.account, r.app, r.kind, r.id) {
             (Some(org), None, None, None, None) => CheckResource::Org(org),
             (None, Some(account), Some(app), None, None) => CheckResource::App { account, app },
-            (None, Some(account), Some(app), Some(kind), Some(id)) => CheckResource::Item { account, app, kind, id },
-            _ => return Err(invalid("resource", "resource must be `{org}`, `{account, app}` or `{account, app, kind, id}`")),
+            (None, Some(account), Some(app), Some(kind), Some(id)) => CheckResource::Item {
+                account,
+                app,
+                kind,
+                id,
+            },
+            _ => {
+                return Err(invalid(
+                    "resource",
+                    "resource must be `{org}`, `{account, app}` or `{account, app, kind, id}`",
+                ));
+            }
         };
         let consistency = match dto.consistency {
             None => Consistency::Latest,
-            Some(ConsistencyDto { at_least: None, fully_consistent: false }) => Consistency::Latest,
-            Some(ConsistencyDto { at_least: Some(rev), fully_consistent: false }) => Consistency::AtLeast(rev),
-            Some(ConsistencyDto { at_least: None, fully_consistent: true }) => Consistency::Full,
-            Some(_) => return Err(invalid("consistency", "give `at_least` or `fully_consistent`, not both")),
+            Some(ConsistencyDto {
+                at_least: None,
+                fully_consistent: false,
+            }) => Consistency::Latest,
+            Some(ConsistencyDto {
+                at_least: Some(rev),
+                fully_consistent: false,
+            }) => Consistency::AtLeast(rev),
+            Some(ConsistencyDto {
+                at_least: None,
+                fully_consistent: true,
+            }) => Consistency::Full,
+            Some(_) => {
+                return Err(invalid(
+                    "consistency",
+                    "give `at_least` or `fully_consistent`, not both",
+                ));
+            }
         };
-        Ok(CheckRequest { subject, permission: dto.permission, resource, consistency })
+        Ok(CheckRequest {
+            subject,
+            permission: dto.permission,
+            resource,
+            consistency,
+        })
     }
 }
 
@@ -156,12 +205,17 @@ async fn check_batch(
     let mut results = Vec::with_capacity(body.checks.len());
     for dto in body.checks {
         let answer = match CheckRequest::try_from(dto) {
-            Ok(request) => service.check(&caller, &request).await.map_err(ApiError::from),
+            Ok(request) => service
+                .check(&caller, &request)
+                .await
+                .map_err(ApiError::from),
             Err(err) => Err(err),
         };
         results.push(match answer {
             Ok(explained) => BatchItem::Decision(explained.into()),
-            Err(err) => BatchItem::Error { error: err.into_problem() },
+            Err(err) => BatchItem::Error {
+                error: err.into_problem(),
+            },
         });
     }
     Ok(Json(BatchResponse { results }))

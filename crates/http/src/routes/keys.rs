@@ -16,7 +16,9 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Authenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_key, list_keys)).routes(routes!(revoke_key))
+    OpenApiRouter::new()
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,18 +56,32 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let expires_at = match &body.expires_at {
         Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "field.invalid", "`expires_at` must be an RFC 3339 time")
-                .with_field("expires_at")
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "field.invalid",
+                "`expires_at` must be an RFC 3339 time",
+            )
+            .with_field("expires_at")
         })?),
         None => None,
     };
     let org = body.org.clone();
-    let input = KeyInput { description: body.description, scopes: body.scopes, expires_at, org: body.org, service: body.service };
+    let input = KeyInput {
+        description: body.description,
+        scopes: body.scopes,
+        expires_at,
+        org: body.org,
+        service: body.service,
+    };
     let created = service.create_key(&caller, input).await?.value;
     let id = created.record.public_id.clone();
     Ok((
         StatusCode::CREATED,
-        Json(CreatedKey { id, token: created.token.expose_secret().to_owned(), key: KeyDto::new(created.record, org) }),
+        Json(CreatedKey {
+            id,
+            token: created.token.expose_secret().to_owned(),
+            key: KeyDto::new(created.record, org),
+        }),
     ))
 }
 
@@ -73,12 +89,17 @@ async fn create_key(
 #[utoipa::path(get, path = "/v1/users/me/keys", tag = "keys", security(("bearer" = [])), responses(
     (status = 200, body = Vec<KeyDto>), (status = 401, body = Problem),
 ))]
-async fn list_keys(State(service): State<AppState>, Authenticated(caller): Authenticated) -> Result<Json<Vec<KeyDto>>, ApiError> {
+async fn list_keys(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Vec<KeyDto>>, ApiError> {
     let keys = service.list_keys(&caller).await?;
     let dtos = keys
         .into_iter()
         .map(|k| {
-            let org = k.org.and_then(|o| service.with_index(|i| i.org(o).map(|e| e.id.to_string())));
+            let org = k
+                .org
+                .and_then(|o| service.with_index(|i| i.org(o).map(|e| e.id.to_string())));
             KeyDto::new(k, org)
         })
         .collect();

@@ -15,7 +15,9 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_org)).routes(routes!(get_org, update_org, delete_org))
+    OpenApiRouter::new()
+        .routes(routes!(create_org))
+        .routes(routes!(get_org, update_org, delete_org))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,7 +37,9 @@ async fn create_org(
     Authenticated(caller): Authenticated,
     ApiJson(body): ApiJson<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<OrgDto>), ApiError> {
-    let org = service.create_org(&caller, &body.id, &body.name, &body.billing_email).await?;
+    let org = service
+        .create_org(&caller, &body.id, &body.name, &body.billing_email)
+        .await?;
     Ok((StatusCode::CREATED, Json(org.value.into())))
 }
 
@@ -68,8 +72,13 @@ async fn update_org(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<UpdateOrgRequest>,
 ) -> Result<Json<OrgDto>, ApiError> {
-    let patch = OrgPatch { name: body.name, billing_email: body.billing_email };
-    Ok(Json(service.update_org(&caller, &org, patch).await?.value.into()))
+    let patch = OrgPatch {
+        name: body.name,
+        billing_email: body.billing_email,
+    };
+    Ok(Json(
+        service.update_org(&caller, &org, patch).await?.value.into(),
+    ))
 }
 
 /// Deletes the organization with its teams, apps and memberships (`org.manage`).

@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(roles))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(roles))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,7 +70,11 @@ async fn roles() -> Json<Matrix> {
             id: role.as_str(),
             label: role.label(),
             all_apps: role.covers_all_apps(),
-            permissions: CATALOGUE.iter().filter(|r| r.roles.contains(role)).map(|r| r.permission.as_str()).collect(),
+            permissions: CATALOGUE
+                .iter()
+                .filter(|r| r.roles.contains(role))
+                .map(|r| r.permission.as_str())
+                .collect(),
         })
         .collect();
     let permissions = CATALOGUE
@@ -82,7 +88,15 @@ async fn roles() -> Json<Matrix> {
         .collect();
     let team_roles = TeamRole::ALL
         .iter()
-        .map(|tr| TeamRoleDto { id: tr.as_str(), permissions: tr.permissions().iter().map(|p| p.as_str()).collect() })
+        .map(|tr| TeamRoleDto {
+            id: tr.as_str(),
+            permissions: tr.permissions().iter().map(|p| p.as_str()).collect(),
+        })
         .collect();
-    Json(Matrix { version: MATRIX_VERSION, roles, permissions, team_roles })
+    Json(Matrix {
+        version: MATRIX_VERSION,
+        roles,
+        permissions,
+        team_roles,
+    })
 }

@@ -1,0 +1,337 @@
+//! Configuration: a TOML file (`--config`), `PORTCULLIS_*` environment variables and flags.
+//!
+//! Precedence is flag > environment > file > default. clap merges the first two (each flag
+//! declares its variable), the file fills what neither gave, and the defaults the rest. Unknown
+//! keys in the file are rejected, so a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use portcullis_service::ServiceConfig;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::CliError;
+
+pub const DEFAULT_DATA_DIR: &str = "./portcullis-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Where the data lives; shared by every command that opens the store.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
+    /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user, log_format).
+    #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of the data directory (postgres://user@host:port/db).
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// `serve` (and `config`): the store plus how to listen, log and behave.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log format on stderr [default: human].
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Whether POST /v1/signup creates accounts [default: true].
+    #[arg(long, env = "PORTCULLIS_SIGNUP_ENABLED", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub signup_enabled: Option<bool>,
+    /// Session lifetime in hours [default: 24].
+    #[arg(long, env = "PORTCULLIS_SESSION_TTL_HOURS", value_name = "HOURS")]
+    pub session_ttl_hours: Option<u32>,
+    /// "Remember me" session lifetime in days [default: 30].
+    #[arg(long, env = "PORTCULLIS_REMEMBER_ME_TTL_DAYS", value_name = "DAYS")]
+    pub remember_me_ttl_days: Option<u32>,
+    /// How long an invitation can be accepted, in days [default: 7].
+    #[arg(long, env = "PORTCULLIS_INVITATION_TTL_DAYS", value_name = "DAYS")]
+    pub invitation_ttl_days: Option<u32>,
+    /// How many organizations one user may belong to [default: 20].
+    #[arg(long, env = "PORTCULLIS_MAX_ORGS_PER_USER", value_name = "N")]
+    pub max_orgs_per_user: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl LogFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// The configuration file, every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub signup_enabled: Option<bool>,
+    pub session_ttl_hours: Option<u32>,
+    pub remember_me_ttl_days: Option<u32>,
+    pub invitation_ttl_days: Option<u32>,
+    pub max_orgs_per_user: Option<u32>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
+            "cannot read the config file `{}`",
+            path.display()
+        )))?;
+        toml::from_str(&text).map_err(|err| {
+            // toml's message names the key (e.g. "unknown field `lisen`, expected one of ...").
+            CliError::usage(format!(
+                "invalid config file `{}`: {}",
+                path.display(),
+                err.message()
+            ))
+        })
+    }
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    DataDir(PathBuf),
+    Url(String),
+}
+
+/// The effective settings after merging every source.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreLocation,
+    pub listen: String,
+    pub log_format: LogFormat,
+    pub signup_enabled: bool,
+    pub session_ttl_hours: u32,
+    pub remember_me_ttl_days: u32,
+    pub invitation_ttl_days: u32,
+    pub max_orgs_per_user: u32,
+}
+
+impl Settings {
+    pub fn resolve(args: &ServeArgs) -> Result<Self, CliError> {
+        let file = match &args.store.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = ServiceConfig::default();
+        let store = match args.store.database_url.clone().or(file.database_url) {
+            Some(url) if !url.trim().is_empty() => StoreLocation::Url(url),
+            _ => StoreLocation::DataDir(
+                args.store
+                    .data_dir
+                    .clone()
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            ),
+        };
+        let settings = Self {
+            store,
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            signup_enabled: args
+                .signup_enabled
+                .or(file.signup_enabled)
+                .unwrap_or(defaults.signup_enabled),
+            session_ttl_hours: args
+                .session_ttl_hours
+                .or(file.session_ttl_hours)
+                .unwrap_or(whole(defaults.session_ttl_ms, HOUR_MS)),
+            remember_me_ttl_days: args
+                .remember_me_ttl_days
+                .or(file.remember_me_ttl_days)
+                .unwrap_or(whole(defaults.remember_me_ttl_ms, DAY_MS)),
+            invitation_ttl_days: args
+                .invitation_ttl_days
+                .or(file.invitation_ttl_days)
+                .unwrap_or(whole(defaults.invitation_ttl_ms, DAY_MS)),
+            max_orgs_per_user: args
+                .max_orgs_per_user
+                .or(file.max_orgs_per_user)
+                .unwrap_or(defaults.max_orgs_per_user),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// For commands that only open the store (`init`, `check`): the other settings come from
+    /// the file, the environment and the defaults.
+    pub fn resolve_store_only(store: &StoreArgs) -> Result<Self, CliError> {
+        Self::resolve(&ServeArgs {
+            store: store.clone(),
+            ..ServeArgs::default()
+        })
+    }
+
+    fn validate(&self) -> Result<(), CliError> {
+        for (key, value) in [
+            ("session_ttl_hours", self.session_ttl_hours),
+            ("remember_me_ttl_days", self.remember_me_ttl_days),
+            ("invitation_ttl_days", self.invitation_ttl_days),
+            ("max_orgs_per_user", self.max_orgs_per_user),
+        ] {
+            if value == 0 {
+                return Err(CliError::usage(format!("`{key}` must be at least 1")));
+            }
+        }
+        if self.listen.trim().is_empty() {
+            return Err(CliError::usage("`listen` must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub fn service_config(&self) -> ServiceConfig {
+        ServiceConfig {
+            signup_enabled: self.signup_enabled,
+            session_ttl_ms: i64::from(self.session_ttl_hours) * HOUR_MS,
+            remember_me_ttl_ms: i64::from(self.remember_me_ttl_days) * DAY_MS,
+            invitation_ttl_ms: i64::from(self.invitation_ttl_days) * DAY_MS,
+            max_orgs_per_user: self.max_orgs_per_user,
+        }
+    }
+
+    /// The effective settings as JSON, with any password in the database URL masked.
+    pub fn to_json(&self) -> String {
+        let (data_dir, database_url) = match &self.store {
+            StoreLocation::DataDir(dir) => (Some(dir.display().to_string()), None),
+            StoreLocation::Url(url) => (None, Some(redact_url(url))),
+        };
+        let value = json!({
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "listen": self.listen,
+            "log_format": self.log_format.as_str(),
+            "signup_enabled": self.signup_enabled,
+            "session_ttl_hours": self.session_ttl_hours,
+            "remember_me_ttl_days": self.remember_me_ttl_days,
+            "invitation_ttl_days": self.invitation_ttl_days,
+            "max_orgs_per_user": self.max_orgs_per_user,
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+
+    /// A description of the store safe to log.
+    pub fn store_description(&self) -> String {
+        match &self.store {
+            StoreLocation::DataDir(dir) => format!("sqlite data dir {}", dir.display()),
+            StoreLocation::Url(url) => redact_url(url),
+        }
+    }
+}
+
+fn whole(ms: i64, unit: i64) -> u32 {
+    u32::try_from(ms / unit).unwrap_or(u32::MAX)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; the query string (which
+/// may carry `password=`) is dropped.
+pub fn redact_url(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://pc:s3cret@db:5432/pcl"),
+            "postgres://pc:***@db:5432/pcl"
+        );
+        assert_eq!(
+            redact_url("postgres://pc@db/pcl?password=x"),
+            "postgres://pc@db/pcl"
+        );
+        assert_eq!(redact_url("postgres://db/pcl"), "postgres://db/pcl");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_by_name() {
+        let err = toml::from_str::<FileConfig>("lisen = \"x\"").unwrap_err();
+        assert!(err.message().contains("`lisen`"), "{}", err.message());
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9\"\nmax_orgs_per_user = 3\nsession_ttl_hours = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            store: StoreArgs {
+                config: Some(path),
+                ..StoreArgs::default()
+            },
+            session_ttl_hours: Some(7),
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(&args).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:9");
+        assert_eq!(settings.max_orgs_per_user, 3);
+        assert_eq!(settings.session_ttl_hours, 7);
+        assert_eq!(settings.invitation_ttl_days, 7);
+        assert_eq!(
+            settings.store,
+            StoreLocation::DataDir(PathBuf::from(DEFAULT_DATA_DIR))
+        );
+    }
+
+    #[test]
+    fn zero_lifetimes_are_refused() {
+        let args = ServeArgs {
+            invitation_ttl_days: Some(0),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(&args).unwrap_err();
+        assert!(err.to_string().contains("invitation_ttl_days"));
+    }
+}

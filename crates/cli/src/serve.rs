@@ -1,0 +1,106 @@
+//! `portcullis serve`: open the store, start the service, serve the router until SIGINT or
+//! SIGTERM, then finish in-flight requests and close the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portcullis_service::Portcullis;
+use portcullis_service::core::SystemClock;
+use portcullis_service::store::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, Settings, StoreLocation};
+use crate::error::CliError;
+
+pub async fn run(settings: Settings) -> Result<(), CliError> {
+    init_logging(settings.log_format, "info");
+    let store = open_store(&settings).await?;
+    let service = Portcullis::start(
+        store.clone(),
+        Arc::new(SystemClock),
+        settings.service_config(),
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(CliError::io(format!(
+            "cannot listen on `{}`",
+            settings.listen
+        )))?;
+    let address = listener
+        .local_addr()
+        .map_err(CliError::io("cannot read the listening address"))?;
+    tracing::info!(
+        %address,
+        store = %settings.store_description(),
+        revision = service.revision(),
+        signup_enabled = settings.signup_enabled,
+        "portcullis started"
+    );
+    // On stdout for scripts and tests that start the server on port 0.
+    println!("portcullis listening on http://{address}");
+
+    let app = portcullis_http::router(service);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(CliError::io("the server failed"))?;
+    store.close().await;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// Opens the store the settings name: the SQLite data directory, or a database URL.
+pub async fn open_store(settings: &Settings) -> Result<Store, CliError> {
+    let store = match &settings.store {
+        StoreLocation::DataDir(dir) => Store::open_data_dir(dir).await,
+        StoreLocation::Url(url) => Store::open(url).await,
+    };
+    store.map_err(|err| {
+        tracing::error!(store = %settings.store_description(), "cannot open the store");
+        CliError::Store(err)
+    })
+}
+
+/// Logs go to stderr (stdout carries command output). `RUST_LOG` overrides the level.
+pub fn init_logging(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Already initialised (never in the binary): keep the existing subscriber.
+    drop(result);
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

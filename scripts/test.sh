@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, the whole test suite on SQLite and on
+# PostgreSQL, the OpenAPI drift check and the README walkthrough.
+#
+# PostgreSQL: PORTCULLIS_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
+# names a server where the user may CREATE DATABASE; each test gets a fresh `pcl_t_*` database.
+# Outside CI (CI unset) the PostgreSQL suite is skipped, loudly, when no server answers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PORTCULLIS_TEST_POSTGRES_URL="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+skipped=()
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+postgres_up() {
+    if command -v pg_isready > /dev/null; then
+        pg_isready -q -d "$PORTCULLIS_TEST_POSTGRES_URL"
+    else
+        # Without the client tools, at least require the port to answer.
+        local hostport="${PORTCULLIS_TEST_POSTGRES_URL#*@}"
+        hostport="${hostport%%/*}"
+        (exec 3<> "/dev/tcp/${hostport%%:*}/${hostport##*:}") 2> /dev/null
+    fi
+}
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+
+section "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+section "tests on SQLite"
+PORTCULLIS_TEST_BACKEND=sqlite cargo test --workspace
+
+section "tests on PostgreSQL ($PORTCULLIS_TEST_POSTGRES_URL)"
+if postgres_up; then
+    PORTCULLIS_TEST_BACKEND=postgres cargo test --workspace
+elif [[ "${CI:-}" == "true" ]]; then
+    echo "PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL" >&2
+    exit 1
+else
+    echo "SKIPPED: PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL"
+    skipped+=("PostgreSQL test suite")
+fi
+
+section "OpenAPI drift"
+scripts/check-openapi.sh
+
+section "README walkthrough"
+scripts/walkthrough.sh
+
+section "summary"
+if ((${#skipped[@]})); then
+    printf 'all run checks passed; SKIPPED: %s\n' "${skipped[*]}"
+else
+    echo "all checks passed"
+fi
