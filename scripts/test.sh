@@ -53,6 +53,9 @@ scripts/check-openapi.sh
 section "README walkthrough"
 scripts/walkthrough.sh
 
+section "benchmark smoke: the engines agree (issue 8)"
+scripts/bench-smoke.sh
+
 section "summary"
 if ((${#skipped[@]})); then
     printf 'all run checks passed; SKIPPED: %s\n' "${skipped[*]}"

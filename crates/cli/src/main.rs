@@ -6,6 +6,8 @@
 //!
 //! Exit codes: 0 success (for `check`: allowed), 1 `check` denied, 2 any error.
 
+mod access_review_cmd;
+mod audit_cmd;
 mod check_cmd;
 mod config;
 mod error;
@@ -38,6 +40,10 @@ enum Command {
     Init(init::InitArgs),
     /// Answer one permission check from the stored data; exit 0 if allowed, 1 if denied.
     Check(check_cmd::CheckArgs),
+    /// Audit log tools: `verify` the hash chains, `prune` old entries (recorded).
+    Audit(audit_cmd::AuditArgs),
+    /// Print an organization's whole access matrix (members × apps × permissions) as CSV.
+    AccessReview(access_review_cmd::AccessReviewArgs),
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
@@ -72,6 +78,8 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             let settings = config::Settings::resolve_store_only(&args.store)?;
             check_cmd::run(settings, args).await
         }
+        Command::Audit(args) => audit_cmd::run(args).await,
+        Command::AccessReview(args) => access_review_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

@@ -73,6 +73,31 @@ impl CredentialKind {
     }
 }
 
+/// The kinds of resources that live inside an app and carry their own visibility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ItemKind {
+    Model,
+    Workflow,
+    Module,
+}
+
+impl ItemKind {
+    pub const ALL: [ItemKind; 3] = [ItemKind::Model, ItemKind::Workflow, ItemKind::Module];
+
+    /// The name the check API and the audit log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Model => "model",
+            ItemKind::Workflow => "workflow",
+            ItemKind::Module => "module",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserEntry {
     pub id: Box<str>,
@@ -201,6 +226,18 @@ pub enum Change {
         user: UserKey,
         permissions: PermissionSet,
     },
+    /// A model, workflow or module was created or changed visibility.
+    ItemUpserted {
+        app: AppKey,
+        kind: ItemKind,
+        id: String,
+        visibility: Visibility,
+    },
+    ItemDeleted {
+        app: AppKey,
+        kind: ItemKind,
+        id: String,
+    },
     CollaboratorRemoved {
         app: AppKey,
         user: UserKey,
@@ -266,6 +303,9 @@ pub struct AccessIndex {
     apps_by_name: FxHashMap<Account, FxHashMap<Box<str>, AppKey>>,
     teams_by_name: FxHashMap<OrgKey, FxHashMap<Box<str>, TeamKey>>,
     credentials: FxHashMap<[u8; 32], CredentialEntry>,
+    /// Per app and kind, item id (lower-case) to its own visibility; nested like
+    /// `apps_by_name` so a lookup by `&str` needs no allocation.
+    items: FxHashMap<(AppKey, ItemKind), FxHashMap<Box<str>, Visibility>>,
 }
 
 /// Ids are at most 32 ASCII characters; lower-casing them on the stack keeps lookups
@@ -321,6 +361,12 @@ impl AccessIndex {
     pub fn app_by_id(&self, owner: Account, id: &str) -> Option<AppKey> {
         let names = self.apps_by_name.get(&owner)?;
         with_lowercase(id, |key| names.get(key).copied())
+    }
+
+    /// The visibility of item `id` of `kind` in `app`, if it exists.
+    pub fn item(&self, app: AppKey, kind: ItemKind, id: &str) -> Option<Visibility> {
+        let items = self.items.get(&(app, kind))?;
+        with_lowercase(id, |key| items.get(key).copied())
     }
 
     pub fn team_by_id(&self, org: OrgKey, id: &str) -> Option<TeamKey> {
@@ -569,6 +615,22 @@ impl AccessIndex {
                     a.collaborators.retain(|(u, _)| u != user);
                 }
             }
+            Change::ItemUpserted {
+                app,
+                kind,
+                id,
+                visibility,
+            } => {
+                if self.apps.get(app.0).is_some() {
+                    self.items
+                        .entry((*app, *kind))
+                        .or_default()
+                        .insert(id.to_ascii_lowercase().into(), *visibility);
+                }
+            }
+            Change::ItemDeleted { app, kind, id } => {
+                remove_name(&mut self.items, (*app, *kind), id);
+            }
             Change::CredentialAdded { hash, entry } => {
                 self.credentials.insert(*hash, entry.clone());
             }
@@ -629,6 +691,9 @@ impl AccessIndex {
             }
         }
         self.credentials.retain(|_, c| c.app != Some(key));
+        for kind in ItemKind::ALL {
+            self.items.remove(&(key, kind));
+        }
     }
 
     fn delete_org(&mut self, key: OrgKey) {
@@ -689,5 +754,106 @@ fn upsert_pair<K: PartialEq + Copy, V: Copy, const N: usize>(
     match pairs.iter_mut().find(|(k, _)| *k == key) {
         Some(pair) => pair.1 = value,
         None => pairs.push((key, value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Resource, Subject, check};
+    use crate::permissions::Permission;
+
+    fn index_with_app(visibility: Visibility) -> AccessIndex {
+        let mut index = AccessIndex::new();
+        index.apply(
+            1,
+            &[
+                Change::UserUpserted {
+                    key: UserKey(1),
+                    id: "alice".into(),
+                    active: true,
+                    operator: false,
+                },
+                Change::AppUpserted {
+                    key: AppKey(7),
+                    owner: Account::User(UserKey(1)),
+                    id: "diary".into(),
+                    visibility,
+                },
+            ],
+        );
+        index
+    }
+
+    #[test]
+    fn items_are_found_case_insensitively_and_leave_with_their_app() {
+        let mut index = index_with_app(Visibility::Public);
+        let upsert = |id: &str, visibility| Change::ItemUpserted {
+            app: AppKey(7),
+            kind: ItemKind::Model,
+            id: id.into(),
+            visibility,
+        };
+        index.apply(2, &[upsert("General", Visibility::Org)]);
+        // An item of an unknown app is ignored.
+        index.apply(
+            3,
+            &[Change::ItemUpserted {
+                app: AppKey(9),
+                kind: ItemKind::Model,
+                id: "x".into(),
+                visibility: Visibility::Public,
+            }],
+        );
+        assert_eq!(
+            index.item(AppKey(7), ItemKind::Model, "GENERAL"),
+            Some(Visibility::Org)
+        );
+        assert_eq!(index.item(AppKey(7), ItemKind::Workflow, "general"), None);
+        assert_eq!(index.item(AppKey(9), ItemKind::Model, "x"), None);
+        assert_eq!(
+            index.item(AppKey(7), ItemKind::Model, &"g".repeat(40)),
+            None
+        );
+        index.apply(4, &[upsert("general", Visibility::Public)]);
+        assert_eq!(
+            index.item(AppKey(7), ItemKind::Model, "general"),
+            Some(Visibility::Public)
+        );
+        index.apply(
+            5,
+            &[Change::ItemDeleted {
+                app: AppKey(7),
+                kind: ItemKind::Model,
+                id: "GENERAL".into(),
+            }],
+        );
+        assert_eq!(index.item(AppKey(7), ItemKind::Model, "general"), None);
+        index.apply(6, &[upsert("again", Visibility::Public)]);
+        index.apply(7, &[Change::AppDeleted { key: AppKey(7) }]);
+        assert_eq!(index.item(AppKey(7), ItemKind::Model, "again"), None);
+        assert!(
+            ItemKind::ALL
+                .iter()
+                .all(|k| ItemKind::parse(k.as_str()) == Some(*k))
+        );
+    }
+
+    #[test]
+    fn an_item_is_never_more_visible_than_its_app() {
+        for (app, item, public) in [
+            (Visibility::Public, Visibility::Public, true),
+            (Visibility::Public, Visibility::Org, false),
+            (Visibility::Private, Visibility::Public, false),
+            (Visibility::Org, Visibility::Public, false),
+        ] {
+            let index = index_with_app(app);
+            let resource = Resource::AppItem {
+                app: AppKey(7),
+                visibility: item,
+            };
+            let decision = check(&index, &Subject::anonymous(), Permission::AppView, resource);
+            assert_eq!(decision.allowed, public, "app {app}, item {item}");
+        }
     }
 }

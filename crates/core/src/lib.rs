@@ -6,10 +6,12 @@
 //! called on the hot path of every request.
 
 pub mod audit;
+pub mod audit_chain;
 pub mod clock;
 pub mod decision;
 pub mod ids;
 pub mod index;
+pub mod password_policy;
 pub mod permissions;
 pub mod roles;
 pub mod token;

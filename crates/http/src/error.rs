@@ -103,6 +103,11 @@ impl From<ServiceError> for ApiError {
             E::Unavailable { code, message } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             }
+            E::Throttled { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth.throttled",
+                format!("too many failed attempts; retry in {retry_after_secs} s"),
+            ),
             E::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 ApiError::new(

@@ -7,9 +7,9 @@
 
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
-use portcullis_core::index::Account;
+use portcullis_core::index::{Account, ItemKind};
 use portcullis_core::{AccountId, Change, OrgKey, Permission, Visibility};
-use portcullis_store::{AppChanges, AppRecord, AuditRecord, NewApp};
+use portcullis_store::{AppChanges, AppRecord, AuditRecord, NewApp, StoreError};
 use serde_json::{Map, Value, json};
 
 use crate::members::{MAX_PAGE_SIZE, page_size};
@@ -79,12 +79,14 @@ impl Portcullis {
         input: AppInput,
     ) -> Result<Committed<AppRecord>> {
         let owner = self.resolve_account(account)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::AppCreate,
             caller,
             Permission::AppsCreate,
             Resource::Account(owner),
             "account",
-        )?;
+        )
+        .await?;
         let new = NewApp {
             owner,
             id: parse_id("id", &input.id)?,
@@ -230,7 +232,8 @@ impl Portcullis {
             ));
         }
         for permission in patch.required_permissions() {
-            self.authorize(caller, permission, resource, "app")?;
+            self.authorize_mutation(Operation::AppUpdate, caller, permission, resource, "app")
+                .await?;
         }
         let changes = AppChanges {
             id: patch
@@ -260,6 +263,23 @@ impl Portcullis {
                 .transpose()?,
         };
         self.commit(caller, async |w| {
+            // The base workflow must be one of the app's workflows (checked in the write, so a
+            // concurrent delete cannot slip in between), stored with the workflow's own casing.
+            let mut changes = changes.clone();
+            if let Some(Some(workflow)) = &changes.base_workflow {
+                let found = w
+                    .item(key, ItemKind::Workflow, workflow.as_str())
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound(_) => ServiceError::invalid(
+                            "app.unknown_workflow",
+                            "base_workflow",
+                            format!("the app has no workflow `{}`", workflow.as_str()),
+                        ),
+                        other => other.into(),
+                    })?;
+                changes.base_workflow = Some(Some(parse_id("base_workflow", &found.id)?));
+            }
             let (before, after) = w.update_app(key, &changes).await?;
             let (was, now) = changed_fields(&before, &after);
             if !was.is_empty() {
@@ -291,7 +311,14 @@ impl Portcullis {
         app: &str,
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(caller, Permission::AppDelete, Resource::App(key), "app")?;
+        self.authorize_mutation(
+            Operation::AppDelete,
+            caller,
+            Permission::AppDelete,
+            Resource::App(key),
+            "app",
+        )
+        .await?;
         self.commit(caller, async |w| {
             let record = w.app(key).await?;
             w.delete_app(key).await?;

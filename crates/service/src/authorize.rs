@@ -1,8 +1,11 @@
 //! Permission checks for use cases, on top of the pure decision function.
 
+use portcullis_core::audit::Operation;
 use portcullis_core::decision::{Decision, Resource, check};
 use portcullis_core::index::Account;
 use portcullis_core::{AppKey, OrgKey, Permission, TeamKey, UserKey};
+use portcullis_store::AuditRecord;
+use serde_json::json;
 
 use crate::{Caller, Portcullis, Result, ServiceError};
 
@@ -59,6 +62,68 @@ impl Portcullis {
             Err(ServiceError::Forbidden(permission))
         } else {
             Err(ServiceError::NotFound(what))
+        }
+    }
+
+    /// [`Portcullis::authorize`] for a mutation: a refusal for a missing permission (403) is
+    /// recorded as a failed `operation` in the audit log of the resource's organization (the
+    /// platform's for personal apps). Callers that may not even see the resource (404) are not
+    /// recorded: they learn nothing and must not be able to fill an organization's log.
+    pub(crate) async fn authorize_mutation(
+        &self,
+        operation: Operation,
+        caller: &Caller,
+        permission: Permission,
+        resource: Resource,
+        what: &'static str,
+    ) -> Result<()> {
+        let result = self.authorize(caller, permission, resource, what);
+        if let Err(ServiceError::Forbidden(missing)) = &result {
+            self.audit_denied(caller, operation, *missing, resource)
+                .await;
+        }
+        result
+    }
+
+    /// Records a refused mutation of `resource` (outside any write: nothing changed).
+    pub(crate) async fn audit_denied(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        missing: Permission,
+        resource: Resource,
+    ) {
+        let (org, targets) = self.with_index(|index| match resource {
+            Resource::Account(account) => (
+                match account {
+                    Account::Org(org) => Some(org),
+                    Account::User(_) => None,
+                },
+                json!({"account": index.account_id(account)}),
+            ),
+            Resource::App(app) | Resource::AppItem { app, .. } => {
+                let entry = index.app(app);
+                let owner = entry.map(|a| a.owner);
+                (
+                    match owner {
+                        Some(Account::Org(org)) => Some(org),
+                        _ => None,
+                    },
+                    json!({
+                        "account": owner.and_then(|o| index.account_id(o)),
+                        "app": entry.map(|a| &*a.id),
+                    }),
+                )
+            }
+        });
+        let record = AuditRecord::new(org, operation, targets)
+            .with_details(json!({"denied": "forbidden", "missing_permission": missing.as_str()}));
+        if let Err(err) = self
+            .store()
+            .record_failure(&caller.actor(), self.now(), record)
+            .await
+        {
+            tracing::warn!(error = %err, "could not record a refused mutation");
         }
     }
 

@@ -2,7 +2,7 @@
 //! principal asking about itself, and a caller's own effective permissions.
 
 use portcullis_core::decision::{Decision, Grant, Resource, Subject, check, effective_permissions};
-use portcullis_core::index::Account;
+use portcullis_core::index::{Account, ItemKind};
 use portcullis_core::{AccessIndex, Permission, PermissionSet, token};
 
 use crate::sessions::subject_of;
@@ -125,7 +125,12 @@ fn resolve(
             let app = owner.and_then(|o| index.app_by_id(o, app));
             (owner, app.map(Resource::App))
         }
-        CheckResource::Item { account, kind, .. } => {
+        CheckResource::Item {
+            account,
+            app,
+            kind,
+            id,
+        } => {
             if !ITEM_KINDS.contains(&kind.as_str()) {
                 return Err(ServiceError::invalid(
                     "check.unknown_kind",
@@ -133,8 +138,14 @@ fn resolve(
                     format!("unknown resource kind `{kind}`"),
                 ));
             }
-            // No item records exist yet, so every item is not found.
-            (index.account(account), None)
+            let owner = index.account(account);
+            // Models, workflows and modules live in the index with their own visibility.
+            let item = ItemKind::parse(kind).and_then(|kind| {
+                let app = index.app_by_id(owner?, app)?;
+                let visibility = index.item(app, kind, id)?;
+                Some(Resource::AppItem { app, visibility })
+            });
+            (owner, item)
         }
     })
 }

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// Temporarily unable to answer (e.g. the index is behind a requested revision).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// Too many failed logins from one source; retry after this many seconds.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

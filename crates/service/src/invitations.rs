@@ -45,12 +45,14 @@ impl Portcullis {
         role: &str,
     ) -> Result<Committed<InvitationRecord>> {
         let org = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::InvitationCreate,
             caller,
             Permission::MembersManage,
             Resource::Account(Account::Org(org)),
             "organization",
-        )?;
+        )
+        .await?;
         let inviter = self.require_user(caller)?;
         let email = parse_email("email", email)?;
         let role = parse_role("role", role)?;
@@ -117,12 +119,14 @@ impl Portcullis {
         id: &str,
     ) -> Result<Committed<InvitationRecord>> {
         let org = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::InvitationCancel,
             caller,
             Permission::MembersManage,
             Resource::Account(Account::Org(org)),
             "organization",
-        )?;
+        )
+        .await?;
         let user = self.require_user(caller)?;
         let now = self.now();
         self.commit(caller, async |w| {

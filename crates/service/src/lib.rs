@@ -5,19 +5,32 @@
 //!
 //! Handlers never decide permissions; a forgotten check in an adapter cannot open a hole.
 
+pub mod access_review;
+pub mod app_keys;
 pub mod apps;
+pub mod audit;
 mod authorize;
+pub mod billing;
 mod caller;
 pub mod check;
+pub mod collaborators;
+pub mod compute;
 mod config;
 mod error;
 pub mod invitations;
+pub mod items;
 pub mod keys;
+pub mod lockout;
 pub mod members;
 pub mod orgs;
+pub mod password;
 pub mod passwords;
+pub mod policy;
 pub mod sessions;
 pub mod teams;
+pub mod totp;
+pub mod transfer;
+pub mod user_sessions;
 
 use std::sync::Arc;
 
@@ -50,6 +63,7 @@ pub struct Portcullis {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     passwords: passwords::PasswordHasher,
+    activity: user_sessions::SessionActivity,
 }
 
 impl Portcullis {
@@ -62,6 +76,7 @@ impl Portcullis {
         let index = store.load_index(clock.now()).await?;
         let passwords = passwords::PasswordHasher::new().await?;
         Ok(Arc::new(Self {
+            activity: user_sessions::SessionActivity::load(&store).await?,
             store,
             index: RwLock::new(index),
             write_lock: tokio::sync::Mutex::new(()),

@@ -109,12 +109,14 @@ impl Portcullis {
         role: &str,
     ) -> Result<Committed<RoleChange>> {
         let org = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::MemberChange,
             caller,
             Permission::MembersManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let role = parse_role("role", role)?;
         let user = self.resolve_org_member(org, user)?;
         let org_id = self.member_org_handle(org);
@@ -148,12 +150,14 @@ impl Portcullis {
         user: &str,
     ) -> Result<Committed<RemovedMember>> {
         let org = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::MemberRemove,
             caller,
             Permission::MembersManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let user = self.resolve_org_member(org, user)?;
         self.take_member_out(caller, org, user, Operation::MemberRemove)
             .await
@@ -184,7 +188,13 @@ impl Portcullis {
             .with_index(|i| i.user(user).map(|u| u.id.to_string()))
             .unwrap_or_default();
         self.commit(caller, async |w| {
-            let removed = w.remove_member(org, user).await?;
+            let mut removed = w.remove_member(org, user).await?;
+            // Removed from its last organization, a user keeps no live credential (issue 4):
+            // nothing it could reach is left. Leaving on one's own does not sign one out.
+            if operation == Operation::MemberRemove {
+                let orphaned = w.revoke_credentials_if_orgless(user).await?;
+                removed.revoked.extend(orphaned);
+            }
             let credentials: Vec<&str> = removed
                 .revoked
                 .iter()

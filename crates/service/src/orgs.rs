@@ -103,12 +103,14 @@ impl Portcullis {
         patch: OrgPatch,
     ) -> Result<Committed<OrgRecord>> {
         let org = self.resolve_org(id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::OrgUpdate,
             caller,
             Permission::OrgManage,
             Resource::Account(Account::Org(org)),
             "organization",
-        )?;
+        )
+        .await?;
         let name = patch
             .name
             .map(|n| check_name("name", &n, MAX_ORG_NAME_CHARS).and_then(|n| non_empty("name", n)))
@@ -135,12 +137,14 @@ impl Portcullis {
 
     pub async fn delete_org(&self, caller: &Caller, id: &str) -> Result<Committed<()>> {
         let org = self.resolve_org(id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::OrgDelete,
             caller,
             Permission::OrgManage,
             Resource::Account(Account::Org(org)),
             "organization",
-        )?;
+        )
+        .await?;
         self.commit(caller, async |w| {
             let record = w.org(org).await?;
             w.delete_org(org).await?;

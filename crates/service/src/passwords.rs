@@ -14,7 +14,6 @@ const PARALLELISM: u32 = 1;
 
 /// Passwords are never truncated; this only bounds the work an attacker can make us do.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-pub const MIN_PASSWORD_CHARS: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
@@ -47,21 +46,18 @@ impl PasswordHasher {
         Ok(Self { dummy_hash })
     }
 
-    /// The minimal rule until organization password policies exist: 8 characters, 1 KiB.
+    /// The one rule outside the password policy: at most [`MAX_PASSWORD_BYTES`] (it bounds
+    /// the hashing work; passwords are never truncated). The policy does the rest.
     pub fn validate(password: &SecretString) -> Result<()> {
-        let secret = password.expose_secret();
-        if secret.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(ServiceError::invalid(
-                "password.too_short",
-                "password",
-                format!("password must be at least {MIN_PASSWORD_CHARS} characters"),
-            ));
-        }
-        if secret.len() > MAX_PASSWORD_BYTES {
+        Self::validate_field(password, "password")
+    }
+
+    pub fn validate_field(password: &SecretString, field: &'static str) -> Result<()> {
+        if password.expose_secret().len() > MAX_PASSWORD_BYTES {
             return Err(ServiceError::invalid(
                 "password.too_long",
-                "password",
-                format!("password must be at most {MAX_PASSWORD_BYTES} bytes"),
+                field,
+                format!("`{field}` must be at most {MAX_PASSWORD_BYTES} bytes"),
             ));
         }
         Ok(())
@@ -81,6 +77,27 @@ impl PasswordHasher {
         })
         .await
         .map_err(internal)?
+    }
+
+    /// Whether `password` matches any of `hashes` (password history). Unparseable hashes
+    /// never match.
+    pub async fn matches_any(&self, password: &str, hashes: Vec<String>) -> Result<bool> {
+        if hashes.is_empty() {
+            return Ok(false);
+        }
+        let password = SecretString::from(password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let argon = argon2();
+            hashes.iter().any(|stored| {
+                PasswordHash::new(stored).is_ok_and(|parsed| {
+                    argon
+                        .verify_password(password.expose_secret().as_bytes(), &parsed)
+                        .is_ok()
+                })
+            })
+        })
+        .await
+        .map_err(internal)
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no stored

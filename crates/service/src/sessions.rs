@@ -8,7 +8,7 @@ use portcullis_core::{
     AccountId, Change, CredentialKind, Email, PermissionSet, Timestamp, UserKey, token,
 };
 use portcullis_store::{AuditRecord, NewCredential, NewUser, UserRecord};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use smallvec::SmallVec;
 
@@ -25,6 +25,33 @@ pub struct SignupInput {
     pub password: SecretString,
     pub first_name: String,
     pub last_name: String,
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Session(NewSession),
+    /// The password no longer complies with the policy (or has expired): the token only
+    /// allows `POST /v1/users/me/password` with it.
+    PasswordChangeRequired {
+        change_token: SecretString,
+        expires_at: Timestamp,
+        user: UserRecord,
+        reasons: Vec<&'static str>,
+    },
+    /// Two-factor is on: the token plus a current code (or a recovery code) completes login.
+    SecondFactorRequired {
+        login_token: SecretString,
+        expires_at: Timestamp,
+        user: UserRecord,
+    },
+    /// An organization of the user requires two-factor and it has none: the token only allows
+    /// enrolling (`POST /v1/users/me/totp` and `.../totp/verify`); then log in again.
+    TwoFactorEnrolmentRequired {
+        enrolment_token: SecretString,
+        expires_at: Timestamp,
+        user: UserRecord,
+    },
 }
 
 /// A new session: the token is shown once.
@@ -129,6 +156,16 @@ impl Portcullis {
             operator,
         };
         PasswordHasher::validate(&input.password)?;
+        let owner = crate::policy::PasswordOwner {
+            user: None,
+            id: Some(new.id.as_str().to_owned()),
+            email: Some(new.email.as_str().to_owned()),
+            first_name: Some(new.first_name.clone()),
+            last_name: Some(new.last_name.clone()),
+        };
+        let global = self.global_policy().await?;
+        self.enforce_policy(&global, input.password.expose_secret(), &owner, None)
+            .await?;
         let new = NewUser {
             password_hash: Some(self.passwords.hash(input.password).await?),
             ..new
@@ -141,6 +178,9 @@ impl Portcullis {
         let now = self.now();
         self.commit(caller, async |w| {
             let key = w.create_user(&new).await?;
+            if let Some(hash) = &new.password_hash {
+                w.record_password_set(key, hash).await?;
+            }
             w.audit(AuditRecord::new(
                 None,
                 operation,
@@ -168,16 +208,18 @@ impl Portcullis {
         .await
     }
 
-    /// Password login. Unknown email, wrong password and inactive account all answer
-    /// [`ServiceError::InvalidCredentials`] after the same amount of hashing work.
+    /// Password login. Unknown email, wrong password, locked and inactive accounts all
+    /// answer [`ServiceError::InvalidCredentials`] after the same amount of hashing work.
+    /// Failures are counted per account (lockout) and per source IP (throttling).
     pub async fn login(
         &self,
         meta: RequestMeta,
         email: &str,
         password: SecretString,
         remember_me: bool,
-    ) -> Result<NewSession> {
+    ) -> Result<LoginOutcome> {
         let anonymous = Caller::anonymous(meta);
+        self.check_throttle(&anonymous).await?;
         let found = match Email::parse(email) {
             Ok(email) => self.store().user_with_password(&email).await?,
             Err(_) => None,
@@ -186,21 +228,109 @@ impl Portcullis {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
+        let plain = password.expose_secret().to_owned();
         let verified = self.passwords.verify(password, stored).await?;
+        let failure = |user: Option<&UserRecord>, reason: &str| {
+            let targets = json!({"email": email.chars().take(254).collect::<String>()});
+            let mut record = AuditRecord::new(None, Operation::LoginFailure, targets);
+            if let Some(user) = user {
+                record = record.with_details(json!({"user": user.id, "reason": reason}));
+            }
+            record
+        };
         let user = match (user, &verified) {
             (Some(user), Verified::Yes | Verified::YesRehashed(_)) if user.active => user,
+            (Some(user), Verified::No) => {
+                self.count_account_failure(
+                    &anonymous,
+                    user.key,
+                    &user.id,
+                    failure(Some(&user), "wrong_password"),
+                )
+                .await?;
+                self.count_ip_failure(&anonymous).await?;
+                return Err(ServiceError::InvalidCredentials);
+            }
             (user, _) => {
-                let targets = json!({"email": email.chars().take(254).collect::<String>()});
-                let mut record = AuditRecord::new(None, Operation::LoginFailure, targets);
-                if let Some(user) = user {
-                    record = record.with_details(json!({"user": user.id}));
-                }
+                let reason = if user.is_some() {
+                    "inactive"
+                } else {
+                    "unknown"
+                };
                 self.store()
-                    .record_failure(&anonymous.actor(), self.now(), record)
+                    .record_failure(
+                        &anonymous.actor(),
+                        self.now(),
+                        failure(user.as_ref(), reason),
+                    )
                     .await?;
+                self.count_ip_failure(&anonymous).await?;
                 return Err(ServiceError::InvalidCredentials);
             }
         };
+        // The right password does not open a locked account, and says nothing about it.
+        if !self
+            .store()
+            .clear_login_failures(user.key, self.now())
+            .await?
+        {
+            self.store()
+                .record_failure(
+                    &anonymous.actor(),
+                    self.now(),
+                    failure(Some(&user), "locked"),
+                )
+                .await?;
+            self.count_ip_failure(&anonymous).await?;
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let actor = Caller {
+            subject: Subject::user(user.key),
+            ..anonymous
+        };
+        let rehash = match verified {
+            Verified::YesRehashed(fresh) => Some(fresh),
+            _ => None,
+        };
+        let reasons = self.password_change_reasons(&user, &plain).await?;
+        if !reasons.is_empty() {
+            if let Some(fresh) = &rehash {
+                self.rehash_password(&actor, user.key, fresh).await?;
+            }
+            return self
+                .require_password_change(&actor, user, reasons, remember_me)
+                .await;
+        }
+        if let Some(second) = self.second_factor_step(&actor, &user, remember_me).await? {
+            if let Some(fresh) = &rehash {
+                self.rehash_password(&actor, user.key, fresh).await?;
+            }
+            return Ok(second);
+        }
+        let session = self
+            .issue_session(&actor, user, remember_me, rehash, "password")
+            .await?;
+        Ok(LoginOutcome::Session(session))
+    }
+
+    async fn rehash_password(&self, actor: &Caller, user: UserKey, fresh: &str) -> Result<()> {
+        self.commit(actor, async |w| {
+            w.set_password_hash(user, fresh).await?;
+            Ok(((), vec![]))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Mints a session for a user who has passed every login step.
+    pub(crate) async fn issue_session(
+        &self,
+        actor: &Caller,
+        user: UserRecord,
+        remember_me: bool,
+        rehash: Option<String>,
+        method: &str,
+    ) -> Result<NewSession> {
         let ttl = if remember_me {
             self.config().remember_me_ttl_ms
         } else {
@@ -219,20 +349,19 @@ impl Portcullis {
             app: None,
             expires_at: Some(expires_at),
         };
-        let actor = Caller {
-            subject: Subject::user(user.key),
-            ..anonymous
-        };
-        self.commit(&actor, async |w| {
-            if let Verified::YesRehashed(fresh) = &verified {
+        self.commit(actor, async |w| {
+            if let Some(fresh) = &rehash {
                 w.set_password_hash(user.key, fresh).await?;
             }
             let id = w.create_credential(&new).await?;
-            w.audit(AuditRecord::new(
-                None,
-                Operation::LoginSuccess,
-                json!({"user": user.id, "credential": new.public_id}),
-            ));
+            w.audit(
+                AuditRecord::new(
+                    None,
+                    Operation::LoginSuccess,
+                    json!({"user": user.id, "credential": new.public_id}),
+                )
+                .with_details(json!({"method": method, "remember_me": remember_me})),
+            );
             Ok(((), vec![credential_change(id, &new)]))
         })
         .await?;
@@ -277,6 +406,9 @@ impl Portcullis {
                 return Err(ServiceError::Unauthenticated);
             }
             if !index.user(entry.user).is_some_and(|u| u.active) {
+                return Err(ServiceError::Unauthenticated);
+            }
+            if entry.kind == CredentialKind::Session && !self.activity.touch(hash, now) {
                 return Err(ServiceError::Unauthenticated);
             }
             Ok(Caller {

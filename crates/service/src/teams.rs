@@ -58,12 +58,14 @@ impl Portcullis {
         default_role: Option<&str>,
     ) -> Result<Committed<TeamRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamCreate,
             caller,
             Permission::TeamsManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let new = NewTeam {
             org,
             id: parse_id("id", id)?,
@@ -142,12 +144,14 @@ impl Portcullis {
         patch: TeamPatch,
     ) -> Result<Committed<TeamRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamUpdate,
             caller,
             Permission::TeamsManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         if patch.id.is_none() && patch.name.is_none() && patch.default_role.is_none() {
             return Err(ServiceError::invalid(
@@ -192,12 +196,14 @@ impl Portcullis {
         team_id: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamDelete,
             caller,
             Permission::TeamsManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         let org_name = org_label(self, org);
         self.commit(caller, async |w| {
@@ -222,12 +228,14 @@ impl Portcullis {
         user_id: &str,
     ) -> Result<Committed<TeamMemberLink>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamMemberAdd,
             caller,
             Permission::TeamsAddMembers,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         // An unknown user and an outsider get the same answer: a team cannot reveal who exists.
         let user = self
@@ -267,12 +275,14 @@ impl Portcullis {
         user_id: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamMemberRemove,
             caller,
             Permission::TeamsAddMembers,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         let user = self
             .resolve_user(user_id)
@@ -309,12 +319,14 @@ impl Portcullis {
         account: Option<&str>,
     ) -> Result<Committed<TeamAppLink>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamAppAdd,
             caller,
             Permission::TeamsAddApps,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         if let Some(account) = account {
             let owner = self
@@ -379,12 +391,14 @@ impl Portcullis {
         app_id: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::TeamAppRemove,
             caller,
             Permission::TeamsAddApps,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let key = self.resolve_team(org, team_id)?;
         let app = self
             .with_index(|index| index.app_by_id(Account::Org(org), app_id))

@@ -1,7 +1,9 @@
-//! Audit entries as the store writes them. The hash chain and the query API come later; the
-//! entry already carries actor, operation, targets, details, success and request context.
+//! Audit entries as the store writes them: actor, operation, targets, details, success and
+//! request context, appended to the hash chain of their organization (or the platform's).
+//! Verification, queries and retention are in `audit_query`.
 
 use portcullis_core::audit::Operation;
+use portcullis_core::audit_chain::{EntryFields, GENESIS_HASH, chain_name, entry_hash};
 use portcullis_core::{CredentialKind, OrgKey, Timestamp, UserKey};
 use sqlx::AnyConnection;
 
@@ -50,6 +52,9 @@ impl AuditRecord {
     }
 }
 
+/// Appends one entry to its chain. The head row is bumped first (`UPDATE ... RETURNING`), so
+/// its row lock serialises appends per chain on both backends until the transaction ends, and
+/// row ids within a chain follow commit order (what makes cursor pagination exact).
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     actor: &Actor,
@@ -58,24 +63,65 @@ pub(crate) async fn insert_audit(
     record: &AuditRecord,
     success: bool,
 ) -> Result<()> {
+    let chain = chain_name(record.org);
+    // One statement creates the head on a chain's first entry or bumps it (taking its row
+    // lock); either way it returns the new sequence number and the predecessor's hash.
+    let (seq, prev_hash): (i64, String) = sqlx::query_as(
+        "INSERT INTO audit_heads (chain, seq, hash) VALUES ($1, 1, $2) \
+         ON CONFLICT (chain) DO UPDATE SET seq = audit_heads.seq + 1 RETURNING seq, hash",
+    )
+    .bind(&chain)
+    .bind(GENESIS_HASH)
+    .fetch_one(&mut *conn)
+    .await?;
+    let targets = record.targets.to_string();
+    let details = record.details.to_string();
+    let fields = EntryFields {
+        chain: &chain,
+        seq,
+        prev_hash: &prev_hash,
+        at: now,
+        revision: i64::try_from(revision).unwrap_or(i64::MAX),
+        operation: record.operation.code(),
+        actor_user: actor.user.map(|u| i64::from(u.0)),
+        actor_credential: actor.credential.map(|(id, _)| id),
+        actor_credential_kind: actor.credential.map(|(_, kind)| kind.as_str()),
+        targets: &targets,
+        details: &details,
+        success,
+        request_id: actor.request_id.as_deref(),
+        source_ip: actor.source_ip.as_deref(),
+        user_agent: actor.user_agent.as_deref(),
+    };
+    let hash = entry_hash(&fields);
+    sqlx::query("UPDATE audit_heads SET hash = $2 WHERE chain = $1")
+        .bind(&chain)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO audit_log (org_id, at, revision, operation, actor_user_id, actor_credential_id, \
-         actor_credential_kind, targets, details, success, request_id, source_ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         actor_credential_kind, targets, details, success, request_id, source_ip, user_agent, \
+         chain, seq, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(record.org.map(|o| i64::from(o.0)))
-    .bind(now)
-    .bind(i64::try_from(revision).unwrap_or(i64::MAX))
-    .bind(record.operation.code())
-    .bind(actor.user.map(|u| i64::from(u.0)))
-    .bind(actor.credential.map(|(id, _)| id))
-    .bind(actor.credential.map(|(_, kind)| kind.as_str()))
-    .bind(record.targets.to_string())
-    .bind(record.details.to_string())
+    .bind(fields.at)
+    .bind(fields.revision)
+    .bind(fields.operation)
+    .bind(fields.actor_user)
+    .bind(fields.actor_credential)
+    .bind(fields.actor_credential_kind)
+    .bind(fields.targets)
+    .bind(fields.details)
     .bind(i64::from(success))
-    .bind(actor.request_id.as_deref())
-    .bind(actor.source_ip.as_deref())
-    .bind(actor.user_agent.as_deref())
+    .bind(fields.request_id)
+    .bind(fields.source_ip)
+    .bind(fields.user_agent)
+    .bind(&chain)
+    .bind(seq)
+    .bind(&prev_hash)
+    .bind(&hash)
     .execute(conn)
     .await?;
     Ok(())

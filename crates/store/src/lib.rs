@@ -6,30 +6,51 @@
 //! checked against committed data), carries the audit entries of the change and commits them
 //! together with it. The store never decides permissions; the service does before calling it.
 
+mod access_query;
+mod app_keys;
 mod apps;
 mod audit;
+mod audit_query;
+mod billing;
+mod collaborators;
+mod compute;
 mod connect;
 mod credentials;
 mod error;
 mod invitations;
+mod items;
 mod members;
+mod one_time;
 mod orgs;
 mod rows;
+mod security;
 mod snapshot;
 mod teams;
 pub mod testing;
+mod totp;
 mod users;
 mod write;
 
 pub use apps::{AppChanges, AppRecord, NewApp};
 pub use audit::{Actor, AuditRecord, AuditRow};
+pub use audit_query::{AuditEntry, AuditFilter, AuditOrder, ChainPruned};
+pub use billing::{BudgetRecord, UsageGroup, UsageRecord};
+pub use collaborators::{CollaborationRecord, CollaboratorRecord};
+pub use compute::{
+    CapacityType, ClusterRecord, DeploymentChanges, DeploymentRecord, DeploymentTarget, ModelRef,
+    NewCluster, NewDeployment, NewNodepool, NodepoolChanges, NodepoolRecord,
+};
 pub use connect::{Backend, Store};
 pub use credentials::{CredentialRecord, NewCredential};
 pub use error::StoreError;
 pub use invitations::{InvitationRecord, InvitationState, NewInvitation};
+pub use items::{InstalledModule, ItemRecord, NewItem};
 pub use members::{MemberRecord, RemovedMember};
+pub use one_time::{OutboxMessage, RedeemedToken, TokenPurpose};
 pub use orgs::{NewOrg, OrgRecord};
+pub use security::{FailureCount, LOCKED_UNTIL_UNLOCKED, LoginState};
 pub use teams::{NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};
+pub use totp::TotpFactor;
 pub use users::{NewUser, UserRecord};
 pub use write::Write;
 

@@ -1,6 +1,6 @@
 //! Loading the whole access index from committed data, at one consistent revision.
 
-use portcullis_core::index::{Account, CredentialEntry};
+use portcullis_core::index::{Account, CredentialEntry, ItemKind};
 use portcullis_core::{AccessIndex, Change, Timestamp};
 
 use crate::connect::Backend;
@@ -125,6 +125,25 @@ impl Store {
                 user: user_key(user)?,
                 permissions: scopes_from_text(&permissions)?,
             });
+        }
+        for kind in ItemKind::ALL {
+            let table = match kind {
+                ItemKind::Model => "models",
+                ItemKind::Workflow => "workflows",
+                ItemKind::Module => "modules",
+            };
+            let items: Vec<(i64, String, String)> =
+                sqlx::query_as(&format!("SELECT app_id, handle, visibility FROM {table}"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (app, handle, vis) in items {
+                changes.push(Change::ItemUpserted {
+                    app: app_key(app)?,
+                    kind,
+                    id: handle,
+                    visibility: visibility(&vis)?,
+                });
+            }
         }
         let credentials: Vec<_> = sqlx::query_as(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials \

@@ -43,9 +43,12 @@ impl Store {
         now: Timestamp,
         record: AuditRecord,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
         let revision = self.revision().await?;
-        insert_audit(&mut conn, actor, now, revision, &record, false).await
+        // Its own transaction: the chain head stays locked until the entry is in.
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, actor, now, revision, &record, false).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -111,6 +111,17 @@ async fn app_lifecycle_limits_and_errors() {
     );
 
     let patch = |body: Value| app.patch("/v1/accounts/acme/apps/vision", &alice, body);
+    // The base workflow must be one of the app's workflows.
+    patch(json!({"base_workflow": "wf-1"}))
+        .await
+        .assert_problem(422, "app.unknown_workflow");
+    app.post(
+        "/v1/accounts/acme/apps/vision/workflows",
+        &alice,
+        json!({"id": "wf-1"}),
+    )
+    .await
+    .assert_status(201);
     let updated = patch(
         json!({"description": "new", "notes": "", "visibility": "org", "base_workflow": "wf-1"}),
     )
@@ -251,6 +262,13 @@ async fn each_patch_field_is_gated_by_its_own_permission() {
         ("id", json!("renamed"), "app.edit_id", vec![&tc, &ou], &oc),
     ];
     let mut path = "/v1/accounts/acme/apps/vision".to_owned();
+    app.post(
+        &format!("{path}/workflows"),
+        &alice,
+        json!({"id": "general"}),
+    )
+    .await
+    .assert_status(201);
     for (field, value, permission, denied, allowed) in cases {
         let before = app.get(&path, &alice).await.assert_status(200).clone();
         for token in denied {
@@ -439,6 +457,13 @@ async fn personal_apps_belong_to_their_owner() {
         .await
         .assert_status(200);
     // The owner holds every app-level permission.
+    app.post(
+        "/v1/accounts/alice/apps/diary/workflows",
+        &alice,
+        json!({"id": "wf"}),
+    )
+    .await
+    .assert_status(201);
     let edited = app
         .patch(
             "/v1/accounts/alice/apps/diary",

@@ -44,6 +44,34 @@ pub async fn spawn_app_with(config: ServiceConfig) -> TestApp {
     }
 }
 
+/// Like [`spawn_app_with`], reading time from `clock` (a `FixedClock` moves only when told).
+pub async fn spawn_app_with_clock(
+    config: ServiceConfig,
+    clock: Arc<dyn portcullis_service::core::Clock>,
+) -> TestApp {
+    let test_store = fresh_store().await.expect("fresh store");
+    let service = Portcullis::start(test_store.store.clone(), clock, config)
+        .await
+        .expect("service starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let app = portcullis_http::router(service.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        service,
+        _store: test_store,
+    }
+}
+
 /// A response: status, body as JSON (or `Null`), and the content type.
 #[derive(Debug)]
 pub struct Reply {

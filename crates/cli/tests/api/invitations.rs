@@ -83,9 +83,10 @@ async fn invite_accept_change_remove() {
     app.delete("/v1/orgs/acme/members/bob", &alice)
         .await
         .assert_status(204);
+    // Removed from its only organization, bob is signed out everywhere.
     app.get("/v1/orgs/acme/members", &bob)
         .await
-        .assert_problem(404, "not_found");
+        .assert_problem(401, "auth.required");
 
     let org = app.service.with_index(|i| i.org_by_id("acme"));
     let ops: Vec<i64> = app

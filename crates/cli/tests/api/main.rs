@@ -2,12 +2,24 @@
 //! database (SQLite, or PostgreSQL with `PORTCULLIS_TEST_BACKEND=postgres`) and talks HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod access_review;
+mod app_keys;
 mod apps;
+mod audit;
 mod auth;
+mod billing;
+mod collaborators;
+mod compute;
 mod helpers;
 mod invitations;
+mod lockout;
 mod matrix;
 mod members;
 mod orgs;
+mod passwords;
+mod policy;
+mod resources;
+mod sessions;
 mod system;
 mod teams;
+mod totp;

@@ -600,6 +600,14 @@ async fn every_row_with_an_endpoint_is_enforced_by_that_endpoint() {
             let visible = sees_app(&corpus, i, target);
             let allowed = |p: &str| corpus.expected(i, p, Some(target), "full_access").0;
             let what = |p: &str| format!("{role} {p} on {target}");
+            // The base workflow must exist in the app.
+            app.post(
+                &format!("{path}/workflows"),
+                &admin,
+                json!({"id": format!("wf-{tag}")}),
+            )
+            .await
+            .assert_status(201);
             let fields = [
                 (
                     "app.edit_description",

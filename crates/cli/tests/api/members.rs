@@ -124,17 +124,21 @@ async fn change_role_and_remove() {
         .await
         .assert_status(204);
     assert_eq!(role_of(&app, &alice, "acme", "bob").await, None);
+    // Acme was bob's only organization: its session ended with the membership.
     app.get("/v1/orgs/acme/members", &bob)
         .await
-        .assert_problem(404, "not_found");
-    app.get("/v1/users/me/orgs", &bob).await.assert_status(200);
+        .assert_problem(401, "auth.required");
     let entries = app
         .service
         .store()
         .audit_entries(app.service.with_index(|i| i.org_by_id("acme")))
         .await
         .unwrap();
-    let ops: Vec<i64> = entries.iter().map(|e| e.operation).collect();
+    let ops: Vec<i64> = entries
+        .iter()
+        .filter(|e| e.success)
+        .map(|e| e.operation)
+        .collect();
     assert!(ops.ends_with(&[101, 102]), "{ops:?}");
     assert!(entries.iter().any(|e| e.operation == 101
         && e.details.contains("org_user")
@@ -323,6 +327,9 @@ async fn removal_revokes_org_bound_tokens() {
     let bob = app.user("bob").await;
     app.org(&alice, "acme").await;
     join(&app, &alice, "acme", &bob, "bob", "org_contributor").await;
+    // Bob stays in a second org, so only acme-bound credentials should die with acme.
+    app.org(&alice, "other").await;
+    join(&app, &alice, "other", &bob, "bob", "org_user").await;
     let bound = app
         .post(
             "/v1/users/me/keys",
@@ -392,4 +399,35 @@ async fn restricted_tokens_cannot_leave() {
         .await
         .assert_status(204);
     assert_eq!(role_of(&app, &alice, "acme", "bob").await, None);
+}
+
+#[tokio::test]
+async fn removal_from_the_last_org_revokes_every_credential_but_leaving_does_not() {
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    app.org(&admin, "acme").await;
+    app.org(&admin, "beta").await;
+    let bob = app.user("bob").await;
+    join(&app, &admin, "acme", &bob, "bob", "org_user").await;
+    join(&app, &admin, "beta", &bob, "bob", "org_user").await;
+    let carol = app.user("carol").await;
+    join(&app, &admin, "acme", &carol, "carol", "org_user").await;
+
+    // Still a member of beta: bob's session survives removal from acme.
+    app.delete("/v1/orgs/acme/members/bob", &admin)
+        .await
+        .assert_status(204);
+    app.get("/v1/users/me", &bob).await.assert_status(200);
+    // Removed from its last organization: the session is gone.
+    app.delete("/v1/orgs/beta/members/bob", &admin)
+        .await
+        .assert_status(204);
+    app.get("/v1/users/me", &bob)
+        .await
+        .assert_problem(401, "auth.required");
+    // Leaving on one's own keeps the session.
+    app.post("/v1/orgs/acme/leave", &carol, json!({}))
+        .await
+        .assert_status(204);
+    app.get("/v1/users/me", &carol).await.assert_status(200);
 }

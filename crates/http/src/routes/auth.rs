@@ -3,7 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_service::sessions::SignupInput;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_service::ServiceError;
+use portcullis_service::sessions::{LoginOutcome, SignupInput};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -72,31 +75,113 @@ pub struct LoginRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
+    /// `authenticated` (a session was issued), `password_change_required` (only
+    /// `POST /v1/users/me/password` with `change_token` is allowed) or
+    /// `second_factor_required` (complete with `POST /v1/login/second-factor`) or
+    /// `two_factor_enrolment_required` (an organization requires two-factor: enrol first).
+    pub state: String,
     /// Send as `Authorization: Bearer <session_token>`. Shown once.
-    pub session_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// For `password_change_required`: single-use, short-lived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_token: Option<String>,
+    /// For `second_factor_required`: single-use, short-lived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_token: Option<String>,
+    /// For `two_factor_enrolment_required`: allows only enrolling a second factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolment_token: Option<String>,
+    /// The policy fields the current password breaks (or `password_life_span_days`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
     pub expires_at: String,
     pub user: UserDto,
 }
 
-/// Password login. The answer for an unknown email and a wrong password is the same.
+impl From<LoginOutcome> for LoginResponse {
+    fn from(outcome: LoginOutcome) -> Self {
+        use secrecy::ExposeSecret;
+        let blank = |state: &str, expires_at, user: portcullis_service::store::UserRecord| Self {
+            state: state.to_owned(),
+            session_token: None,
+            change_token: None,
+            login_token: None,
+            enrolment_token: None,
+            reasons: Vec::new(),
+            expires_at: rfc3339(expires_at),
+            user: user.into(),
+        };
+        match outcome {
+            LoginOutcome::Session(session) => Self {
+                session_token: Some(session.token.expose_secret().to_owned()),
+                ..blank("authenticated", session.expires_at, session.user)
+            },
+            LoginOutcome::PasswordChangeRequired {
+                change_token,
+                expires_at,
+                user,
+                reasons,
+            } => Self {
+                change_token: Some(change_token.expose_secret().to_owned()),
+                reasons: reasons.into_iter().map(str::to_owned).collect(),
+                ..blank("password_change_required", expires_at, user)
+            },
+            LoginOutcome::SecondFactorRequired {
+                login_token,
+                expires_at,
+                user,
+            } => Self {
+                login_token: Some(login_token.expose_secret().to_owned()),
+                ..blank("second_factor_required", expires_at, user)
+            },
+            LoginOutcome::TwoFactorEnrolmentRequired {
+                enrolment_token,
+                expires_at,
+                user,
+            } => Self {
+                enrolment_token: Some(enrolment_token.expose_secret().to_owned()),
+                ..blank("two_factor_enrolment_required", expires_at, user)
+            },
+        }
+    }
+}
+
+/// Password login. The answer for an unknown email, a wrong password and a locked account
+/// is the same; too many failures from one source answer 429 with `Retry-After`.
 #[utoipa::path(post, path = "/v1/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = LoginResponse),
     (status = 401, body = Problem, description = "invalid email or password"),
+    (status = 429, body = Problem, description = "too many failed attempts from this source",
+     headers(("Retry-After" = u64, description = "seconds to wait"))),
 ))]
 async fn login(
     State(service): State<AppState>,
     Meta(meta): Meta,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
-    use secrecy::ExposeSecret;
-    let session = service
+) -> Result<Json<LoginResponse>, Response> {
+    match service
         .login(meta, &body.email, body.password, body.remember_me)
-        .await?;
-    Ok(Json(LoginResponse {
-        session_token: session.token.expose_secret().to_owned(),
-        expires_at: rfc3339(session.expires_at),
-        user: session.user.into(),
-    }))
+        .await
+    {
+        Ok(outcome) => Ok(Json(outcome.into())),
+        Err(err) => Err(error_response(err)),
+    }
+}
+
+/// The problem response, with `Retry-After` when the failure is throttling.
+pub(crate) fn error_response(err: ServiceError) -> Response {
+    let retry_after = match &err {
+        ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let mut response = ApiError::from(err).into_response();
+    if let Some(secs) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Revokes the presented session or token.

@@ -1,15 +1,27 @@
 //! The v1 API, one module per use case. Each module returns its own `OpenApiRouter` so paths
 //! and their OpenAPI descriptions are registered together.
 
+mod access;
+mod app_keys;
 mod apps;
+mod audit;
 mod auth;
+mod billing;
 mod check;
+mod collaborators;
+mod compute;
 mod invitations;
+mod items;
 mod keys;
 mod members;
+mod modules;
 mod orgs;
+mod passwords;
+mod security;
+mod sessions;
 mod system;
 mod teams;
+mod totp;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -18,7 +30,13 @@ use crate::AppState;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(system::router())
+        .merge(audit::router())
+        .merge(access::router())
         .merge(auth::router())
+        .merge(security::router())
+        .merge(passwords::router())
+        .merge(sessions::router())
+        .merge(totp::router())
         .merge(keys::router())
         .merge(orgs::router())
         .merge(members::router())
@@ -26,4 +44,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(check::router())
         .merge(teams::router())
         .merge(apps::router())
+        .merge(items::router())
+        .merge(modules::router())
+        .merge(collaborators::router())
+        .merge(app_keys::router())
+        .merge(compute::router())
+        .merge(billing::router())
 }

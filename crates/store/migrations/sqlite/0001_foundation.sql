@@ -143,6 +143,34 @@ CREATE TABLE audit_log (
     success BIGINT NOT NULL CHECK (success IN (0, 1)),
     request_id TEXT,
     source_ip TEXT,
-    user_agent TEXT
+    user_agent TEXT,
+    -- The hash chain (crates/core/src/audit_chain.rs): `platform` or `org:<org row id>`, the
+    -- entry's contiguous number in it, its predecessor's hash and its own.
+    chain TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (chain, seq)
 );
 CREATE INDEX audit_log_by_org ON audit_log (org_id, id);
+CREATE INDEX audit_log_by_chain ON audit_log (chain, id);
+CREATE INDEX audit_log_by_time ON audit_log (at);
+
+-- The last entry of each chain. Appending updates this row first, so its row lock serialises
+-- appends per chain, and a removed tail of the log is detected against it.
+CREATE TABLE audit_heads (
+    chain TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+
+-- Retention: each pruning of a chain, with the last pruned entry, so the rest still verifies.
+CREATE TABLE audit_prunes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chain TEXT NOT NULL,
+    through_seq BIGINT NOT NULL,
+    through_hash TEXT NOT NULL,
+    pruned_at BIGINT NOT NULL,
+    removed BIGINT NOT NULL
+);
+CREATE INDEX audit_prunes_by_chain ON audit_prunes (chain, through_seq);

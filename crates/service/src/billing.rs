@@ -1,0 +1,601 @@
+//! Financial data: usage ingested by the platform (`usage.write`: administrators and platform
+//! service keys), the costs report (`billing.view`) and the monthly budget (`billing.view` to
+//! read, `billing.manage` to change).
+//!
+//! Ingestion is all or nothing and idempotent by the client's record id: a record already
+//! stored with the same content is skipped, one stored with other content refuses the whole
+//! batch (`usage.conflict`). Amounts are integer cents, 0 to 10^12; anything else (negative,
+//! fractional, larger, not a number) is refused with `usage.invalid_amount`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use portcullis_core::audit::Operation;
+use portcullis_core::decision::Resource;
+use portcullis_core::index::Account;
+use portcullis_core::{OrgKey, Permission, Timestamp};
+use portcullis_store::{AuditRecord, BudgetRecord, UsageGroup, UsageRecord};
+use serde_json::{Value, json};
+
+use crate::{Caller, Committed, Portcullis, Result, ServiceError};
+
+pub const MAX_USAGE_RECORDS: usize = 1000;
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000;
+pub const MAX_RECORD_ID_CHARS: usize = 128;
+pub const MAX_MODEL_REF_CHARS: usize = 200;
+/// The longest costs report, in days (inclusive range).
+pub const MAX_REPORT_DAYS: i64 = 366;
+pub const CATEGORIES: [&str; 5] = ["prediction", "training", "compute", "storage", "search"];
+
+/// One usage record as received; `amount_cents` is raw JSON so that a fraction, a string or
+/// an out-of-range number is a clear validation error rather than a parse failure.
+#[derive(Debug, Clone)]
+pub struct UsageInput {
+    pub id: String,
+    pub category: String,
+    pub amount_cents: Value,
+    pub currency: String,
+    pub model: Option<String>,
+    pub day: String,
+}
+
+/// The outcome of an ingestion: how many records were new and how many already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub inserted: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BudgetInput {
+    pub monthly_budget_cents: Value,
+    pub currency: String,
+    pub alert_threshold_percent: Value,
+}
+
+/// An amount per key and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Total {
+    pub key: Option<String>,
+    pub currency: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CostsReport {
+    pub org: String,
+    pub from: String,
+    pub to: String,
+    pub by_category: Vec<Total>,
+    pub by_day: Vec<Total>,
+    pub by_model: Vec<Total>,
+    /// Grand total per currency (`key` is `None`).
+    pub totals: Vec<Total>,
+    /// The detail every total is summed from, for CSV export.
+    pub groups: Vec<UsageGroup>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BudgetStatus {
+    pub budget: Option<BudgetRecord>,
+    /// `YYYY-MM`, the current month (UTC).
+    pub month: String,
+    /// Spend this month per currency.
+    pub spend: Vec<Total>,
+    /// Spend this month in the budget's currency.
+    pub spent_cents: i64,
+    /// Whole percent of the budget spent (`None` without a budget or with a zero budget).
+    pub percent_used: Option<i64>,
+    /// Whether spend reached the alert threshold.
+    pub alert: bool,
+}
+
+impl Portcullis {
+    /// Stores a batch of usage records (1–1000), all or nothing.
+    pub async fn ingest_usage(
+        &self,
+        caller: &Caller,
+        org_id: &str,
+        records: Vec<UsageInput>,
+    ) -> Result<Committed<Ingested>> {
+        let org = self.resolve_org(org_id)?;
+        self.authorize(
+            caller,
+            Permission::UsageWrite,
+            org_resource(org),
+            "organization",
+        )?;
+        if records.is_empty() || records.len() > MAX_USAGE_RECORDS {
+            return Err(ServiceError::invalid(
+                "usage.invalid_batch",
+                "records",
+                format!("send 1 to {MAX_USAGE_RECORDS} records"),
+            ));
+        }
+        let mut parsed = Vec::with_capacity(records.len());
+        let mut seen = HashSet::with_capacity(records.len());
+        for (i, input) in records.iter().enumerate() {
+            let record = usage_record(i, input)?;
+            if !seen.insert(record.id.clone()) {
+                return Err(ServiceError::invalid(
+                    "usage.duplicate_id",
+                    "id",
+                    format!(
+                        "`records[{i}].id` `{}` appears more than once in the batch",
+                        record.id
+                    ),
+                ));
+            }
+            parsed.push(record);
+        }
+        let org_name = org_handle(self, org);
+        self.commit(caller, async |w| {
+            let ids: Vec<&str> = parsed.iter().map(|r| r.id.as_str()).collect();
+            let stored: HashMap<String, UsageRecord> = w
+                .usage_records(org, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+            let mut fresh = Vec::new();
+            for record in &parsed {
+                match stored.get(&record.id) {
+                    None => fresh.push(record),
+                    Some(existing) if existing == record => {}
+                    Some(_) => {
+                        return Err(ServiceError::state(
+                            "usage.conflict",
+                            format!(
+                                "usage record `{}` was already stored with different content; \
+                                 nothing in this batch was stored",
+                                record.id
+                            ),
+                        ));
+                    }
+                }
+            }
+            let outcome = Ingested {
+                inserted: fresh.len(),
+                unchanged: parsed.len() - fresh.len(),
+            };
+            if !fresh.is_empty() {
+                w.insert_usage(org, &fresh).await?;
+                let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+                for r in &fresh {
+                    *sums.entry(r.currency.as_str()).or_default() += i128::from(r.amount_cents);
+                }
+                w.audit(
+                    AuditRecord::new(Some(org), Operation::UsageIngest, json!({"org": org_name}))
+                        .with_details(json!({
+                            "inserted": outcome.inserted,
+                            "unchanged": outcome.unchanged,
+                            "records": fresh.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+                            "amount_cents": sums.iter().map(|(c, a)| (c.to_string(), json!(clamp(*a)))).collect::<serde_json::Map<_, _>>(),
+                        })),
+                );
+            }
+            Ok((outcome, vec![]))
+        })
+        .await
+    }
+
+    /// Costs of `org` from `from` to `to` (inclusive days, at most 366).
+    pub async fn costs(
+        &self,
+        caller: &Caller,
+        org_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<CostsReport> {
+        let org = self.resolve_org(org_id)?;
+        self.authorize(
+            caller,
+            Permission::BillingView,
+            org_resource(org),
+            "organization",
+        )?;
+        let from_raw = from.ok_or_else(|| {
+            ServiceError::invalid(
+                "costs.invalid_range",
+                "from",
+                "`from` (YYYY-MM-DD) is required",
+            )
+        })?;
+        let to_raw = to.ok_or_else(|| {
+            ServiceError::invalid("costs.invalid_range", "to", "`to` (YYYY-MM-DD) is required")
+        })?;
+        let from_day =
+            parse_day(from_raw).ok_or_else(|| bad_day("costs.invalid_range", "from", from_raw))?;
+        let to_day =
+            parse_day(to_raw).ok_or_else(|| bad_day("costs.invalid_range", "to", to_raw))?;
+        if from_day > to_day {
+            return Err(ServiceError::invalid(
+                "costs.invalid_range",
+                "from",
+                "`from` must not be after `to`",
+            ));
+        }
+        if to_day - from_day + 1 > MAX_REPORT_DAYS {
+            return Err(ServiceError::invalid(
+                "costs.invalid_range",
+                "to",
+                format!("a report covers at most {MAX_REPORT_DAYS} days"),
+            ));
+        }
+        let groups = self.store().usage_groups(org, from_raw, to_raw).await?;
+        Ok(CostsReport {
+            org: org_handle(self, org),
+            from: from_raw.to_owned(),
+            to: to_raw.to_owned(),
+            by_category: roll_up(&groups, |g| Some(g.category.clone())),
+            by_day: roll_up(&groups, |g| Some(g.day.clone())),
+            by_model: roll_up(&groups, |g| g.model.clone()),
+            totals: roll_up(&groups, |_| None),
+            groups,
+        })
+    }
+
+    /// The budget and this month's spend (`billing.view`).
+    pub async fn budget(&self, caller: &Caller, org_id: &str) -> Result<BudgetStatus> {
+        let org = self.resolve_org(org_id)?;
+        self.authorize(
+            caller,
+            Permission::BillingView,
+            org_resource(org),
+            "organization",
+        )?;
+        let budget = self.store().budget(org).await?;
+        let (first, last, month) = month_of(self.now());
+        let groups = self
+            .store()
+            .usage_groups(org, &format_day(first), &format_day(last))
+            .await?;
+        let spend = roll_up(&groups, |_| None);
+        let spent_cents = budget
+            .as_ref()
+            .and_then(|b| spend.iter().find(|t| t.currency == b.currency))
+            .map_or(0, |t| t.amount_cents);
+        let percent_used = budget
+            .as_ref()
+            .filter(|b| b.monthly_budget_cents > 0)
+            .map(|b| clamp(i128::from(spent_cents) * 100 / i128::from(b.monthly_budget_cents)));
+        let alert = budget.as_ref().is_some_and(|b| {
+            i128::from(spent_cents) * 100
+                >= i128::from(b.monthly_budget_cents) * i128::from(b.alert_threshold_percent)
+        });
+        Ok(BudgetStatus {
+            budget,
+            month,
+            spend,
+            spent_cents,
+            percent_used,
+            alert,
+        })
+    }
+
+    /// Sets the monthly budget (`billing.manage`).
+    pub async fn set_budget(
+        &self,
+        caller: &Caller,
+        org_id: &str,
+        input: BudgetInput,
+    ) -> Result<Committed<BudgetRecord>> {
+        let org = self.resolve_org(org_id)?;
+        self.authorize(
+            caller,
+            Permission::BillingManage,
+            org_resource(org),
+            "organization",
+        )?;
+        let amount = whole_number(&input.monthly_budget_cents)
+            .filter(|a| (0..=MAX_AMOUNT_CENTS).contains(a))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "budget.invalid_amount",
+                    "monthly_budget_cents",
+                    format!(
+                        "`monthly_budget_cents` must be a whole number from 0 to {MAX_AMOUNT_CENTS}"
+                    ),
+                )
+            })?;
+        let currency = currency("currency", &input.currency)?;
+        let threshold = whole_number(&input.alert_threshold_percent)
+            .filter(|t| (1..=100).contains(t))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "budget.invalid_threshold",
+                    "alert_threshold_percent",
+                    "`alert_threshold_percent` must be a whole number from 1 to 100",
+                )
+            })?;
+        let org_name = org_handle(self, org);
+        let now = self.now();
+        self.commit(caller, async |w| {
+            let before = w.set_budget(org, amount, &currency, threshold).await?;
+            let after = BudgetRecord {
+                monthly_budget_cents: amount,
+                currency: currency.clone(),
+                alert_threshold_percent: threshold,
+                modified_at: now,
+            };
+            w.audit(
+                AuditRecord::new(Some(org), Operation::BudgetUpdate, json!({"org": org_name}))
+                    .with_details(json!({
+                        "before": before.as_ref().map(budget_json),
+                        "after": budget_json(&after),
+                    })),
+            );
+            Ok((after, vec![]))
+        })
+        .await
+    }
+}
+
+fn budget_json(b: &BudgetRecord) -> Value {
+    json!({
+        "monthly_budget_cents": b.monthly_budget_cents,
+        "currency": b.currency,
+        "alert_threshold_percent": b.alert_threshold_percent,
+    })
+}
+
+fn org_resource(org: OrgKey) -> Resource {
+    Resource::Account(Account::Org(org))
+}
+
+fn org_handle(service: &Portcullis, org: OrgKey) -> String {
+    service
+        .with_index(|index| index.org(org).map(|o| o.id.to_string()))
+        .unwrap_or_default()
+}
+
+fn clamp(value: i128) -> i64 {
+    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Sums groups per (key, currency), ordered by key then currency.
+fn roll_up(groups: &[UsageGroup], key: impl Fn(&UsageGroup) -> Option<String>) -> Vec<Total> {
+    let mut sums: BTreeMap<(Option<String>, String), i128> = BTreeMap::new();
+    for g in groups {
+        *sums.entry((key(g), g.currency.clone())).or_default() += i128::from(g.amount_cents);
+    }
+    sums.into_iter()
+        .map(|((key, currency), amount)| Total {
+            key,
+            currency,
+            amount_cents: clamp(amount),
+        })
+        .collect()
+}
+
+/// A JSON integer as i64; fractions, strings and numbers beyond i64 are `None`.
+fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn usage_record(i: usize, input: &UsageInput) -> Result<UsageRecord> {
+    let id_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':');
+    if input.id.is_empty()
+        || input.id.chars().count() > MAX_RECORD_ID_CHARS
+        || !input.id.chars().all(id_ok)
+    {
+        return Err(ServiceError::invalid(
+            "usage.invalid_id",
+            "id",
+            format!(
+                "`records[{i}].id` must be 1 to {MAX_RECORD_ID_CHARS} letters, digits, `.`, `_`, `-` or `:`"
+            ),
+        ));
+    }
+    if !CATEGORIES.contains(&input.category.as_str()) {
+        return Err(ServiceError::invalid(
+            "usage.invalid_category",
+            "category",
+            format!(
+                "`records[{i}].category` must be one of {}",
+                CATEGORIES.join(", ")
+            ),
+        ));
+    }
+    let amount_cents = whole_number(&input.amount_cents)
+        .filter(|a| (0..=MAX_AMOUNT_CENTS).contains(a))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "usage.invalid_amount",
+                "amount_cents",
+                format!(
+                    "`records[{i}].amount_cents` must be a whole number of cents from 0 to {MAX_AMOUNT_CENTS}"
+                ),
+            )
+        })?;
+    let currency = currency("currency", &input.currency).map_err(|_| {
+        ServiceError::invalid(
+            "usage.invalid_currency",
+            "currency",
+            format!("`records[{i}].currency` must be an ISO 4217 code such as USD"),
+        )
+    })?;
+    let model = match &input.model {
+        None => None,
+        Some(m) => {
+            if m.is_empty()
+                || m.chars().count() > MAX_MODEL_REF_CHARS
+                || m.chars().any(char::is_control)
+            {
+                return Err(ServiceError::invalid(
+                    "usage.invalid_model",
+                    "model",
+                    format!(
+                        "`records[{i}].model` must be 1 to {MAX_MODEL_REF_CHARS} characters without control characters"
+                    ),
+                ));
+            }
+            Some(m.clone())
+        }
+    };
+    if parse_day(&input.day).is_none() {
+        return Err(bad_day("usage.invalid_day", "day", &input.day));
+    }
+    Ok(UsageRecord {
+        id: input.id.clone(),
+        category: input.category.clone(),
+        amount_cents,
+        currency,
+        model,
+        day: input.day.clone(),
+    })
+}
+
+fn currency(field: &'static str, raw: &str) -> Result<String> {
+    if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ServiceError::invalid(
+            "budget.invalid_currency",
+            field,
+            format!("`{field}` must be an ISO 4217 code such as USD"),
+        ))
+    }
+}
+
+fn bad_day(code: &'static str, field: &'static str, raw: &str) -> ServiceError {
+    let shown: String = raw.chars().take(32).collect();
+    ServiceError::invalid(
+        code,
+        field,
+        format!("`{shown}` is not a date in the form YYYY-MM-DD"),
+    )
+}
+
+/// Days since 1970-01-01 of a strict `YYYY-MM-DD` date (years 1970–9999).
+pub fn parse_day(raw: &str) -> Option<i64> {
+    let b = raw.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |s: &[u8]| -> Option<i64> {
+        s.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Howard Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+pub fn format_day(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The first and last day of the month containing `now`, and `YYYY-MM`.
+fn month_of(now: Timestamp) -> (i64, i64, String) {
+    let today = now.div_euclid(86_400_000);
+    let (y, m, _) = civil_from_days(today);
+    let first = days_from_civil(y, m, 1);
+    let last = first + days_in_month(y, m) - 1;
+    (first, last, format!("{y:04}-{m:02}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(
+            parse_day("2024-02-29").map(format_day).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(parse_day("2023-02-29"), None);
+        assert_eq!(parse_day("2024-13-01"), None);
+        assert_eq!(parse_day("2024-1-01"), None);
+        assert_eq!(parse_day("+024-01-01"), None);
+        for z in [0, 59, 365, 11_016, 20_000, 2_932_896] {
+            assert_eq!(parse_day(&format_day(z)), Some(z));
+        }
+        let (first, last, month) =
+            month_of(parse_day("2024-02-10").unwrap_or_default() * 86_400_000);
+        assert_eq!(
+            (format_day(first), format_day(last), month.as_str()),
+            ("2024-02-01".into(), "2024-02-29".into(), "2024-02")
+        );
+    }
+
+    #[test]
+    fn amounts_are_whole_bounded_numbers() {
+        let record = |amount: Value| UsageInput {
+            id: "r1".into(),
+            category: "prediction".into(),
+            amount_cents: amount,
+            currency: "USD".into(),
+            model: None,
+            day: "2024-01-01".into(),
+        };
+        assert!(usage_record(0, &record(json!(0))).is_ok());
+        assert!(usage_record(0, &record(json!(MAX_AMOUNT_CENTS))).is_ok());
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!(100.0),
+            json!(MAX_AMOUNT_CENTS + 1),
+            json!(u64::MAX),
+            json!("5"),
+            json!(null),
+        ] {
+            assert!(
+                matches!(
+                    usage_record(0, &record(bad.clone())),
+                    Err(ServiceError::Invalid {
+                        code: "usage.invalid_amount",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

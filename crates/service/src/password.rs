@@ -1,0 +1,339 @@
+//! Changing a password (with the current one, or with the change token of a forced change),
+//! the forced change itself, and reset by a single-use expiring token sent through the outbox.
+
+use portcullis_core::audit::Operation;
+use portcullis_core::{Change, Email, token};
+use portcullis_store::{AuditRecord, TokenPurpose, UserRecord};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::passwords::{PasswordHasher, Verified};
+use crate::policy::PasswordOwner;
+use crate::sessions::LoginOutcome;
+use crate::{Caller, Portcullis, Result, ServiceError};
+
+/// How long a forced-change token and a reset token stay usable.
+pub const CHANGE_TOKEN_TTL_MS: i64 = 15 * 60_000;
+pub const RESET_TOKEN_TTL_MS: i64 = 30 * 60_000;
+
+/// A random one-time secret and the hex SHA-256 under which it is stored.
+pub(crate) fn one_time_secret(prefix: &str) -> (String, String) {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    let body: String = (0..40)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    let secret = format!("{prefix}_{body}");
+    let hash = token_hash_hex(&secret);
+    (secret, hash)
+}
+
+pub(crate) fn token_hash_hex(secret: &str) -> String {
+    token::hash_token(secret)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Who asks for a password change.
+#[derive(Debug)]
+pub enum ChangeAuthority<'a> {
+    /// A signed-in user (a session, not a token).
+    Caller(&'a Caller),
+    /// The token of a `password_change_required` login.
+    ChangeToken(&'a Caller, &'a str),
+}
+
+fn bad_token() -> ServiceError {
+    ServiceError::invalid(
+        "token.invalid",
+        "token",
+        "the token is unknown, expired or already used",
+    )
+}
+
+impl Portcullis {
+    /// Why the password just presented at login must be changed now (empty: it need not):
+    /// it breaks the effective policy, or it has outlived `password_life_span_days`.
+    pub(crate) async fn password_change_reasons(
+        &self,
+        user: &UserRecord,
+        password: &str,
+    ) -> Result<Vec<&'static str>> {
+        let policy = self.effective_policy(user.key).await?;
+        // The current password is in its own history: no history check here.
+        let owner = PasswordOwner {
+            user: None,
+            ..self.owner_of(user.key).await?
+        };
+        let mut reasons: Vec<&'static str> = self
+            .password_violations(&policy, password, &owner, None)
+            .await?
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        if policy.password_life_span_days > 0 {
+            let state = self.store().login_state(user.key).await?;
+            let set_at = state.password_changed_at.unwrap_or(user.created_at);
+            let life = i64::from(policy.password_life_span_days) * 86_400_000;
+            if set_at + life <= self.now() {
+                reasons.push("password_life_span_days");
+            }
+        }
+        Ok(reasons)
+    }
+
+    pub(crate) async fn require_password_change(
+        &self,
+        actor: &Caller,
+        user: UserRecord,
+        reasons: Vec<&'static str>,
+        _remember_me: bool,
+    ) -> Result<LoginOutcome> {
+        let (secret, hash) = one_time_secret("pcc");
+        let expires_at = self.now() + CHANGE_TOKEN_TTL_MS;
+        self.commit(actor, async |w| {
+            w.void_one_time_tokens(user.key, TokenPurpose::PasswordChange)
+                .await?;
+            w.issue_one_time_token(&hash, user.key, TokenPurpose::PasswordChange, expires_at)
+                .await?;
+            w.audit(
+                AuditRecord::new(None, Operation::LoginSuccess, json!({"user": user.id}))
+                    .with_details(json!({"state": "password_change_required", "reasons": reasons})),
+            );
+            Ok(((), vec![]))
+        })
+        .await?;
+        Ok(LoginOutcome::PasswordChangeRequired {
+            change_token: SecretString::from(secret),
+            expires_at,
+            user,
+            reasons,
+        })
+    }
+
+    /// Changes a password after checking the current one and the effective policy; revokes
+    /// the user's other sessions (all of them when done with a change token).
+    pub async fn change_password(
+        &self,
+        authority: ChangeAuthority<'_>,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<()> {
+        let (caller, user, token_hash) = match authority {
+            ChangeAuthority::Caller(caller) => {
+                let user = self.require_user(caller)?;
+                if !caller.is_session() {
+                    return Err(ServiceError::NotAllowed {
+                        code: "credential.session_required",
+                        message: "changing the password needs a login session".into(),
+                    });
+                }
+                (caller, user, None)
+            }
+            ChangeAuthority::ChangeToken(caller, raw) => {
+                let hash = token_hash_hex(raw);
+                let redeemed = self
+                    .store()
+                    .peek_one_time_token(&hash, TokenPurpose::PasswordChange, self.now())
+                    .await?
+                    .ok_or_else(bad_token)?;
+                (caller, redeemed.user, Some(hash))
+            }
+        };
+        PasswordHasher::validate_field(&new, "new_password")?;
+        let record = self
+            .store()
+            .user(user)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let stored = self
+            .store()
+            .user_with_password(
+                &Email::parse(&record.email).map_err(|_| ServiceError::Unauthenticated)?,
+            )
+            .await?
+            .and_then(|(_, hash)| hash);
+        let current_plain = current.expose_secret().to_owned();
+        if self.passwords.verify(current, stored).await? == Verified::No {
+            self.count_account_failure(
+                caller,
+                user,
+                &record.id,
+                AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
+                    .with_details(json!({"reason": "wrong_current_password"})),
+            )
+            .await?;
+            return Err(ServiceError::invalid(
+                "password.current_incorrect",
+                "current_password",
+                "the current password is not correct",
+            ));
+        }
+        self.set_new_password(
+            caller,
+            &record,
+            new,
+            Some(&current_plain),
+            token_hash.map(|h| (h, TokenPurpose::PasswordChange)),
+            caller.token_hash,
+            Operation::PasswordChange,
+        )
+        .await
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private step shared by change and reset"
+    )]
+    async fn set_new_password(
+        &self,
+        caller: &Caller,
+        user: &UserRecord,
+        new: SecretString,
+        old_plain: Option<&str>,
+        redeem: Option<(String, TokenPurpose)>,
+        keep_session: Option<[u8; 32]>,
+        operation: Operation,
+    ) -> Result<()> {
+        let policy = self.effective_policy(user.key).await?;
+        let owner = self.owner_of(user.key).await?;
+        self.enforce_policy(&policy, new.expose_secret(), &owner, old_plain)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Invalid { code, message, .. } => ServiceError::Invalid {
+                    code,
+                    field: "new_password",
+                    message,
+                },
+                other => other,
+            })?;
+        let hash = self.passwords.hash(new).await?;
+        let keep = if redeem.is_some() { None } else { keep_session };
+        let actor = Caller {
+            subject: portcullis_core::Subject::user(user.key),
+            ..caller.clone()
+        };
+        self.commit(&actor, async |w| {
+            if let Some((token_hash, purpose)) = &redeem
+                && w.redeem_one_time_token(token_hash, *purpose)
+                    .await?
+                    .is_none()
+            {
+                return Err(bad_token());
+            }
+            w.set_password_hash(user.key, &hash).await?;
+            w.record_password_set(user.key, &hash).await?;
+            let revoked = w
+                .revoke_user_credentials(user.key, true, keep.as_ref())
+                .await?;
+            w.audit(
+                AuditRecord::new(None, operation, json!({"user": user.id}))
+                    .with_details(json!({"sessions_revoked": revoked.len()})),
+            );
+            let changes = revoked
+                .iter()
+                .map(|c| Change::CredentialRevoked { hash: c.token_hash })
+                .collect();
+            Ok(((), changes))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Starts a reset: when the e-mail belongs to an active user, a single-use token goes to
+    /// the outbox. The answer never says whether it did.
+    pub async fn request_password_reset(&self, caller: &Caller, email: &str) -> Result<()> {
+        let Ok(parsed) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.store().user_by_email(&parsed).await? else {
+            return Ok(());
+        };
+        if !user.active {
+            return Ok(());
+        }
+        let (secret, hash) = one_time_secret("pcr");
+        let expires_at = self.now() + RESET_TOKEN_TTL_MS;
+        let body = format!(
+            "A password reset was requested for your Portcullis account `{}`.\n\
+             Use this single-use token within 30 minutes:\n\n{secret}\n\n\
+             POST /v1/password-reset/confirm {{\"token\": \"...\", \"new_password\": \"...\"}}\n\
+             If you did not ask for this, ignore this message.",
+            user.id
+        );
+        self.commit(caller, async |w| {
+            w.void_one_time_tokens(user.key, TokenPurpose::PasswordReset)
+                .await?;
+            w.issue_one_time_token(&hash, user.key, TokenPurpose::PasswordReset, expires_at)
+                .await?;
+            let message = w
+                .enqueue_message(&user.email, "Reset your Portcullis password", &body)
+                .await?;
+            w.audit(
+                AuditRecord::new(
+                    None,
+                    Operation::PasswordResetRequest,
+                    json!({"user": user.id}),
+                )
+                .with_details(json!({"outbox_message": message})),
+            );
+            Ok(((), vec![]))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Completes a reset with the token from the outbox; every session of the user ends.
+    pub async fn confirm_password_reset(
+        &self,
+        caller: &Caller,
+        raw_token: &str,
+        new: SecretString,
+    ) -> Result<()> {
+        let hash = token_hash_hex(raw_token);
+        let redeemed = self
+            .store()
+            .peek_one_time_token(&hash, TokenPurpose::PasswordReset, self.now())
+            .await?
+            .ok_or_else(bad_token)?;
+        let user = self
+            .store()
+            .user(redeemed.user)
+            .await?
+            .ok_or_else(bad_token)?;
+        if !user.active {
+            return Err(bad_token());
+        }
+        PasswordHasher::validate_field(&new, "new_password")?;
+        self.set_new_password(
+            caller,
+            &user,
+            new,
+            None,
+            Some((hash, TokenPurpose::PasswordReset)),
+            None,
+            Operation::PasswordResetConfirm,
+        )
+        .await
+    }
+
+    /// The newest outbox messages (the platform operator, or the CLI against a data dir).
+    pub async fn outbox(
+        &self,
+        caller: &Caller,
+        limit: u32,
+    ) -> Result<Vec<portcullis_store::OutboxMessage>> {
+        let operator = caller
+            .user()
+            .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
+        if !operator {
+            return Err(ServiceError::NotAllowed {
+                code: "platform.operator_only",
+                message: "only the platform operator can read the outbox".into(),
+            });
+        }
+        Ok(self.store().outbox(limit.clamp(1, 500)).await?)
+    }
+}

@@ -1,0 +1,204 @@
+//! Single-use, expiring tokens (password reset, forced password change, the second login
+//! step), stored by hash only, and the outbox of messages waiting for delivery.
+
+use portcullis_core::{Timestamp, UserKey};
+
+use crate::rows::{flag, id_of, user_key};
+use crate::{Result, Store, Write};
+
+/// What a one-time token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    PasswordChange,
+    SecondFactor,
+    TwoFactorEnrolment,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::PasswordChange => "password_change",
+            TokenPurpose::SecondFactor => "second_factor",
+            TokenPurpose::TwoFactorEnrolment => "two_factor_enrolment",
+        }
+    }
+}
+
+/// A consumed token: whose it was and whether its login asked to be remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedeemedToken {
+    pub user: UserKey,
+    pub remember_me: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// Issues a token outside any data write (login steps are not data changes).
+    pub async fn issue_one_time_token(
+        &self,
+        token_hash: &str,
+        user: UserKey,
+        purpose: TokenPurpose,
+        now: Timestamp,
+        expires_at: Timestamp,
+        remember_me: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at, remember_me) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_hash)
+        .bind(id_of(user.0))
+        .bind(purpose.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .bind(i64::from(remember_me))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a token is live (unused, unexpired) for `purpose`, without using it up.
+    pub async fn peek_one_time_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Result<Option<RedeemedToken>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT user_id, remember_me FROM one_time_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(user, remember)| {
+            Ok(RedeemedToken {
+                user: user_key(user)?,
+                remember_me: flag(remember),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let rows: Vec<(i64, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, recipient, subject, body, created_at, sent_at FROM outbox ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, recipient, subject, body, created_at, sent_at)| OutboxMessage {
+                    id,
+                    recipient,
+                    subject,
+                    body,
+                    created_at,
+                    sent_at,
+                },
+            )
+            .collect())
+    }
+}
+
+impl Write {
+    pub async fn issue_one_time_token(
+        &mut self,
+        token_hash: &str,
+        user: UserKey,
+        purpose: TokenPurpose,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let now = self.now();
+        sqlx::query(
+            "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(id_of(user.0))
+        .bind(purpose.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a token up: only once, only before it expires, only for its purpose.
+    pub async fn redeem_one_time_token(
+        &mut self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+    ) -> Result<Option<RedeemedToken>> {
+        let now = self.now();
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE one_time_tokens SET used_at = $1 \
+             WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING user_id, remember_me",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|(user, remember)| {
+            Ok(RedeemedToken {
+                user: user_key(user)?,
+                remember_me: flag(remember),
+            })
+        })
+        .transpose()
+    }
+
+    /// Voids every live token of `user` for `purpose` (a new reset supersedes older ones).
+    pub async fn void_one_time_tokens(
+        &mut self,
+        user: UserKey,
+        purpose: TokenPurpose,
+    ) -> Result<()> {
+        let now = self.now();
+        sqlx::query(
+            "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(id_of(user.0))
+        .bind(purpose.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn enqueue_message(
+        &mut self,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<i64> {
+        let now = self.now();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(recipient)
+        .bind(subject)
+        .bind(body)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await?)
+    }
+}
