@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// How many organizations one user may belong to [default: 20].
     #[arg(long, env = "PORTCULLIS_MAX_ORGS_PER_USER", value_name = "N")]
     pub max_orgs_per_user: Option<u32>,
+    /// Prune audit entries older than this many days, hourly (the pruning itself is recorded
+    /// and the chain still verifies) [default: keep everything].
+    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -91,6 +95,7 @@ pub struct FileConfig {
     pub remember_me_ttl_days: Option<u32>,
     pub invitation_ttl_days: Option<u32>,
     pub max_orgs_per_user: Option<u32>,
+    pub audit_retention_days: Option<u32>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -129,6 +134,8 @@ pub struct Settings {
     pub remember_me_ttl_days: u32,
     pub invitation_ttl_days: u32,
     pub max_orgs_per_user: u32,
+    /// `None`: audit entries are kept forever.
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -176,6 +183,7 @@ impl Settings {
                 .max_orgs_per_user
                 .or(file.max_orgs_per_user)
                 .unwrap_or(defaults.max_orgs_per_user),
+            audit_retention_days: args.audit_retention_days.or(file.audit_retention_days),
         };
         settings.validate()?;
         Ok(settings)
@@ -200,6 +208,9 @@ impl Settings {
             if value == 0 {
                 return Err(CliError::usage(format!("`{key}` must be at least 1")));
             }
+        }
+        if self.audit_retention_days == Some(0) {
+            return Err(CliError::usage("`audit_retention_days` must be at least 1"));
         }
         if self.listen.trim().is_empty() {
             return Err(CliError::usage("`listen` must not be empty"));
@@ -233,6 +244,7 @@ impl Settings {
             "remember_me_ttl_days": self.remember_me_ttl_days,
             "invitation_ttl_days": self.invitation_ttl_days,
             "max_orgs_per_user": self.max_orgs_per_user,
+            "audit_retention_days": self.audit_retention_days,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -333,5 +345,39 @@ mod tests {
         };
         let err = Settings::resolve(&args).unwrap_err();
         assert!(err.to_string().contains("invitation_ttl_days"));
+    }
+
+    #[test]
+    fn audit_retention_is_off_by_default_and_read_from_the_file() {
+        assert_eq!(
+            Settings::resolve(&ServeArgs::default())
+                .unwrap()
+                .audit_retention_days,
+            None
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "audit_retention_days = 400\n").unwrap();
+        let args = ServeArgs {
+            store: StoreArgs {
+                config: Some(path),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args).unwrap().audit_retention_days,
+            Some(400)
+        );
+        let zero = ServeArgs {
+            audit_retention_days: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(
+            Settings::resolve(&zero)
+                .unwrap_err()
+                .to_string()
+                .contains("audit_retention_days")
+        );
     }
 }

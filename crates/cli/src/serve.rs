@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use portcullis_service::Portcullis;
 use portcullis_service::core::SystemClock;
 use portcullis_service::store::Store;
+use portcullis_service::{Caller, Portcullis};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, Settings, StoreLocation};
@@ -40,6 +40,9 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     // On stdout for scripts and tests that start the server on port 0.
     println!("portcullis listening on http://{address}");
 
+    if let Some(days) = settings.audit_retention_days {
+        tokio::spawn(prune_audit_log_hourly(service.clone(), days));
+    }
     let app = portcullis_http::router(service);
     axum::serve(
         listener,
@@ -51,6 +54,24 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     store.close().await;
     tracing::info!("portcullis stopped");
     Ok(())
+}
+
+/// Retention: every hour, prunes audit entries older than `days` (recorded in the log itself,
+/// and the chain keeps verifying from its new first entry).
+async fn prune_audit_log_hourly(service: Arc<Portcullis>, days: u32) {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3_600));
+    loop {
+        every_hour.tick().await;
+        let before = service.now() - i64::from(days) * DAY_MS;
+        match service.prune_audit_log(&Caller::system(), before).await {
+            Ok(pruned) => {
+                let entries: u64 = pruned.value.iter().map(|c| c.removed).sum();
+                tracing::info!(entries, days, "audit retention applied");
+            }
+            Err(err) => tracing::error!(error = %err, "audit retention failed"),
+        }
+    }
 }
 
 /// Opens the store the settings name: the SQLite data directory, or a database URL.
