@@ -42,7 +42,6 @@ run() {
 } > "$results/machine.txt"
 
 run cargo build --release --manifest-path bench/Cargo.toml --bins
-run cargo build --release -p portcullis
 bench="$root/bench/target/release/bench"
 
 # 1. Engines in process.
@@ -72,6 +71,7 @@ else
 fi
 
 # 3. HTTP.
+run cargo build --release -p portcullis
 portcullis="$root/target/release/portcullis"
 password="Bench-operator-password-2026"
 PORTCULLIS_ADMIN_PASSWORD="$password" run "$portcullis" init --data-dir "$data" \

@@ -53,8 +53,6 @@ scripts/check-openapi.sh
 section "README walkthrough"
 scripts/walkthrough.sh
 
-section "benchmark smoke: the engines agree (issue 8)"
-scripts/bench-smoke.sh
 
 section "summary"
 if ((${#skipped[@]})); then

@@ -1,0 +1,14 @@
+//! The engines under comparison, each built from the same [`Shape`](crate::data::Shape).
+
+pub mod casbin_rbac;
+pub mod cedar;
+pub mod dense;
+pub mod hashfloor;
+pub mod portcullis;
+
+use crate::data::Query;
+
+/// One way to answer the query stream.
+pub trait Engine {
+    fn check(&self, index: usize, query: &Query) -> bool;
+}
