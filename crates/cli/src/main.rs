@@ -12,6 +12,7 @@ mod check_cmd;
 mod config;
 mod error;
 mod init;
+mod outbox_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Print an organization's whole access matrix (members × apps × permissions) as CSV.
     AccessReview(access_review_cmd::AccessReviewArgs),
+    /// Print the queued outgoing messages (password reset links) for delivery by the operator.
+    Outbox(outbox_cmd::OutboxArgs),
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
@@ -80,6 +83,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         }
         Command::Audit(args) => audit_cmd::run(args).await,
         Command::AccessReview(args) => access_review_cmd::run(args).await,
+        Command::Outbox(args) => outbox_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

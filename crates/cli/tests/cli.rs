@@ -424,3 +424,48 @@ fn flags_beat_env_beats_file_beats_defaults() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let server = Server::start(&store);
+    let client = reqwest::Client::new();
+    let (status, _) = post(
+        &client,
+        format!("{}/v1/signup", server.address),
+        None,
+        json!({"id": "dana", "email": "dana@example.com", "password": "a-long-password-1",
+               "first_name": "D", "last_name": "D"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = post(
+        &client,
+        format!("{}/v1/password-reset", server.address),
+        None,
+        json!({"email": "dana@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(server.terminate().success());
+
+    let mut args = vec!["outbox"];
+    args.extend(store.iter().map(String::as_str));
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["to"], "dana@example.com");
+    assert!(
+        lines[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("password-reset"),
+        "{}",
+        lines[0]
+    );
+}

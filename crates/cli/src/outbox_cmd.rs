@@ -1,0 +1,40 @@
+//! `portcullis outbox [--limit N]`: the messages Portcullis has queued for delivery (password
+//! reset links), newest first, one JSON object per line. Without an SMTP relay this is how the
+//! operator delivers them; the bodies hold single-use reset tokens, so treat the output as secret.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::config::{Settings, StoreArgs};
+use crate::error::CliError;
+use crate::serve::open_store;
+
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// How many messages to print, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+pub async fn run(args: OutboxArgs) -> Result<ExitCode, CliError> {
+    let settings = Settings::resolve_store_only(&args.store)?;
+    let store = open_store(&settings).await?;
+    let messages = store.outbox(args.limit).await.map_err(CliError::Store)?;
+    for message in messages {
+        let line = json!({
+            "id": message.id,
+            "to": message.recipient,
+            "subject": message.subject,
+            "body": message.body,
+            "created_at": message.created_at,
+            "sent_at": message.sent_at,
+        });
+        println!("{line}");
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
