@@ -198,3 +198,33 @@ impl TestApp {
         .assert_status(201);
     }
 }
+
+/// Invites `id` (a signed-up user whose session is `member`) into `org` as `role`, and has it
+/// accept.
+pub async fn invite_and_accept(
+    app: &TestApp,
+    admin: &str,
+    org: &str,
+    member: &str,
+    id: &str,
+    role: &str,
+) {
+    let invitation = app
+        .post(
+            &format!("/v1/orgs/{org}/invitations"),
+            admin,
+            json!({"email": format!("{id}@example.com"), "role": role}),
+        )
+        .await;
+    let invitation_id = invitation.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/v1/invitations/{invitation_id}/accept"),
+        member,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+}

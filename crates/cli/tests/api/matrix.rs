@@ -131,24 +131,7 @@ pub async fn populated_org(app: &TestApp) -> HashMap<&'static str, String> {
     for role in &ROLES[1..] {
         let id = role.replace('_', "-");
         let session = app.user(&id).await;
-        let invitation = app
-            .post(
-                "/v1/orgs/acme/invitations",
-                &admin,
-                json!({"email": format!("{id}@example.com"), "role": role}),
-            )
-            .await;
-        let invitation_id = invitation.assert_status(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.post(
-            &format!("/v1/invitations/{invitation_id}/accept"),
-            &session,
-            json!({}),
-        )
-        .await
-        .assert_status(200);
+        crate::helpers::invite_and_accept(app, &admin, "acme", &session, &id, role).await;
         sessions.insert(*role, session);
     }
     app.post(

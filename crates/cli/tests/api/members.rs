@@ -4,27 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
 
-/// Invites `id` (a signed-up user) into `org` as `role` and has it accept.
-pub async fn join(app: &TestApp, admin: &str, org: &str, member: &str, id: &str, role: &str) {
-    let invitation = app
-        .post(
-            &format!("/v1/orgs/{org}/invitations"),
-            admin,
-            json!({"email": format!("{id}@example.com"), "role": role}),
-        )
-        .await;
-    let invitation_id = invitation.assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        &format!("/v1/invitations/{invitation_id}/accept"),
-        member,
-        json!({}),
-    )
-    .await
-    .assert_status(200);
-}
+pub use crate::helpers::invite_and_accept as join;
 
 fn member_ids(page: &Value) -> Vec<String> {
     page["members"]

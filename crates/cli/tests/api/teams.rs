@@ -9,24 +9,7 @@ use crate::helpers::{TestApp, spawn_app};
 /// returns its session token.
 pub async fn join(app: &TestApp, admin: &str, org: &str, id: &str, role: &str) -> String {
     let token = app.user(id).await;
-    let invitation = app
-        .post(
-            &format!("/v1/orgs/{org}/invitations"),
-            admin,
-            json!({"email": format!("{id}@example.com"), "role": role}),
-        )
-        .await;
-    let invitation_id = invitation.assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        &format!("/v1/invitations/{invitation_id}/accept"),
-        &token,
-        json!({}),
-    )
-    .await
-    .assert_status(200);
+    crate::helpers::invite_and_accept(app, admin, org, &token, id, role).await;
     token
 }
 
