@@ -54,6 +54,8 @@ section "README walkthrough"
 scripts/walkthrough.sh
 
 
+section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+
 section "summary"
 if ((${#skipped[@]})); then
     printf 'all run checks passed; SKIPPED: %s\n' "${skipped[*]}"

@@ -8,10 +8,12 @@
 
 mod access_review_cmd;
 mod audit_cmd;
+mod backup_cmd;
 mod check_cmd;
 mod config;
 mod error;
 mod init;
+mod migrate_cmd;
 mod outbox_cmd;
 mod serve;
 
@@ -45,6 +47,12 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Print an organization's whole access matrix (members × apps × permissions) as CSV.
     AccessReview(access_review_cmd::AccessReviewArgs),
+    /// Write an online backup of the SQLite store to a file (PostgreSQL: use pg_dump).
+    Backup(backup_cmd::BackupArgs),
+    /// Restore a backup file into a data directory and verify its audit chains.
+    Restore(backup_cmd::RestoreArgs),
+    /// Copy an SQLite data directory into an empty PostgreSQL database, ids and audit chain intact.
+    Migrate(migrate_cmd::MigrateArgs),
     /// Print the queued outgoing messages (password reset links) for delivery by the operator.
     Outbox(outbox_cmd::OutboxArgs),
     /// Print the OpenAPI document of the v1 API.
@@ -83,6 +91,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         }
         Command::Audit(args) => audit_cmd::run(args).await,
         Command::AccessReview(args) => access_review_cmd::run(args).await,
+        Command::Backup(args) => backup_cmd::backup(args).await,
+        Command::Restore(args) => backup_cmd::restore(args).await,
+        Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Outbox(args) => outbox_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());

@@ -40,6 +40,8 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     // On stdout for scripts and tests that start the server on port 0.
     println!("portcullis listening on http://{address}");
 
+    // Other servers on the same database: apply their writes as they commit.
+    service.spawn_follower();
     if let Some(days) = settings.audit_retention_days {
         tokio::spawn(prune_audit_log_hourly(service.clone(), days));
     }

@@ -105,6 +105,16 @@ operations! {
     LoginThrottleUpdate = 2117, "platform.login_throttle.update";
     SessionSettingsUpdate = 2118, "platform.session_settings.update";
     AuditPrune = 2200, "audit.prune";
+    IdpCreate = 2300, "security.idp.create";
+    IdpUpdate = 2301, "security.idp.update";
+    IdpDelete = 2302, "security.idp.delete";
+    IdpMetadataRefresh = 2303, "security.idp.metadata_refresh";
+    SsoLoginSuccess = 2310, "auth.sso.success";
+    SsoLoginFailure = 2311, "auth.sso.failure";
+    SsoJitMember = 2312, "auth.sso.jit_member";
+    SsoTeamSync = 2313, "auth.sso.team_sync";
+    SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
+    SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
 }
 
 #[cfg(test)]

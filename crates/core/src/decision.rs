@@ -182,7 +182,9 @@ pub fn check(
 
     // 3. SSO enforcement (members only: visibility and collaborations are not org access).
     if let (Account::Org(org_key), Some(user)) = (org, subject.user) {
-        let enforced = index.org(org_key).is_some_and(|o| o.sso_enforced);
+        let enforced = index
+            .org(org_key)
+            .is_some_and(|o| o.sso_enforced && !o.sso_exempt.contains(&user));
         if enforced
             && index.membership(user, org_key).is_some()
             && !subject.sso_orgs.contains(&org_key)

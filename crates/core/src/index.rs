@@ -119,6 +119,8 @@ pub struct OrgEntry {
     pub id: Box<str>,
     pub members: FxHashSet<UserKey>,
     pub sso_enforced: bool,
+    /// Break-glass administrators: exempt from SSO enforcement (SPEC 3 step 3).
+    pub sso_exempt: SmallVec<[UserKey; 2]>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +251,17 @@ pub enum Change {
     CredentialRevoked {
         hash: [u8; 32],
     },
+    /// The credential (store id) is SSO-authorized for the org: an SSO session of one of its
+    /// identity providers, or a PAT whose user completed an SSO login for it.
+    CredentialSsoAuthorized {
+        credential: i64,
+        org: OrgKey,
+    },
+    /// The org's break-glass administrators (exempt from SSO enforcement), replacing the list.
+    OrgSsoBreakGlass {
+        key: OrgKey,
+        users: Vec<UserKey>,
+    },
 }
 
 /// Entities in a vector indexed by key; a removed entity leaves `None`.
@@ -306,6 +319,8 @@ pub struct AccessIndex {
     /// Per app and kind, item id (lower-case) to its own visibility; nested like
     /// `apps_by_name` so a lookup by `&str` needs no allocation.
     items: FxHashMap<(AppKey, ItemKind), FxHashMap<Box<str>, Visibility>>,
+    /// Per credential (store id), the orgs it is SSO-authorized for.
+    sso_marks: FxHashMap<i64, SmallVec<[OrgKey; 1]>>,
 }
 
 /// Ids are at most 32 ASCII characters; lower-casing them on the stack keeps lookups
@@ -399,6 +414,11 @@ impl AccessIndex {
         self.credentials.get(hash)
     }
 
+    /// The orgs a credential (store id) is SSO-authorized for.
+    pub fn sso_orgs_of(&self, credential: i64) -> SmallVec<[OrgKey; 1]> {
+        self.sso_marks.get(&credential).cloned().unwrap_or_default()
+    }
+
     pub fn account_id(&self, account: Account) -> Option<&str> {
         match account {
             Account::User(u) => self.user(u).map(|e| &*e.id),
@@ -463,6 +483,7 @@ impl AccessIndex {
                         id: id.as_str().into(),
                         members: FxHashSet::default(),
                         sso_enforced: false,
+                        sso_exempt: SmallVec::new(),
                     },
                 );
             }
@@ -635,7 +656,20 @@ impl AccessIndex {
                 self.credentials.insert(*hash, entry.clone());
             }
             Change::CredentialRevoked { hash } => {
-                self.credentials.remove(hash);
+                if let Some(entry) = self.credentials.remove(hash) {
+                    self.sso_marks.remove(&entry.id);
+                }
+            }
+            Change::CredentialSsoAuthorized { credential, org } => {
+                let marks = self.sso_marks.entry(*credential).or_default();
+                if !marks.contains(org) {
+                    marks.push(*org);
+                }
+            }
+            Change::OrgSsoBreakGlass { key, users } => {
+                if let Some(org) = self.orgs.get_mut(key.0) {
+                    org.sso_exempt = users.iter().copied().collect();
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ mod dto;
 mod error;
 mod extract;
 mod openapi;
+mod ops;
 mod routes;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use portcullis_service::Portcullis;
 
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
+pub use ops::REQUEST_ID_HEADER;
 
 pub type AppState = Arc<Portcullis>;
 
@@ -28,14 +30,41 @@ pub fn router(service: AppState) -> Router {
     let (api, spec) = routes::api().split_for_parts();
     let spec = Arc::new(spec);
     api.merge(openapi::docs_router(spec))
+        .merge(portcullis_console::router(service.clone()))
+        .merge(ops::router())
         .fallback(error::not_found_fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            ops::await_revision,
+        ))
+        .layer(axum::middleware::from_fn(ops::track))
         .layer(axum::middleware::map_response_with_state(
             service.clone(),
             stamp_revision,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(service)
+}
+
+/// The span of one request: method, path and request id, so every log line of the request
+/// (JSON logs included) carries the id a client or proxy can correlate with.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
 }
 
 /// Header carrying the data revision after a write: pass it as `consistency.at_least` to a

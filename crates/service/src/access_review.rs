@@ -289,14 +289,22 @@ impl Portcullis {
                                 teams,
                                 collaborator: entry.collaborators.iter().any(|(u, _)| u == user),
                             },
-                            Subject::user(*user),
+                            {
+                                // Access as the user would have it after signing in properly
+                                // (through the org's SSO when the org enforces it).
+                                let mut subject = Subject::user(*user);
+                                if let Account::Org(org) = entry.owner {
+                                    subject.sso_orgs.push(org);
+                                }
+                                subject
+                            },
                         )
                     }
                     Candidate::Key(id, user) => {
                         let Some(record) = keys.iter().find(|k| &k.public_id == id) else {
                             continue;
                         };
-                        let subject = subject_of(&CredentialEntry {
+                        let mut subject = subject_of(&CredentialEntry {
                             id: record.id,
                             user: record.user,
                             kind: record.kind,
@@ -305,6 +313,7 @@ impl Portcullis {
                             app: record.app,
                             expires_at: record.expires_at,
                         });
+                        subject.sso_orgs = index.sso_orgs_of(record.id);
                         let holder = index.user(*user).map_or("?", |u| &*u.id).to_owned();
                         (
                             Principal::AppKey {

@@ -1,8 +1,8 @@
 //! Permission checks for use cases, on top of the pure decision function.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Decision, Resource, check};
-use portcullis_core::index::Account;
+use portcullis_core::decision::{Decision, Denial, Resource, Subject, check};
+use portcullis_core::index::{AccessIndex, Account};
 use portcullis_core::{AppKey, OrgKey, Permission, TeamKey, UserKey};
 use portcullis_store::AuditRecord;
 use serde_json::json;
@@ -55,8 +55,16 @@ impl Portcullis {
         resource: Resource,
         what: &'static str,
     ) -> Result<()> {
-        if self.decide(caller, permission, resource).allowed {
+        let decision = self.decide(caller, permission, resource);
+        if decision.allowed {
             return Ok(());
+        }
+        if decision.denial == Some(Denial::SsoRequired) {
+            return Err(ServiceError::NotAllowed {
+                code: "sso_required",
+                message: "this organization requires signing in through its identity provider"
+                    .to_owned(),
+            });
         }
         if self.can_see(caller, resource) {
             Err(ServiceError::Forbidden(permission))
@@ -139,10 +147,13 @@ impl Portcullis {
             };
         };
         self.with_index(|index| match resource {
-            Resource::Account(Account::Org(org)) => index.membership(user, org).is_some(),
+            Resource::Account(Account::Org(org)) => {
+                index.membership(user, org).is_some() && !sso_blocked(index, &caller.subject, org)
+            }
             Resource::Account(Account::User(owner)) => owner == user,
             Resource::App(_) | Resource::AppItem { .. } => {
-                let unscoped = portcullis_core::Subject::user(user);
+                let mut unscoped = Subject::user(user);
+                unscoped.sso_orgs.clone_from(&caller.subject.sso_orgs);
                 check(index, &unscoped, Permission::AppView, resource).allowed
             }
         })
@@ -152,4 +163,18 @@ impl Portcullis {
     pub fn require_user(&self, caller: &Caller) -> Result<UserKey> {
         caller.user().ok_or(ServiceError::Unauthenticated)
     }
+}
+
+/// Whether SSO enforcement keeps this member's credential out of `org` (SPEC 3 step 3): the
+/// org enforces SSO, the user is a member and not a break-glass admin, and the credential did
+/// not come from (and was not authorized by) an SSO login of the org.
+fn sso_blocked(index: &AccessIndex, subject: &Subject, org: OrgKey) -> bool {
+    let Some(user) = subject.user else {
+        return false;
+    };
+    index
+        .org(org)
+        .is_some_and(|o| o.sso_enforced && !o.sso_exempt.contains(&user))
+        && index.membership(user, org).is_some()
+        && !subject.sso_orgs.contains(&org)
 }

@@ -164,7 +164,12 @@ impl Portcullis {
                 CheckSubject::Token(presented) => token::parse(presented)
                     .and_then(|(_, hash)| index.credential(&hash))
                     .filter(|c| c.expires_at.is_none_or(|at| at > now))
-                    .map(subject_of),
+                    .map(|c| {
+                        // As `authenticate` sees it: with the orgs its SSO login authorized.
+                        let mut subject = subject_of(c);
+                        subject.sso_orgs = index.sso_orgs_of(c.id);
+                        subject
+                    }),
             };
             let about_self = subject
                 .as_ref()

@@ -17,6 +17,8 @@ pub mod collaborators;
 pub mod compute;
 mod config;
 mod error;
+pub mod follow;
+pub mod identity_providers;
 pub mod invitations;
 pub mod items;
 pub mod keys;
@@ -27,6 +29,7 @@ pub mod password;
 pub mod passwords;
 pub mod policy;
 pub mod sessions;
+pub mod sso;
 pub mod teams;
 pub mod totp;
 pub mod transfer;
@@ -121,8 +124,13 @@ impl Portcullis {
             .begin_write(&caller.actor(), self.clock.now())
             .await?;
         let (value, changes) = op(&mut write).await?;
+        write.set_changes(&changes);
         let revision = write.commit().await?;
-        self.index.write().apply(revision, &changes);
+        // Other servers' earlier writes first, so the index stays a prefix of the history.
+        // The write is committed whatever happens here; the follower retries a failed catch-up.
+        if let Err(err) = self.apply_committed(revision, &changes).await {
+            tracing::error!(error = %err, revision, "cannot apply a committed write to the index");
+        }
         Ok(Committed { value, revision })
     }
 }

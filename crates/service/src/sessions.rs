@@ -411,8 +411,10 @@ impl Portcullis {
             if entry.kind == CredentialKind::Session && !self.activity.touch(hash, now) {
                 return Err(ServiceError::Unauthenticated);
             }
+            let mut subject = subject_of(entry);
+            subject.sso_orgs = index.sso_orgs_of(entry.id);
             Ok(Caller {
-                subject: subject_of(entry),
+                subject,
                 credential: Some((entry.id, entry.kind)),
                 token_hash: Some(hash),
                 meta,

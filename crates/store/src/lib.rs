@@ -12,16 +12,19 @@ mod apps;
 mod audit;
 mod audit_query;
 mod billing;
+pub mod changes;
 mod collaborators;
 mod compute;
 mod connect;
 mod credentials;
 mod error;
+mod identity_providers;
 mod invitations;
 mod items;
 mod members;
 mod one_time;
 mod orgs;
+pub mod portable;
 mod rows;
 mod security;
 mod snapshot;
@@ -40,9 +43,11 @@ pub use compute::{
     CapacityType, ClusterRecord, DeploymentChanges, DeploymentRecord, DeploymentTarget, ModelRef,
     NewCluster, NewDeployment, NewNodepool, NodepoolChanges, NodepoolRecord,
 };
+pub use connect::SQLITE_FILE;
 pub use connect::{Backend, Store};
 pub use credentials::{CredentialRecord, NewCredential};
 pub use error::StoreError;
+pub use identity_providers::{IdpRecord, IdpSettings, OrgSso, SamlRequest};
 pub use invitations::{InvitationRecord, InvitationState, NewInvitation};
 pub use items::{InstalledModule, ItemRecord, NewItem};
 pub use members::{MemberRecord, RemovedMember};

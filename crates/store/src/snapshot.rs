@@ -167,6 +167,7 @@ impl Store {
                 },
             });
         }
+        changes.extend(crate::identity_providers::sso_index_changes(&mut tx).await?);
         tx.commit().await?;
 
         let mut index = AccessIndex::new();

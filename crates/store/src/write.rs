@@ -1,10 +1,13 @@
 //! The one way to change stored data: a transaction that bumps the revision and commits the
 //! change together with its audit entries.
 
-use portcullis_core::Timestamp;
+use portcullis_core::audit::Operation;
+use portcullis_core::{Change, Timestamp};
 use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::audit::{Actor, AuditRecord, insert_audit};
+use crate::changes::insert_changes;
+use crate::connect::Backend;
 use crate::{Result, Store};
 
 #[derive(Debug)]
@@ -14,6 +17,8 @@ pub struct Write {
     now: Timestamp,
     actor: Actor,
     audit: Vec<AuditRecord>,
+    changes: Vec<Change>,
+    backend: Backend,
 }
 
 impl Store {
@@ -33,6 +38,8 @@ impl Store {
             now,
             actor: actor.clone(),
             audit: Vec::new(),
+            changes: Vec::new(),
+            backend: self.backend(),
         })
     }
 
@@ -46,8 +53,10 @@ impl Store {
         let revision = self.revision().await?;
         // Its own transaction: the chain head stays locked until the entry is in.
         let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, actor, now, revision, &record, false).await?;
-        tx.commit().await?;
+        let result = insert_audit(&mut tx, actor, now, revision, &record, false).await;
+        count_audit(&record, result.is_ok(), false);
+        result?;
+        tx.commit().await.inspect_err(|_| audit_write_failed())?;
         Ok(())
     }
 }
@@ -71,10 +80,18 @@ impl Write {
         self.audit.push(record);
     }
 
-    /// Writes the audit entries and commits; returns the committed revision.
+    /// Sets the index changes this write makes; they go to the change feed with the commit
+    /// (a write that sets none still leaves an empty feed row, so revisions stay contiguous).
+    pub fn set_changes(&mut self, changes: &[Change]) {
+        self.changes = changes.to_vec();
+    }
+
+    /// Writes the audit entries and the change-feed row, and commits; returns the committed
+    /// revision.
     pub async fn commit(mut self) -> Result<u64> {
+        let audited = !self.audit.is_empty();
         for record in std::mem::take(&mut self.audit) {
-            insert_audit(
+            let result = insert_audit(
                 &mut self.tx,
                 &self.actor,
                 self.now,
@@ -82,9 +99,44 @@ impl Write {
                 &record,
                 true,
             )
-            .await?;
+            .await;
+            count_audit(&record, result.is_ok(), true);
+            result?;
         }
-        self.tx.commit().await?;
+        insert_changes(
+            &mut self.tx,
+            self.backend,
+            self.revision,
+            self.now,
+            &self.changes,
+        )
+        .await?;
+        let committed = self.tx.commit().await;
+        if audited && committed.is_err() {
+            audit_write_failed();
+        }
+        committed?;
         Ok(self.revision)
     }
+}
+
+/// Security counters derived from the audit stream (exported at `/metrics`): login failures,
+/// lockouts and SSO failures, and audit entries that could not be written.
+fn count_audit(record: &AuditRecord, written: bool, success: bool) {
+    if !written {
+        audit_write_failed();
+        return;
+    }
+    let name = record.operation.name();
+    if record.operation == Operation::LoginFailure {
+        metrics::counter!("portcullis_login_failures_total").increment(1);
+    } else if record.operation == Operation::AccountLockout {
+        metrics::counter!("portcullis_lockouts_total").increment(1);
+    } else if name.contains("sso") && (!success || name.ends_with("failure")) {
+        metrics::counter!("portcullis_sso_failures_total").increment(1);
+    }
+}
+
+fn audit_write_failed() {
+    metrics::counter!("portcullis_audit_write_failures_total").increment(1);
 }

@@ -19,6 +19,7 @@ mod orgs;
 mod passwords;
 mod policy;
 mod resources;
+mod saml;
 mod sessions;
 mod system;
 mod teams;

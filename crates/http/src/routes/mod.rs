@@ -10,6 +10,7 @@ mod billing;
 mod check;
 mod collaborators;
 mod compute;
+mod identity_providers;
 mod invitations;
 mod items;
 mod keys;
@@ -17,6 +18,7 @@ mod members;
 mod modules;
 mod orgs;
 mod passwords;
+mod saml;
 mod security;
 mod sessions;
 mod system;
@@ -34,6 +36,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(access::router())
         .merge(auth::router())
         .merge(security::router())
+        .merge(identity_providers::router())
+        .merge(saml::router())
         .merge(passwords::router())
         .merge(sessions::router())
         .merge(totp::router())

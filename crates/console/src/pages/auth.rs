@@ -1,0 +1,313 @@
+//! Sign in (password, then the two-factor step or the forced password change when the login
+//! service asks for them), sign up, sign out.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use portcullis_service::password::ChangeAuthority;
+use portcullis_service::sessions::{LoginOutcome, SignupInput};
+use portcullis_service::{Caller, ServiceError};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::ConsoleState;
+use crate::session::{
+    AnonPosted, Flash, Posted, PreToken, SESSION_COOKIE, STEP_COOKIE, clear_cookie, redirect_with,
+    set_cookie,
+};
+use crate::view::{error_page, render};
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    csrf: String,
+    email: String,
+    signup_enabled: bool,
+}
+
+pub async fn sign_in_page(State(service): State<ConsoleState>, pre: PreToken) -> Response {
+    // A browser that still holds a session goes home (which sends it back here if it ended).
+    if pre.signed_in && pre.flash.is_none() {
+        return Redirect::to("/").into_response();
+    }
+    let page = SignInPage {
+        title: "Sign in",
+        flash: pre.flash.clone(),
+        csrf: pre.token.clone(),
+        email: String::new(),
+        signup_enabled: service.config().signup_enabled,
+    };
+    pre.finish(render(&page, false))
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    remember_me: Option<String>,
+}
+
+/// Where a login outcome leads: a session cookie, or the next step with its token in a
+/// short-lived cookie.
+fn after_login(outcome: LoginOutcome, remember: bool, now: i64) -> Response {
+    let (to, cookie) = match outcome {
+        LoginOutcome::Session(session) => {
+            let max_age = remember.then(|| (session.expires_at - now).max(0) / 1000);
+            let mut response = Redirect::to("/").into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, session.token.expose_secret(), max_age),
+            );
+            headers.append(header::SET_COOKIE, clear_cookie(STEP_COOKIE));
+            return response;
+        }
+        LoginOutcome::SecondFactorRequired { login_token, .. } => (
+            "/sign-in/two-factor",
+            format!("2fa.{}", login_token.expose_secret()),
+        ),
+        LoginOutcome::PasswordChangeRequired { change_token, .. } => (
+            "/sign-in/password",
+            format!("pwd.{}", change_token.expose_secret()),
+        ),
+        LoginOutcome::TwoFactorEnrolmentRequired { .. } => {
+            return redirect_with(
+                "/sign-in",
+                true,
+                "an organization you belong to requires two-factor authentication: \
+                 enrol an authenticator with the API (POST /v1/users/me/totp), then sign in again",
+            );
+        }
+    };
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(STEP_COOKIE, &cookie, Some(600)),
+    );
+    response
+}
+
+fn login_failed(err: &ServiceError, back: &str) -> Response {
+    let message = match err {
+        ServiceError::InvalidCredentials => "invalid email or password".to_owned(),
+        ServiceError::Internal(_) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "internal error",
+            );
+        }
+        other => other.to_string(),
+    };
+    redirect_with(back, true, &message)
+}
+
+pub async fn sign_in(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<SignInForm>,
+) -> Response {
+    let form = posted.form;
+    let remember = form.remember_me.is_some();
+    match service
+        .login(
+            posted.meta,
+            &form.email,
+            SecretString::from(form.password),
+            remember,
+        )
+        .await
+    {
+        Ok(outcome) => after_login(outcome, remember, service.now()),
+        Err(err) => login_failed(&err, "/sign-in"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactorPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    csrf: String,
+}
+
+/// The pending step token of `kind` (`2fa` or `pwd`), from the step cookie.
+fn step_token<'a>(step: Option<&'a str>, kind: &str) -> Option<&'a str> {
+    step?.strip_prefix(kind)?.strip_prefix('.')
+}
+
+pub async fn two_factor_page(pre: PreToken) -> Response {
+    if step_token(pre.step.as_deref(), "2fa").is_none() {
+        return Redirect::to("/sign-in").into_response();
+    }
+    let page = TwoFactorPage {
+        title: "Two-factor authentication",
+        flash: pre.flash.clone(),
+        csrf: pre.token.clone(),
+    };
+    pre.finish(render(&page, false))
+}
+
+#[derive(Deserialize)]
+pub struct TwoFactorForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+}
+
+pub async fn two_factor(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<TwoFactorForm>,
+) -> Response {
+    let step = crate::session::cookie(&posted.headers, STEP_COOKIE);
+    let Some(token) = step_token(step, "2fa") else {
+        return redirect_with("/sign-in", true, "the sign-in step expired; sign in again");
+    };
+    let form = posted.form;
+    let code = Some(form.code.trim()).filter(|c| !c.is_empty());
+    let recovery = Some(form.recovery_code.trim()).filter(|c| !c.is_empty());
+    match service
+        .login_second_factor(posted.meta, token, code, recovery)
+        .await
+    {
+        Ok(outcome) => after_login(outcome, false, service.now()),
+        Err(err) => login_failed(&err, "/sign-in/two-factor"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    csrf: String,
+}
+
+pub async fn password_page(pre: PreToken) -> Response {
+    if step_token(pre.step.as_deref(), "pwd").is_none() {
+        return Redirect::to("/sign-in").into_response();
+    }
+    let page = PasswordPage {
+        title: "Change your password",
+        flash: pre.flash.clone(),
+        csrf: pre.token.clone(),
+    };
+    pre.finish(render(&page, false))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+}
+
+pub async fn password_change(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<PasswordForm>,
+) -> Response {
+    let step = crate::session::cookie(&posted.headers, STEP_COOKIE);
+    let Some(token) = step_token(step, "pwd") else {
+        return redirect_with("/sign-in", true, "the sign-in step expired; sign in again");
+    };
+    let caller = Caller::anonymous(posted.meta);
+    let result = service
+        .change_password(
+            ChangeAuthority::ChangeToken(&caller, token),
+            SecretString::from(posted.form.current),
+            SecretString::from(posted.form.new),
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            let mut response = redirect_with(
+                "/sign-in",
+                false,
+                "password changed: sign in with the new password",
+            );
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(STEP_COOKIE));
+            response
+        }
+        Err(err) => login_failed(&err, "/sign-in/password"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+struct SignUpPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    csrf: String,
+}
+
+pub async fn sign_up_page(State(service): State<ConsoleState>, pre: PreToken) -> Response {
+    if !service.config().signup_enabled {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Sign-up is disabled",
+            "ask an administrator of your organization for an invitation",
+        );
+    }
+    let page = SignUpPage {
+        title: "Create your account",
+        flash: pre.flash.clone(),
+        csrf: pre.token.clone(),
+    };
+    pre.finish(render(&page, false))
+}
+
+#[derive(Deserialize)]
+pub struct SignUpForm {
+    id: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+}
+
+pub async fn sign_up(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<SignUpForm>,
+) -> Response {
+    let form = posted.form;
+    let email = form.email.clone();
+    let password = form.password.clone();
+    let input = SignupInput {
+        id: form.id,
+        email: form.email,
+        password: SecretString::from(form.password),
+        first_name: form.first_name,
+        last_name: form.last_name,
+    };
+    let caller = Caller::anonymous(posted.meta.clone());
+    if let Err(err) = service.signup(&caller, input).await {
+        return login_failed(&err, "/sign-up");
+    }
+    match service
+        .login(posted.meta, &email, SecretString::from(password), false)
+        .await
+    {
+        Ok(outcome) => after_login(outcome, false, service.now()),
+        Err(err) => login_failed(&err, "/sign-in"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn sign_out(State(service): State<ConsoleState>, posted: Posted<Empty>) -> Response {
+    // Ending a session that is already gone is still a sign-out.
+    let _ = service.logout(&posted.viewer.caller).await;
+    let mut response = redirect_with("/sign-in", false, "signed out");
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
+    response
+}

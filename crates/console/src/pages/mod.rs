@@ -1,0 +1,10 @@
+//! One module per console screen. Handlers extract, call service functions, render.
+
+pub mod account;
+pub mod apps;
+pub mod audit;
+pub mod auth;
+pub mod members;
+pub mod money;
+pub mod security;
+pub mod teams;

@@ -1,0 +1,403 @@
+//! Security: the organization's password policy (view; edit with `security.manage`; presets),
+//! identity providers (a marked placeholder until the SAML service lands), and the role summary
+//! generated from the permission catalogue the engine uses.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use portcullis_core::password_policy::{PRESETS, PasswordPolicy};
+use portcullis_core::permissions::CATALOGUE;
+use portcullis_core::{OrgRole, Permission};
+use portcullis_service::ServiceError;
+use portcullis_service::identity_providers::{IdpInput, IdpView};
+use portcullis_service::policy::PolicyView;
+use serde::Deserialize;
+
+use crate::ConsoleState;
+use crate::session::{Posted, SignedIn};
+use crate::view::{Nav, after_post, page_error, render};
+
+/// A number knob of the policy form: field name, label, value, help.
+struct NumberKnob {
+    name: &'static str,
+    label: &'static str,
+    value: u32,
+}
+
+/// A yes/no knob.
+struct FlagKnob {
+    name: &'static str,
+    label: &'static str,
+    value: bool,
+}
+
+fn knobs(p: &PasswordPolicy) -> (Vec<NumberKnob>, Vec<FlagKnob>) {
+    let n = |name, label, value| NumberKnob { name, label, value };
+    let f = |name, label, value| FlagKnob { name, label, value };
+    (
+        vec![
+            n("minimum_length", "Minimum length", p.minimum_length),
+            n("maximum_length", "Maximum length", p.maximum_length),
+            n(
+                "password_life_span_days",
+                "Password expires after (days, 0 = never)",
+                p.password_life_span_days,
+            ),
+            n(
+                "password_reuse_epoch",
+                "Previous passwords that may not be reused",
+                p.password_reuse_epoch,
+            ),
+            n(
+                "max_failed_attempts",
+                "Failed sign-ins before lockout (0 = never)",
+                p.max_failed_attempts,
+            ),
+            n(
+                "lockout_minutes",
+                "Lockout minutes (0 = until unlocked)",
+                p.lockout_minutes,
+            ),
+        ],
+        vec![
+            f(
+                "upper_case_needed",
+                "Needs an upper-case letter",
+                p.upper_case_needed,
+            ),
+            f(
+                "lower_case_needed",
+                "Needs a lower-case letter",
+                p.lower_case_needed,
+            ),
+            f("numeric_needed", "Needs a digit", p.numeric_needed),
+            f(
+                "non_alphanumeric_needed",
+                "Needs a symbol",
+                p.non_alphanumeric_needed,
+            ),
+            f(
+                "exclude_names",
+                "May not contain the user's names",
+                p.exclude_names,
+            ),
+            f(
+                "exclude_email",
+                "May not contain the e-mail address",
+                p.exclude_email,
+            ),
+            f(
+                "no_confusing_letters",
+                "No confusable characters",
+                p.no_confusing_letters,
+            ),
+            f(
+                "no_simple_passwords",
+                "No simple passwords (repeats, sequences)",
+                p.no_simple_passwords,
+            ),
+            f(
+                "no_common_vocabs",
+                "No common passwords or words",
+                p.no_common_vocabs,
+            ),
+            f(
+                "no_overlap_with_old",
+                "May not overlap the previous password",
+                p.no_overlap_with_old,
+            ),
+        ],
+    )
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    nav: Nav,
+    view: PolicyView,
+    numbers: Vec<NumberKnob>,
+    flags: Vec<FlagKnob>,
+    presets: &'static [&'static str],
+    warnings: Vec<String>,
+    /// `None` when the caller may not list identity providers.
+    idps: Option<Vec<IdpRow>>,
+}
+
+/// An identity provider as listed, with its certificates' expiry.
+struct IdpRow {
+    id: String,
+    name: String,
+    enabled: bool,
+    entity_id: String,
+    sso_url: String,
+    certificates: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn idp_row(view: IdpView) -> IdpRow {
+    let s = view.record.settings;
+    IdpRow {
+        id: s.id.as_str().to_owned(),
+        name: s.name,
+        enabled: s.enabled,
+        entity_id: s.entity_id,
+        sso_url: s.sso_url,
+        certificates: view
+            .certificates
+            .iter()
+            .map(|c| match &c.info {
+                Some(info) => format!(
+                    "{} — expires {}{}",
+                    info.subject,
+                    crate::view::when(info.not_after_ms),
+                    if c.expired {
+                        " (EXPIRED)"
+                    } else if c.expiring_soon {
+                        " (expiring soon)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "unreadable certificate".to_owned(),
+            })
+            .collect(),
+        warnings: view.warnings,
+    }
+}
+
+pub async fn security_page(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    viewer: SignedIn,
+) -> Response {
+    let nav = match Nav::build(&service, &viewer, Some(&account), "security", "Security").await {
+        Ok(nav) => nav,
+        Err(response) => return response,
+    };
+    if !nav.perms.contains(Permission::SecurityView) {
+        return page_error(portcullis_service::ServiceError::Forbidden(
+            Permission::SecurityView,
+        ));
+    }
+    let view = match service.org_password_policy(&viewer.caller, &account).await {
+        Ok(view) => view,
+        Err(err) => return page_error(err),
+    };
+    let (numbers, flags) = knobs(&view.policy);
+    let warnings = view
+        .warnings
+        .iter()
+        .map(|w| format!("`{}` {}", w.field, w.message))
+        .collect();
+    let idps = match service.identity_providers(&viewer.caller, &account).await {
+        Ok(list) => Some(list.into_iter().map(idp_row).collect()),
+        Err(ServiceError::Forbidden(_)) => None,
+        Err(err) => return page_error(err),
+    };
+    let page = SecurityPage {
+        nav,
+        view,
+        numbers,
+        flags,
+        presets: PRESETS,
+        warnings,
+        idps,
+    };
+    render(&page, viewer.flash.is_some())
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    preset: String,
+    minimum_length: Option<u32>,
+    maximum_length: Option<u32>,
+    password_life_span_days: Option<u32>,
+    password_reuse_epoch: Option<u32>,
+    max_failed_attempts: Option<u32>,
+    lockout_minutes: Option<u32>,
+    upper_case_needed: Option<String>,
+    lower_case_needed: Option<String>,
+    numeric_needed: Option<String>,
+    non_alphanumeric_needed: Option<String>,
+    exclude_names: Option<String>,
+    exclude_email: Option<String>,
+    no_confusing_letters: Option<String>,
+    no_simple_passwords: Option<String>,
+    no_common_vocabs: Option<String>,
+    no_overlap_with_old: Option<String>,
+}
+
+pub async fn set_policy(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    posted: Posted<PolicyForm>,
+) -> Response {
+    let back = format!("/a/{account}/security");
+    let form = posted.form;
+    let preset = Some(form.preset.as_str()).filter(|p| !p.is_empty());
+    let from_preset = preset.is_some();
+    let build = move |base: PasswordPolicy| {
+        if from_preset {
+            return base;
+        }
+        let or = |v: Option<u32>, d: u32| v.unwrap_or(d);
+        PasswordPolicy {
+            minimum_length: or(form.minimum_length, base.minimum_length),
+            maximum_length: or(form.maximum_length, base.maximum_length),
+            password_life_span_days: or(form.password_life_span_days, 0),
+            password_reuse_epoch: or(form.password_reuse_epoch, 0),
+            max_failed_attempts: or(form.max_failed_attempts, 0),
+            lockout_minutes: or(form.lockout_minutes, 0),
+            upper_case_needed: form.upper_case_needed.is_some(),
+            lower_case_needed: form.lower_case_needed.is_some(),
+            numeric_needed: form.numeric_needed.is_some(),
+            non_alphanumeric_needed: form.non_alphanumeric_needed.is_some(),
+            exclude_names: form.exclude_names.is_some(),
+            exclude_email: form.exclude_email.is_some(),
+            no_confusing_letters: form.no_confusing_letters.is_some(),
+            no_simple_passwords: form.no_simple_passwords.is_some(),
+            no_common_vocabs: form.no_common_vocabs.is_some(),
+            no_overlap_with_old: form.no_overlap_with_old.is_some(),
+        }
+    };
+    let result = service
+        .set_org_password_policy(&posted.viewer.caller, &account, preset, build)
+        .await;
+    let done = match preset {
+        Some(name) => format!("password policy set from the `{name}` preset"),
+        None => "password policy saved".to_owned(),
+    };
+    after_post(result, &back, &done)
+}
+
+/// One row of the role summary.
+struct MatrixRow {
+    label: &'static str,
+    id: &'static str,
+    level: &'static str,
+    cells: Vec<bool>,
+}
+
+#[derive(Template)]
+#[template(path = "roles.html")]
+struct RolesPage {
+    nav: Nav,
+    roles: Vec<&'static str>,
+    rows: Vec<MatrixRow>,
+}
+
+fn matrix() -> (Vec<&'static str>, Vec<MatrixRow>) {
+    let roles = OrgRole::ALL.iter().map(|r| r.label()).collect();
+    let rows = CATALOGUE
+        .iter()
+        .map(|row| MatrixRow {
+            label: row.label,
+            id: row.permission.as_str(),
+            level: row.level.as_str(),
+            cells: OrgRole::ALL.iter().map(|r| row.roles.contains(r)).collect(),
+        })
+        .collect();
+    (roles, rows)
+}
+
+async fn roles(service: &ConsoleState, viewer: &SignedIn, account: Option<&str>) -> Response {
+    let nav = match Nav::build(service, viewer, account, "roles", "Role summary").await {
+        Ok(nav) => nav,
+        Err(response) => return response,
+    };
+    let (roles, rows) = matrix();
+    render(&RolesPage { nav, roles, rows }, viewer.flash.is_some())
+}
+
+pub async fn roles_page(State(service): State<ConsoleState>, viewer: SignedIn) -> Response {
+    roles(&service, &viewer, None).await
+}
+
+pub async fn roles_page_in_org(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    viewer: SignedIn,
+) -> Response {
+    roles(&service, &viewer, Some(&account)).await
+}
+
+#[derive(Deserialize)]
+pub struct IdpForm {
+    id: String,
+    #[serde(default)]
+    name: String,
+    enabled: Option<String>,
+    #[serde(default)]
+    metadata_url: String,
+    #[serde(default)]
+    metadata_xml: String,
+    #[serde(default)]
+    entity_id: String,
+    #[serde(default)]
+    sso_url: String,
+    #[serde(default)]
+    certificate: String,
+}
+
+/// A pasted certificate as base64 DER: PEM armour and whitespace removed.
+fn certificate_body(raw: &str) -> String {
+    raw.lines()
+        .filter(|line| !line.starts_with("-----"))
+        .flat_map(|line| line.split_whitespace())
+        .collect()
+}
+
+pub async fn create_idp(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    posted: Posted<IdpForm>,
+) -> Response {
+    let form = posted.form;
+    let given = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let certificate = certificate_body(&form.certificate);
+    let input = IdpInput {
+        name: given(form.name).or_else(|| Some(form.id.clone())),
+        id: Some(form.id),
+        enabled: Some(form.enabled.is_some()),
+        metadata_url: given(form.metadata_url),
+        metadata_xml: given(form.metadata_xml),
+        entity_id: given(form.entity_id),
+        sso_url: given(form.sso_url),
+        certificates: Some(certificate).filter(|c| !c.is_empty()).map(|c| vec![c]),
+        ..IdpInput::default()
+    };
+    let result = service
+        .create_identity_provider(&posted.viewer.caller, &account, input)
+        .await;
+    after_post(
+        result,
+        &format!("/a/{account}/security"),
+        "identity provider created",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    enabled: Option<String>,
+}
+
+pub async fn toggle_idp(
+    State(service): State<ConsoleState>,
+    Path((account, idp)): Path<(String, String)>,
+    posted: Posted<ToggleForm>,
+) -> Response {
+    let enabled = posted.form.enabled.as_deref() == Some("true");
+    let input = IdpInput {
+        enabled: Some(enabled),
+        ..IdpInput::default()
+    };
+    let result = service
+        .update_identity_provider(&posted.viewer.caller, &account, &idp, input, false)
+        .await;
+    let done = format!(
+        "identity provider {idp} {}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    after_post(result, &format!("/a/{account}/security"), &done)
+}
