@@ -263,17 +263,18 @@ impl Portcullis {
             Consistency::AtLeast(revision) => revision,
             Consistency::Full => self.store().revision().await?,
         };
-        let deadline =
-            tokio::time::Instant::now() + std::time::Duration::from_millis(CONSISTENCY_WAIT_MS);
-        while self.revision() < wanted {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ServiceError::Unavailable {
+        // The same wait every request with a revision token gets: it also pulls the change
+        // feed, so a token from another server is honoured without waiting for the follower.
+        let timeout = std::time::Duration::from_millis(CONSISTENCY_WAIT_MS);
+        self.wait_for_revision(wanted, timeout)
+            .await
+            .map_err(|err| match err {
+                ServiceError::Unavailable { message, .. } => ServiceError::Unavailable {
                     code: "check.revision_unavailable",
-                    message: format!("this server has not reached revision {wanted} yet"),
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+                    message,
+                },
+                other => other,
+            })?;
         Ok(())
     }
 }
