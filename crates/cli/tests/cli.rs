@@ -469,3 +469,281 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
         lines[0]
     );
 }
+
+/// Starts `serve` with JSON logs (request spans at debug) written to `log`, over `store`.
+fn start_logging_to(store: &[String], log: &Path) -> Server {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--log-format", "json"];
+    args.extend(store.iter().map(String::as_str));
+    let mut child = portcullis(&args)
+        .env("RUST_LOG", "info,tower_http=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("portcullis listening on ")
+        .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+        .to_owned();
+    Server { child, address }
+}
+
+/// The `portcullis init --print-token` operator token over `store`.
+fn init_operator(store: &[String]) -> String {
+    let mut init = vec![
+        "init",
+        "--email",
+        "op@example.com",
+        "--id",
+        "op",
+        "--print-token",
+    ];
+    init.extend(store.iter().map(String::as_str));
+    let output = run(portcullis(&init).env("PORTCULLIS_ADMIN_PASSWORD", "operator-password"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+fn json_lines(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+        })
+        .collect()
+}
+
+/// The value of `name{labels}` in a Prometheus text exposition.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_and_json_logs_carry_routes_statuses_and_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let token = init_operator(&store);
+    let log = dir.path().join("serve.log");
+    let server = start_logging_to(&store, &log);
+    let client = reqwest::Client::new();
+    let base = server.address.clone();
+
+    let check = json!({"subject": {"user": "op"}, "permission": "sidebar.view", "resource": {"org": "nope"}});
+    for _ in 0..3 {
+        let response = client
+            .post(format!("{base}/v1/check"))
+            .bearer_auth(&token)
+            .header("x-request-id", "req-check-1")
+            .json(&check)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-request-id"], "req-check-1");
+    }
+    // Without an id from the client, the server makes one and returns it.
+    let response = client
+        .post(format!("{base}/v1/login"))
+        .json(&json!({"email": "op@example.com", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let response = client
+        .get(format!("{base}/v1/teapot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let ready: Value = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["revision"], ready["store_revision"]);
+
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = |s: &str| metric(&text, s).unwrap_or_else(|| panic!("no {s} in\n{text}"));
+    assert_eq!(
+        series(r#"portcullis_http_requests_total{method="POST",route="/v1/check",status="200"}"#),
+        3.0
+    );
+    assert_eq!(
+        series(r#"portcullis_http_requests_total{method="POST",route="/v1/login",status="401"}"#),
+        1.0
+    );
+    // Unknown paths are one label, never the raw path.
+    assert_eq!(
+        series(r#"portcullis_http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        1.0
+    );
+    assert!(!text.contains("teapot"));
+    assert_eq!(
+        series(r#"portcullis_check_duration_seconds_count{route="/v1/check"}"#),
+        3.0
+    );
+    assert_eq!(
+        series(r#"portcullis_check_duration_seconds_bucket{route="/v1/check",le="+Inf"}"#),
+        3.0
+    );
+    assert_eq!(series("portcullis_index_revision_lag"), 0.0);
+    assert!(series("portcullis_index_revision") >= 1.0);
+    assert_eq!(series("portcullis_login_failures_total"), 1.0);
+    for counter in [
+        "portcullis_lockouts_total",
+        "portcullis_sso_failures_total",
+        "portcullis_audit_write_failures_total",
+    ] {
+        assert_eq!(series(counter), 0.0, "{counter}");
+    }
+    assert!(server.terminate().success());
+
+    // Every log line is JSON; request lines carry the request id in their span, and no
+    // line carries the token or the password.
+    let lines = json_lines(&log);
+    let raw = std::fs::read_to_string(&log).unwrap();
+    assert!(!raw.contains(&token) && !raw.contains("wrong-password"));
+    let finished_with = |id: &str| {
+        lines.iter().any(|l| {
+            l["span"]["request_id"] == id
+                && l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("finished processing request"))
+        })
+    };
+    assert!(finished_with("req-check-1"), "{raw}");
+    assert!(finished_with(&generated), "{raw}");
+}
+
+/// Sends a request head (`Expect: 100-continue`) and waits for `100 Continue`: from then on
+/// the request is in the handler, reading its body.
+fn begin_request(address: &str, token: &str, body_len: usize) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/check HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {body_len}\r\n\
+         x-request-id: in-flight-1\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_0_refusing_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let token = init_operator(&store);
+    let log = dir.path().join("serve.log");
+    let mut server = start_logging_to(&store, &log);
+    let address = server.address.trim_start_matches("http://").to_owned();
+    let client = reqwest::Client::new();
+    let org = json!({"id": "acme", "name": "Acme", "billing_email": "billing@example.com"});
+    let (status, _) = post(
+        &client,
+        format!("{}/v1/orgs", server.address),
+        Some(&token),
+        org,
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // A check is in flight (its body half sent) when SIGTERM arrives.
+    let body = json!({"subject": {"user": "op"}, "permission": "members.manage", "resource": {"org": "acme"}})
+        .to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = begin_request(&address, &token, body.len());
+    stream.write_all(first.as_bytes()).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // The listener closes: new connections are refused while the old request is pending.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+
+    // The rest of the body: the full, correct answer.
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, answer) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert!(head.contains("in-flight-1"), "{head}");
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert_eq!(answer["via"], json!(["role:admin"]));
+    assert!(answer["revision"].as_u64().unwrap() >= 2, "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not exit after the last request"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let lines = json_lines(&log);
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    let requested = messages
+        .iter()
+        .position(|m| m.contains("shutdown requested"))
+        .unwrap();
+    let stopped = messages
+        .iter()
+        .position(|m| *m == "portcullis stopped")
+        .unwrap();
+    assert!(requested < stopped);
+}

@@ -289,10 +289,7 @@ async fn every_change_round_trips_through_the_changes_table() {
 
         // Read as a follower does: contiguous, in order, every write once.
         let first = written[0].0;
-        let ChangeFeed::Rows(rows) = store
-            .changes_after(first - 1, None, 10_000)
-            .await
-            .unwrap()
+        let ChangeFeed::Rows(rows) = store.changes_after(first - 1, None, 10_000).await.unwrap()
         else {
             panic!("{backend:?}: feed pruned")
         };
