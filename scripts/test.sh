@@ -55,6 +55,7 @@ scripts/walkthrough.sh
 
 
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
 
 section "summary"
 if ((${#skipped[@]})); then

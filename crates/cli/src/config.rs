@@ -18,12 +18,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
+/// Longest allowed consistency wait: a request should not hang for minutes.
+const MAX_CONSISTENCY_WAIT_MS: u32 = 60_000;
 
 /// Where the data lives; shared by every command that opens the store.
 #[derive(Debug, Clone, Default, Args)]
 pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
-    /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user, log_format).
+    /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
+    /// audit_retention_days, consistency_wait_ms, log_format).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -64,6 +67,10 @@ pub struct ServeArgs {
     /// and the chain still verifies) [default: keep everything].
     #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// Longest a request with a consistency token waits for this server to reach the token's
+    /// revision before answering 503, in milliseconds (at most 60000) [default: 2000].
+    #[arg(long, env = "PORTCULLIS_CONSISTENCY_WAIT_MS", value_name = "MS")]
+    pub consistency_wait_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -96,6 +103,7 @@ pub struct FileConfig {
     pub invitation_ttl_days: Option<u32>,
     pub max_orgs_per_user: Option<u32>,
     pub audit_retention_days: Option<u32>,
+    pub consistency_wait_ms: Option<u32>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -136,6 +144,7 @@ pub struct Settings {
     pub max_orgs_per_user: u32,
     /// `None`: audit entries are kept forever.
     pub audit_retention_days: Option<u32>,
+    pub consistency_wait_ms: u32,
 }
 
 impl Settings {
@@ -184,6 +193,10 @@ impl Settings {
                 .or(file.max_orgs_per_user)
                 .unwrap_or(defaults.max_orgs_per_user),
             audit_retention_days: args.audit_retention_days.or(file.audit_retention_days),
+            consistency_wait_ms: args
+                .consistency_wait_ms
+                .or(file.consistency_wait_ms)
+                .unwrap_or(defaults.consistency_wait_ms),
         };
         settings.validate()?;
         Ok(settings)
@@ -209,6 +222,11 @@ impl Settings {
                 return Err(CliError::usage(format!("`{key}` must be at least 1")));
             }
         }
+        if self.consistency_wait_ms > MAX_CONSISTENCY_WAIT_MS {
+            return Err(CliError::usage(format!(
+                "`consistency_wait_ms` must be at most {MAX_CONSISTENCY_WAIT_MS}"
+            )));
+        }
         if self.audit_retention_days == Some(0) {
             return Err(CliError::usage("`audit_retention_days` must be at least 1"));
         }
@@ -225,6 +243,7 @@ impl Settings {
             remember_me_ttl_ms: i64::from(self.remember_me_ttl_days) * DAY_MS,
             invitation_ttl_ms: i64::from(self.invitation_ttl_days) * DAY_MS,
             max_orgs_per_user: self.max_orgs_per_user,
+            consistency_wait_ms: self.consistency_wait_ms,
         }
     }
 
@@ -244,6 +263,7 @@ impl Settings {
             "remember_me_ttl_days": self.remember_me_ttl_days,
             "invitation_ttl_days": self.invitation_ttl_days,
             "max_orgs_per_user": self.max_orgs_per_user,
+            "consistency_wait_ms": self.consistency_wait_ms,
             "audit_retention_days": self.audit_retention_days,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()

@@ -386,7 +386,7 @@ fn flags_beat_env_beats_file_beats_defaults() {
     let file = dir.path().join("portcullis.toml");
     std::fs::write(
         &file,
-        "listen = \"127.0.0.1:1111\"\nsession_ttl_hours = 5\nmax_orgs_per_user = 3\nlog_format = \"json\"\n\
+        "listen = \"127.0.0.1:1111\"\nsession_ttl_hours = 5\nmax_orgs_per_user = 3\nlog_format = \"json\"\nconsistency_wait_ms = 500\n\
          database_url = \"postgres://pc:hunter2@db/pcl\"\n",
     )
     .unwrap();
@@ -408,6 +408,7 @@ fn flags_beat_env_beats_file_beats_defaults() {
     assert_eq!(config["max_orgs_per_user"], 3, "file beats default");
     assert_eq!(config["log_format"], "json");
     assert_eq!(config["invitation_ttl_days"], 7, "default");
+    assert_eq!(config["consistency_wait_ms"], 500, "file beats default");
     assert_eq!(
         config["database_url"], "postgres://pc:***@db/pcl",
         "the password is never printed"
@@ -420,6 +421,13 @@ fn flags_beat_env_beats_file_beats_defaults() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("`max_orgs_per_user` must be at least 1"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(portcullis(&["config", "--consistency-wait-ms", "60001"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("`consistency_wait_ms` must be at most 60000"),
         "{}",
         stderr(&output)
     );

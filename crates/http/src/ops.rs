@@ -125,13 +125,10 @@ async fn metrics_text(State(service): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Longest a request carrying a revision token waits for this server to reach it.
-const REVISION_WAIT: Duration = Duration::from_secs(2);
-
 /// A request carrying `portcullis-revision: N` (the header a write answered with, on any
 /// server) is handled only once this server's index reflects revision N: a credential revoked,
-/// a member removed or a user suspended by that write is refused here too. Past
-/// [`REVISION_WAIT`] the answer is 503 `consistency.revision_unavailable`.
+/// a member removed or a user suspended by that write is refused here too. Past the configured
+/// `consistency_wait_ms` the answer is 503 `consistency.revision_unavailable`.
 pub async fn await_revision(
     State(service): State<AppState>,
     request: Request,
@@ -150,10 +147,13 @@ pub async fn await_revision(
             "the portcullis-revision header must be a revision number",
         )
         .into_response(),
-        Some(Ok(revision)) => match service.wait_for_revision(revision, REVISION_WAIT).await {
-            Ok(()) => next.run(request).await,
-            Err(err) => ApiError::from(err).into_response(),
-        },
+        Some(Ok(revision)) => {
+            let wait = Duration::from_millis(u64::from(service.config().consistency_wait_ms));
+            match service.wait_for_revision(revision, wait).await {
+                Ok(()) => next.run(request).await,
+                Err(err) => ApiError::from(err).into_response(),
+            }
+        }
     }
 }
 

@@ -8,9 +8,6 @@ use portcullis_core::{AccessIndex, Permission, PermissionSet, token};
 use crate::sessions::subject_of;
 use crate::{Caller, Portcullis, Result, ServiceError};
 
-/// Longest a check waits for the index to reach a requested revision.
-const CONSISTENCY_WAIT_MS: u64 = 2_000;
-
 /// Whom a check is about.
 #[derive(Debug, Clone)]
 pub enum CheckSubject {
@@ -265,7 +262,8 @@ impl Portcullis {
         };
         // The same wait every request with a revision token gets: it also pulls the change
         // feed, so a token from another server is honoured without waiting for the follower.
-        let timeout = std::time::Duration::from_millis(CONSISTENCY_WAIT_MS);
+        let timeout =
+            std::time::Duration::from_millis(u64::from(self.config().consistency_wait_ms));
         self.wait_for_revision(wanted, timeout)
             .await
             .map_err(|err| match err {

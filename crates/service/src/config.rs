@@ -15,6 +15,9 @@ pub struct ServiceConfig {
     pub invitation_ttl_ms: i64,
     /// How many organizations one user may belong to (SPEC 1: 20).
     pub max_orgs_per_user: u32,
+    /// Longest a request carrying a consistency token (`at_least`, `fully_consistent`, the
+    /// `portcullis-revision` header) waits for this server's index to reach the revision.
+    pub consistency_wait_ms: u32,
 }
 
 impl Default for ServiceConfig {
@@ -25,6 +28,7 @@ impl Default for ServiceConfig {
             remember_me_ttl_ms: 30 * DAY_MS,
             invitation_ttl_ms: 7 * DAY_MS,
             max_orgs_per_user: 20,
+            consistency_wait_ms: 2_000,
         }
     }
 }
