@@ -424,7 +424,11 @@ fn flags_beat_env_beats_file_beats_defaults() {
         "{}",
         stderr(&output)
     );
-    let output = run(portcullis(&["config", "--consistency-wait-ms", "60001"]));
+    let output = run(&mut portcullis(&[
+        "config",
+        "--consistency-wait-ms",
+        "60001",
+    ]));
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("`consistency_wait_ms` must be at most 60000"),
@@ -569,6 +573,17 @@ async fn metrics_and_json_logs_carry_routes_statuses_and_request_ids() {
         .unwrap()
         .to_owned();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    // Ten more wrong passwords reach the default limit (10 failures): one lockout; and an
+    // unknown email counts as a failure too.
+    for email in std::iter::repeat_n("op@example.com", 10).chain(["nobody@example.com"]) {
+        let response = client
+            .post(format!("{base}/v1/login"))
+            .json(&json!({"email": email, "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
     let response = client
         .get(format!("{base}/v1/teapot"))
         .send()
@@ -602,7 +617,7 @@ async fn metrics_and_json_logs_carry_routes_statuses_and_request_ids() {
     );
     assert_eq!(
         series(r#"portcullis_http_requests_total{method="POST",route="/v1/login",status="401"}"#),
-        1.0
+        12.0
     );
     // Unknown paths are one label, never the raw path.
     assert_eq!(
@@ -620,9 +635,9 @@ async fn metrics_and_json_logs_carry_routes_statuses_and_request_ids() {
     );
     assert_eq!(series("portcullis_index_revision_lag"), 0.0);
     assert!(series("portcullis_index_revision") >= 1.0);
-    assert_eq!(series("portcullis_login_failures_total"), 1.0);
+    assert_eq!(series("portcullis_login_failures_total"), 12.0);
+    assert_eq!(series("portcullis_lockouts_total"), 1.0);
     for counter in [
-        "portcullis_lockouts_total",
         "portcullis_sso_failures_total",
         "portcullis_audit_write_failures_total",
     ] {

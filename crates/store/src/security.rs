@@ -9,6 +9,7 @@ use portcullis_core::{OrgKey, Timestamp, UserKey};
 use crate::audit::{Actor, AuditRecord, insert_audit};
 use crate::credentials::{CREDENTIAL_COLUMNS, CredentialRecord, credential_from_row};
 use crate::rows::{id_of, org_key};
+use crate::write::{audit_write_failed, count_audit};
 use crate::{Result, Store, Write};
 
 /// `locked_until` value of a lockout that only an administrator lifts.
@@ -152,11 +153,21 @@ impl Store {
                 locked: locked_until.is_some_and(|until| until > now),
             },
         };
-        insert_audit(&mut tx, actor, now, revision, failure, false).await?;
-        if let FailureCount::Counted { locked: true, .. } = outcome {
-            insert_audit(&mut tx, actor, now, revision, lockout, true).await?;
+        let locked = matches!(outcome, FailureCount::Counted { locked: true, .. });
+        insert_audit(&mut tx, actor, now, revision, failure, false)
+            .await
+            .inspect_err(|_| audit_write_failed())?;
+        if locked {
+            insert_audit(&mut tx, actor, now, revision, lockout, true)
+                .await
+                .inspect_err(|_| audit_write_failed())?;
         }
-        tx.commit().await?;
+        tx.commit().await.inspect_err(|_| audit_write_failed())?;
+        // The metrics count what was recorded: the failure, and the lockout it caused.
+        count_audit(failure, true, false);
+        if locked {
+            count_audit(lockout, true, true);
+        }
         Ok(outcome)
     }
 

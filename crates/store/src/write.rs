@@ -122,7 +122,7 @@ impl Write {
 
 /// Security counters derived from the audit stream (exported at `/metrics`): login failures,
 /// lockouts and SSO failures, and audit entries that could not be written.
-fn count_audit(record: &AuditRecord, written: bool, success: bool) {
+pub(crate) fn count_audit(record: &AuditRecord, written: bool, success: bool) {
     if !written {
         audit_write_failed();
         return;
@@ -137,6 +137,6 @@ fn count_audit(record: &AuditRecord, written: bool, success: bool) {
     }
 }
 
-fn audit_write_failed() {
+pub(crate) fn audit_write_failed() {
     metrics::counter!("portcullis_audit_write_failures_total").increment(1);
 }
