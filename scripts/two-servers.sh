@@ -87,6 +87,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+trap 'echo "FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
+
 fail() {
     echo "FAILED: $*" >&2
     exit 1
@@ -170,10 +172,11 @@ B="http://127.0.0.1:$PORT_B"
 
 # --- 4. a write through the proxy, its token honoured by the other server ------------------
 # [doc: write]
+revision_of() { grep -i '^portcullis-revision:' "$1" | tr -dc '0-9'; }
 curl -sS -D headers -o org.json -X POST "$PROXY/v1/orgs" -H "Authorization: Bearer $OP" \
     -H 'Content-Type: application/json' \
     -d '{"id": "acme", "name": "Acme", "billing_email": "billing@example.com"}'
-REVISION="$(grep -i '^portcullis-revision:' headers | tr -dc '0-9')"
+REVISION="$(revision_of headers)"
 WROTE_ON="$(grep -i '^x-upstream:' headers | tr -d '\r' | cut -d' ' -f2)"
 # [/doc]
 grep -q '^HTTP/1.1 201' headers || fail "org creation: $(head -n 1 headers)"
@@ -195,17 +198,23 @@ expect "check on the other server with the token" "$(jq -c '.allowed' check.json
 
 # --- 5. revocation seen by both servers -----------------------------------------------------
 # [doc: revoke]
-curl -sS -X POST "$PROXY/v1/users/me/keys" -H "Authorization: Bearer $OP" \
+jq -n --arg password "$PORTCULLIS_ADMIN_PASSWORD" '{email: "op@example.com", password: $password}' |
+    curl -sS -D login.headers -X POST "$PROXY/v1/login" -H 'Content-Type: application/json' -d @- > login.json
+SESSION="$(jq -r .session_token login.json)"
+curl -sS -D key.headers -X POST "$PROXY/v1/users/me/keys" -H "Authorization: Bearer $SESSION" \
+    -H "portcullis-revision: $(revision_of login.headers)" \
     -H 'Content-Type: application/json' -d '{"description": "ci", "scopes": ["all"]}' > key.json
 PAT="$(jq -r .token key.json)"
 KEY_ID="$(jq -r .id key.json)"
-curl -sS -D revoke.headers -X DELETE "$PROXY/v1/users/me/keys/$KEY_ID" -H "Authorization: Bearer $OP"
-REVOKED="$(grep -i '^portcullis-revision:' revoke.headers | tr -dc '0-9')"
+curl -sS -D revoke.headers -X DELETE "$PROXY/v1/users/me/keys/$KEY_ID" \
+    -H "Authorization: Bearer $SESSION" -H "portcullis-revision: $(revision_of key.headers)"
+REVOKED="$(revision_of revoke.headers)"
 for server in "$A" "$B"; do
     curl -sS -o /dev/null -w "$server: %{http_code}\n" "$server/v1/users/me" \
         -H "Authorization: Bearer $PAT" -H "portcullis-revision: $REVOKED"
 done
 # [/doc]
+[[ "$SESSION" == pcl_* ]] || fail "no session in $(cat login.json)"
 [[ "$PAT" == pcl_* ]] || fail "no token in $(cat key.json)"
 grep -q '^HTTP/1.1 204' revoke.headers || fail "revocation: $(head -n 1 revoke.headers)"
 for server in "$A" "$B"; do
