@@ -13,25 +13,44 @@ use serde_json::{Value, json};
 async fn answers(server: &Server, alice: &str, bob: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for (token, path) in [
+        (alice, "/v1/orgs/acme"),
         (alice, "/v1/orgs/acme/members"),
         (alice, "/v1/orgs/acme/teams"),
+        (alice, "/v1/orgs/acme/teams/ml"),
+        (alice, "/v1/orgs/acme/invitations"),
+        (alice, "/v1/orgs/acme/audit-log"),
+        (alice, "/v1/orgs/acme/audit-log/verify"),
+        (alice, "/v1/orgs/acme/access-matrix"),
+        (alice, "/v1/orgs/acme/password-policy"),
+        (alice, "/v1/accounts/acme/apps"),
+        (alice, "/v1/accounts/acme/apps/vision"),
+        (alice, "/v1/accounts/acme/apps/vision/access"),
         (bob, "/v1/users/me/keys"),
+        (bob, "/v1/users/me/orgs"),
         (bob, "/v1/me/permissions?account=acme"),
         (alice, "/v1/users/me"),
     ] {
         let (status, _, body) = server.call("GET", path, Some(token), None).await;
+        assert_eq!(status, 200, "{path}: {body}");
         out.push(json!({"path": path, "status": status, "body": body}));
     }
     for user in ["alice", "bob"] {
-        let (status, _, body) = server
-            .call(
-                "POST",
-                "/v1/check",
-                Some(alice),
-                Some(json!({"subject": {"user": user}, "permission": "teams.manage", "resource": {"org": "acme"}})),
-            )
-            .await;
-        out.push(json!({"check": user, "status": status, "allowed": body["allowed"], "via": body["via"]}));
+        for (permission, resource) in [
+            ("teams.manage", json!({"org": "acme"})),
+            ("models.create", json!({"account": "acme", "app": "vision"})),
+            ("app.delete", json!({"account": "acme", "app": "vision"})),
+        ] {
+            let (status, _, body) = server
+                .call(
+                    "POST",
+                    "/v1/check",
+                    Some(alice),
+                    Some(json!({"subject": {"user": user}, "permission": permission, "resource": resource})),
+                )
+                .await;
+            out.push(json!({"check": user, "permission": permission, "status": status,
+                            "allowed": body["allowed"], "via": body["via"], "reason": body["reason"]}));
+        }
     }
     out
 }
@@ -56,6 +75,27 @@ async fn backup_restore_and_migration_keep_every_answer() {
         )
         .await;
     assert_eq!(status, 201);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/accounts/acme/apps",
+            Some(json!({"id": "vision", "name": "Vision"})),
+        ),
+        (
+            "PUT",
+            "/v1/orgs/acme/teams/ml/apps/vision",
+            Some(json!({"role": "model_trainer"})),
+        ),
+        ("PUT", "/v1/orgs/acme/teams/ml/members/bob", None),
+        (
+            "POST",
+            "/v1/orgs/acme/invitations",
+            Some(json!({"email": "carol@example.com", "role": "org_user"})),
+        ),
+    ] {
+        let (status, _, reply) = server.call(method, path, Some(&alice), body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {reply}");
+    }
     let (status, _, _) = server
         .call(
             "POST",
