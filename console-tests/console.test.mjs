@@ -156,7 +156,7 @@ test('the admin creates apps and a team with a member and an app', async () => {
 
   await admin.goto(`${BASE}/a/acme/apps/faces`);
   assert.ok(await admin.getByRole('link', { name: 'Vision team' }).isVisible());
-  await admin.getByLabel('Description').fill('Face detection');
+  await admin.getByLabel('Description', { exact: true }).fill('Face detection');
   await admin.getByRole('button', { name: 'Save settings' }).click();
   assert.match(await flash(admin), /app settings saved/);
   await shot(admin, 'app-settings');
@@ -249,7 +249,7 @@ test('a Team Contributor sees only its team apps and cannot open another app by 
 
   await bob.goto(`${BASE}/a/acme/apps/faces`);
   assert.ok(await bob.getByLabel('App id').isDisabled(), 'a team contributor cannot edit the app id');
-  assert.ok(await bob.getByLabel('Description').isEnabled());
+  assert.ok(await bob.getByLabel('Description', { exact: true }).isEnabled());
   await shot(bob, 'team-contributor-app');
 });
 
@@ -506,7 +506,8 @@ test('the admin adds a collaborator, changes its permissions and removes it', as
   assert.match(await flash(admin), /collaborator bob saved/);
   assert.match(await admin.getByRole('row', { name: /^bob/ }).textContent(), /app\.view/);
   // The collaborator now reaches the app it could not open before.
-  assert.equal((await bob.goto(`${BASE}/a/acme/apps/payroll`)).status(), 200);
+  const reached = await bob.goto(`${BASE}/a/acme/apps/payroll`);
+  assert.equal(reached.status(), 200, await bob.locator('main').textContent());
 
   await admin.getByText('Change permissions of bob').click();
   await admin.locator('form:has(input[name="user"][value="bob"]) input[value="collaborators.view"]').check();
@@ -519,6 +520,7 @@ test('the admin adds a collaborator, changes its permissions and removes it', as
   await admin.getByRole('button', { name: 'Remove collaborator bob' }).click();
   assert.match(await flash(admin), /collaborator bob removed/);
   assert.equal((await bob.goto(`${BASE}/a/acme/apps/payroll`)).status(), 404);
+  await bob.goto(`${BASE}/a/acme/apps`);
 });
 
 test('sign out ends the session', async () => {

@@ -189,8 +189,15 @@ pub async fn settings(
     let loaded = async {
         let models = items(&service, &viewer, &account, &app_id, ItemKind::Model).await?;
         let workflows = items(&service, &viewer, &account, &app_id, ItemKind::Workflow).await?;
-        let modules = items(&service, &viewer, &account, &app_id, ItemKind::Module).await?;
-        let installed = service.installed_modules(caller, &account, &app_id).await?;
+        // Modules, own and installed, are listed to those who may use them (`modules.use`).
+        let (modules, installed) = if app_perms.contains(Permission::ModulesUse) {
+            (
+                items(&service, &viewer, &account, &app_id, ItemKind::Module).await?,
+                service.installed_modules(caller, &account, &app_id).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok::<_, ServiceError>((models, workflows, modules, installed))
     };
     let (models, workflows, modules, installed) = match loaded.await {
