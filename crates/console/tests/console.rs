@@ -135,7 +135,10 @@ async fn every_page_carries_the_security_headers() {
     // No inline script or style anywhere: everything is a same-origin file.
     let page = console.get("/sign-up", "").await;
     assert_only_external_scripts("/sign-up", &page.body);
-    assert!(page.body.contains("<script src=\"/assets/password-check.js\""));
+    assert!(
+        page.body
+            .contains("<script src=\"/assets/password-check.js\"")
+    );
     assert!(!page.body.contains("style="));
 }
 
@@ -146,7 +149,10 @@ fn assert_only_external_scripts(path: &str, body: &str) {
         .matches("<script src=\"/assets/password-check.js\" defer></script>")
         .count();
     assert_eq!(scripts, external, "{path} has an inline script");
-    assert!(!body.contains("onclick=") && !body.contains("javascript:"), "{path}");
+    assert!(
+        !body.contains("onclick=") && !body.contains("javascript:"),
+        "{path}"
+    );
 }
 
 impl Console {
@@ -233,7 +239,10 @@ async fn the_live_password_check_needs_the_csrf_token_and_names_every_broken_rul
         )
         .await;
     let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    assert_eq!(answer["violations"][0]["field"], "minimum_length", "{answer}");
+    assert_eq!(
+        answer["violations"][0]["field"], "minimum_length",
+        "{answer}"
+    );
     // The same password passes the server-wide default a signed-out page checks against.
     let reply = console
         .post(
@@ -289,12 +298,20 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
             "id=rogue&cloud_provider=aws&region=x&cluster_type=eks".to_owned(),
         ),
         ("/a/acme/security/sso", "enforced=on".to_owned()),
-        ("/a/acme/security/idps/okta/delete", "confirm=okta".to_owned()),
+        (
+            "/a/acme/security/idps/okta/delete",
+            "confirm=okta".to_owned(),
+        ),
     ] {
         let reply = console
             .post(path, &bob, &format!("csrf={app_csrf}&{form}"))
             .await;
-        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            reply.body
+        );
     }
     let budget = console.service.budget(&admin, "acme").await.unwrap();
     assert_eq!(budget.budget.unwrap().monthly_budget_cents, 1050);
@@ -306,7 +323,14 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
             .unwrap()
             .is_empty()
     );
-    assert!(!console.service.sso_enforcement(&admin, "acme").await.unwrap().0);
+    assert!(
+        !console
+            .service
+            .sso_enforcement(&admin, "acme")
+            .await
+            .unwrap()
+            .0
+    );
 
     // A budget amount that is not money is refused by name and changes nothing.
     let reply = console
@@ -328,9 +352,16 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
         )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    assert!(console.service.budget(&admin, "acme").await.unwrap().budget.is_none());
+    assert!(
+        console
+            .service
+            .budget(&admin, "acme")
+            .await
+            .unwrap()
+            .budget
+            .is_none()
+    );
 }
-
 
 #[tokio::test]
 async fn the_session_cookie_is_host_only_secure_http_only_and_strict() {
@@ -458,7 +489,11 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
         .post("/a/acme/teams", &alice, &format!("csrf={csrf}&id=vision"))
         .await;
     let css = console.get("/assets/console.css", "").await.body.len();
-    let js = console.get("/assets/password-check.js", "").await.body.len();
+    let js = console
+        .get("/assets/password-check.js", "")
+        .await
+        .body
+        .len();
     let mut pages = vec![
         ("/sign-in", String::new()),
         ("/sign-in?org=acme", String::new()),
@@ -487,7 +522,11 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
         let reply = console.get(path, &cookies).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
         assert_only_external_scripts(path, &reply.body);
-        let script = if reply.body.contains("<script") { js } else { 0 };
+        let script = if reply.body.contains("<script") {
+            js
+        } else {
+            0
+        };
         let total = reply.body.len() + css + script;
         assert!(total < 100 * 1024, "{path} weighs {total} bytes");
     }

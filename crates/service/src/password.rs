@@ -332,7 +332,11 @@ impl Portcullis {
         let now = self.now();
         let mut redeemed = None;
         for purpose in [TokenPurpose::PasswordChange, TokenPurpose::PasswordReset] {
-            if let Some(found) = self.store().peek_one_time_token(&hash, purpose, now).await? {
+            if let Some(found) = self
+                .store()
+                .peek_one_time_token(&hash, purpose, now)
+                .await?
+            {
                 redeemed = Some(found);
                 break;
             }

@@ -99,10 +99,7 @@ async fn every_role_against_the_billing_rows() {
         );
         if manage {
             // Clearing twice is harmless.
-            assert_eq!(
-                app.delete(&format!("{ORG}/budget"), me).await.status,
-                204
-            );
+            assert_eq!(app.delete(&format!("{ORG}/budget"), me).await.status, 204);
         }
         // The next role starts from a budget again.
         app.put(

@@ -56,7 +56,9 @@ pub async fn sign_in_page(
         match service.login_methods(&org).await {
             Ok(methods) if methods.is_empty() => (
                 methods,
-                Some(format!("organization `{org}` has no single sign-on enabled")),
+                Some(format!(
+                    "organization `{org}` has no single sign-on enabled"
+                )),
             ),
             Ok(methods) => (methods, None),
             Err(ServiceError::Internal(err)) => {

@@ -324,7 +324,11 @@ pub async fn update_nodepool(
         }
         Err(err) => Err(err),
     };
-    after_post(result, &back, &format!("nodepool {cluster}/{nodepool} saved"))
+    after_post(
+        result,
+        &back,
+        &format!("nodepool {cluster}/{nodepool} saved"),
+    )
 }
 
 pub async fn delete_nodepool(
@@ -372,11 +376,7 @@ pub async fn create_deployment(
     let id = f.id.trim().to_owned();
     let input = (|| {
         let (app, model) = f.model.trim().split_once('/').ok_or_else(|| {
-            ServiceError::invalid(
-                "field.invalid",
-                "model",
-                "write the model as `app/model`",
-            )
+            ServiceError::invalid("field.invalid", "model", "write the model as `app/model`")
         })?;
         Ok::<_, ServiceError>(DeploymentInput {
             id: id.clone(),
@@ -776,8 +776,22 @@ mod tests {
     fn deployment_targets_are_one_cluster_nodepool_per_line() {
         let parsed = targets("gpu/a100:2\n\n cpu / small \n").unwrap();
         assert_eq!(parsed.len(), 2);
-        assert_eq!((parsed[0].cluster.as_str(), parsed[0].nodepool.as_str(), parsed[0].priority), ("gpu", "a100", 2));
-        assert_eq!((parsed[1].cluster.as_str(), parsed[1].nodepool.as_str(), parsed[1].priority), ("cpu", "small", 0));
+        assert_eq!(
+            (
+                parsed[0].cluster.as_str(),
+                parsed[0].nodepool.as_str(),
+                parsed[0].priority
+            ),
+            ("gpu", "a100", 2)
+        );
+        assert_eq!(
+            (
+                parsed[1].cluster.as_str(),
+                parsed[1].nodepool.as_str(),
+                parsed[1].priority
+            ),
+            ("cpu", "small", 0)
+        );
         assert!(targets("no-slash").is_err());
         assert!(targets("a/b:x").is_err());
     }

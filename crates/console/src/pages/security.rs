@@ -524,11 +524,7 @@ pub async fn delete_idp(
     let result = service
         .delete_identity_provider(&posted.viewer.caller, &account, &idp)
         .await;
-    after_post(
-        result,
-        &back,
-        &format!("identity provider {idp} deleted"),
-    )
+    after_post(result, &back, &format!("identity provider {idp} deleted"))
 }
 
 /// SSO enforcement: `enforced` and one `break_glass` field per ticked administrator.
