@@ -5,7 +5,10 @@
 // previous one, as a new administrator would click through the console.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.PORTCULLIS_URL;
@@ -15,6 +18,7 @@ const PASSWORD = 'correct-horse-battery-staple-42';
 let browser;
 let admin; // page of the administrator
 let bob; // page of the invited member (a Team Contributor)
+let guest; // a signed-out browser
 
 async function shot(page, name) {
   if (!SHOTS) return;
@@ -54,10 +58,12 @@ before(async () => {
   const viewport = { width: 1280, height: 800 };
   admin = await (await browser.newContext({ viewport })).newPage();
   bob = await (await browser.newContext({ viewport })).newPage();
+  guest = await (await browser.newContext({ viewport })).newPage();
   admin.setDefaultTimeout(5000);
   bob.setDefaultTimeout(5000);
+  guest.setDefaultTimeout(5000);
   // No page may reach anything but the server under test.
-  for (const page of [admin, bob]) {
+  for (const page of [admin, bob, guest]) {
     page.on('request', (request) => {
       assert.ok(request.url().startsWith(BASE), `external request to ${request.url()}`);
     });
@@ -150,7 +156,7 @@ test('the admin creates apps and a team with a member and an app', async () => {
 
   await admin.goto(`${BASE}/a/acme/apps/faces`);
   assert.ok(await admin.getByRole('link', { name: 'Vision team' }).isVisible());
-  await admin.getByLabel('Description').fill('Face detection');
+  await admin.getByLabel('Description', { exact: true }).fill('Face detection');
   await admin.getByRole('button', { name: 'Save settings' }).click();
   assert.match(await flash(admin), /app settings saved/);
   await shot(admin, 'app-settings');
@@ -243,7 +249,7 @@ test('a Team Contributor sees only its team apps and cannot open another app by 
 
   await bob.goto(`${BASE}/a/acme/apps/faces`);
   assert.ok(await bob.getByLabel('App id').isDisabled(), 'a team contributor cannot edit the app id');
-  assert.ok(await bob.getByLabel('Description').isEnabled());
+  assert.ok(await bob.getByLabel('Description', { exact: true }).isEnabled());
   await shot(bob, 'team-contributor-app');
 });
 
@@ -259,6 +265,262 @@ test('a form post without the CSRF token is refused', async () => {
   assert.equal(wrong.status(), 403);
   await admin.goto(`${BASE}/a/acme/members`);
   assert.equal(await admin.getByRole('cell', { name: 'mallory@example.com' }).count(), 0);
+});
+
+/** The CSRF token of the page's forms (every signed-in page has one, in the menu). */
+async function csrfOf(page) {
+  return page.locator('input[name="csrf"]').first().inputValue();
+}
+
+/** The rules the live password check lists under `list`, once it has answered. */
+async function liveRules(page, list) {
+  await page.locator(`${list} li`).first().waitFor();
+  return page.locator(`${list} li.violation`).evaluateAll((items) => items.map((i) => i.dataset.rule));
+}
+
+test('sign-up shows the violated password rules live, and works without JavaScript', async () => {
+  const checks = [];
+  guest.on('request', (r) => { if (r.url().endsWith('/password-check')) checks.push(r.method()); });
+  await guest.goto(`${BASE}/sign-up`);
+  const script = await guest.request.get(`${BASE}/assets/password-check.js`);
+  assert.equal(script.status(), 200);
+  assert.match(script.headers()['content-type'], /javascript/);
+  await guest.getByLabel('Password').pressSequentially('abc');
+  assert.ok((await liveRules(guest, '#password-rules')).includes('minimum_length'));
+  assert.match(await guest.locator('#password-rules').textContent(), /minimum_length/);
+  await guest.getByLabel('Password').fill(PASSWORD);
+  await guest.locator('#password-rules li.ok').waitFor();
+  assert.equal(await guest.locator('#password-rules li.violation').count(), 0);
+  assert.ok(checks.length > 0 && checks.every((m) => m === 'POST'), 'the page asked the console itself');
+
+  // Without JavaScript the same form still posts, and the server names the broken rule.
+  const plain = await browser.newContext({ javaScriptEnabled: false });
+  const page = await plain.newPage();
+  await page.goto(`${BASE}/sign-up`);
+  await page.getByLabel('User id').fill('dave');
+  await page.getByLabel('Email').fill('dave@example.com');
+  await page.getByLabel('Password').fill('abc');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(`${BASE}/sign-up`);
+  assert.match(await flash(page), /password policy: .*minimum_length/);
+  await plain.close();
+});
+
+test('the password change shows the rules of the member\'s organization live', async () => {
+  await admin.goto(`${BASE}/account`);
+  // 12 characters pass the server-wide default but not acme's `nist` policy (15).
+  await admin.getByLabel('New password').pressSequentially('Tr0ub4dor&3x');
+  assert.deepEqual(await liveRules(admin, '#pw-rules'), ['minimum_length']);
+  await shot(admin, 'account-password');
+  const next = 'an-even-longer-horse-battery-staple-7';
+  await admin.getByLabel('New password').fill(next);
+  await admin.locator('#pw-rules li.ok').waitFor();
+  await admin.getByLabel('Current password').fill(PASSWORD);
+  await admin.getByRole('button', { name: 'Change password' }).click();
+  assert.match(await flash(admin), /password changed/);
+});
+
+test('the password reset pages check the new password live and refuse a bad token', async () => {
+  await guest.goto(`${BASE}/sign-in`);
+  await guest.getByRole('link', { name: 'Forgot your password?' }).click();
+  await guest.getByLabel('Email').fill('nobody@example.com');
+  await guest.getByRole('button', { name: 'Send reset token' }).click();
+  await guest.waitForURL(`${BASE}/password-reset/confirm`);
+  assert.match(await flash(guest), /if the address belongs to an account/);
+  await guest.getByLabel('Reset token').fill('pcr_not-a-real-token');
+  await guest.getByLabel('New password').pressSequentially('abc');
+  assert.ok((await liveRules(guest, '#new-rules')).includes('minimum_length'));
+  await guest.getByLabel('New password').fill(PASSWORD);
+  await guest.getByRole('button', { name: 'Set new password' }).click();
+  assert.match(await flash(guest), /token is unknown, expired or already used/);
+});
+
+test('the sign-in page shows the enabled SSO buttons of an organization', async () => {
+  await guest.goto(`${BASE}/sign-in`);
+  await guest.getByLabel('Organization id (single sign-on)').fill('acme');
+  await guest.getByRole('button', { name: 'Show SSO options' }).click();
+  await guest.waitForURL(`${BASE}/sign-in?org=acme`);
+  const button = guest.getByRole('link', { name: 'Sign in with Okta' });
+  assert.equal(await button.getAttribute('href'), '/saml/acme/okta/login');
+  await shot(guest, 'sign-in-sso');
+  await guest.goto(`${BASE}/sign-in?org=nope`);
+  assert.match(await guest.locator('#sso-note').textContent(), /no organization `nope`/);
+  assert.equal(await guest.locator('.sso a').count(), 0);
+});
+
+test('the admin edits an identity provider, sees an expiring certificate, enforces SSO and deletes a provider', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-cert-'));
+  let soon;
+  try {
+    soon = execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'),
+      '-subj', '/CN=soon.example.com', '-days', '10'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await admin.goto(`${BASE}/a/acme/security`);
+  await admin.getByText('Edit or delete okta').click();
+  await admin.getByLabel('Name of okta').fill('Okta SSO');
+  await admin.getByLabel(/Replace the signing certificate/).fill(soon);
+  await admin.getByRole('button', { name: 'Save okta' }).click();
+  assert.match(await flash(admin), /identity provider okta saved/);
+  const row = admin.getByRole('row', { name: /Okta SSO/ });
+  assert.match(await row.textContent(), /soon\.example\.com — expires/);
+  assert.match(await row.locator('.cert-warning').textContent(), /expiring soon/);
+  await guest.goto(`${BASE}/sign-in?org=acme`);
+  assert.ok(await guest.getByRole('link', { name: 'Sign in with Okta SSO' }).isVisible());
+
+  // SSO enforcement with the admin as break-glass, then off again.
+  await admin.getByLabel(/Enforce SSO/).check();
+  await admin.getByRole('group', { name: /Break-glass/ }).getByLabel('alice').check();
+  await admin.getByRole('button', { name: 'Save SSO enforcement' }).click();
+  assert.match(await flash(admin), /SSO enforcement on/);
+  assert.match(await admin.locator('section[aria-labelledby="sso-h"]').textContent(), /is enforced/);
+  assert.ok(await admin.getByRole('group', { name: /Break-glass/ }).getByLabel('alice').isChecked());
+  await shot(admin, 'sso-enforcement');
+  await admin.getByLabel(/Enforce SSO/).uncheck();
+  await admin.getByRole('button', { name: 'Save SSO enforcement' }).click();
+  assert.match(await flash(admin), /SSO enforcement off/);
+
+  // A second provider, deleted after a wrong then a right confirmation.
+  const certificate = readFileSync(new URL('../crates/saml/tests/fixtures/idp.crt', import.meta.url), 'utf8');
+  await admin.getByText('Create Identity Provider').click();
+  await admin.getByLabel('Identity provider id').fill('spare');
+  await admin.getByLabel('Entity id', { exact: true }).fill('https://spare.example.com/metadata');
+  await admin.getByLabel('SSO URL', { exact: true }).fill('https://spare.example.com/sso');
+  await admin.getByLabel('Signing certificate (PEM)').fill(certificate);
+  await admin.getByRole('button', { name: 'Create', exact: true }).click();
+  assert.match(await flash(admin), /identity provider created/);
+  await admin.getByText('Edit or delete spare').click();
+  await admin.getByLabel('Type spare to delete the identity provider').fill('okta');
+  await admin.getByRole('button', { name: 'Delete identity provider spare' }).click();
+  assert.match(await flash(admin), /type its id `spare`/);
+  await admin.getByText('Edit or delete spare').click();
+  await admin.getByLabel('Type spare to delete the identity provider').fill('spare');
+  await admin.getByRole('button', { name: 'Delete identity provider spare' }).click();
+  assert.match(await flash(admin), /identity provider spare deleted/);
+  assert.equal(await admin.getByRole('row', { name: /spare/ }).count(), 0);
+});
+
+test('the admin sets and clears the budget; a member without billing.manage is refused', async () => {
+  await admin.goto(`${BASE}/a/acme/billing`);
+  await admin.getByLabel('Monthly budget').fill('1000');
+  await admin.getByLabel('Currency').fill('usd');
+  await admin.getByLabel('Alert at (% spent)').fill('75');
+  await admin.getByRole('button', { name: 'Save budget' }).click();
+  assert.match(await flash(admin), /budget saved/);
+  assert.match(await admin.locator('main').textContent(), /spent 0\.00 USD of 1000\.00 USD/);
+  await shot(admin, 'costs');
+
+  // The Team Contributor has no Set button, and its own post (with its CSRF token) is refused.
+  await bob.goto(`${BASE}/account`);
+  const refused = await bob.request.post(`${BASE}/a/acme/billing/budget/clear`, { form: { csrf: await csrfOf(bob) } });
+  assert.equal(refused.status(), 403);
+  await admin.goto(`${BASE}/a/acme/billing`);
+  assert.match(await admin.locator('main').textContent(), /of 1000\.00 USD/);
+
+  await admin.getByRole('button', { name: 'Clear budget' }).click();
+  assert.match(await flash(admin), /budget cleared/);
+  assert.match(await admin.locator('main').textContent(), /No budget set/);
+});
+
+test('the admin creates, edits and deletes clusters, nodepools and deployments', async () => {
+  await admin.goto(`${BASE}/a/acme/compute`);
+  await admin.locator('summary', { hasText: 'Create cluster' }).click();
+  await admin.getByLabel('Cluster id').fill('gpu');
+  await admin.getByLabel('Cloud provider').fill('aws');
+  await admin.getByLabel('Region').fill('us-east-1');
+  await admin.getByLabel('Cluster type').fill('eks');
+  await admin.getByRole('button', { name: 'Create cluster' }).click();
+  assert.match(await flash(admin), /cluster gpu created/);
+
+  await admin.getByText('Add a nodepool to gpu').click();
+  await admin.getByLabel('Nodepool id').fill('a100');
+  await admin.getByLabel('Instance types (comma-separated)').fill('p4d.24xlarge, p4de.24xlarge');
+  await admin.getByLabel('Maximum instances', { exact: true }).fill('2');
+  await admin.getByRole('button', { name: 'Create nodepool' }).click();
+  assert.match(await flash(admin), /nodepool gpu\/a100 created/);
+  await admin.getByText('Edit nodepool a100').click();
+  await admin.getByLabel('Maximum instances of a100').fill('4');
+  await admin.getByRole('button', { name: 'Save nodepool a100' }).click();
+  assert.match(await flash(admin), /nodepool gpu\/a100 saved/);
+  assert.match(await admin.getByRole('row', { name: /p4d\.24xlarge/ }).textContent(), /0–4/);
+
+  // A model to deploy, created through the API with the browser's own session.
+  const token = (await admin.context().cookies()).find((c) => c.name === '__Host-portcullis').value;
+  const model = await admin.request.post(`${BASE}/v1/accounts/acme/apps/faces/models`, {
+    headers: { authorization: `Bearer ${token}` },
+    data: { id: 'detector' },
+  });
+  assert.equal(model.status(), 201, await model.text());
+  await admin.locator('summary', { hasText: 'Create deployment' }).click();
+  await admin.getByLabel('Deployment id').fill('detect');
+  await admin.getByLabel(/^Model/).fill('faces/detector');
+  await admin.getByLabel(/^Nodepools \(one/).fill('gpu/a100:1');
+  await admin.getByRole('button', { name: 'Create deployment' }).click();
+  assert.match(await flash(admin), /deployment detect created/);
+  await admin.getByText('Edit deployment detect').click();
+  await admin.getByLabel('Maximum replicas of detect').fill('3');
+  await admin.getByRole('button', { name: 'Save deployment detect' }).click();
+  assert.match(await flash(admin), /deployment detect saved/);
+  assert.match(await admin.getByRole('row', { name: /faces\/detector/ }).textContent(), /1–3/);
+  await shot(admin, 'compute');
+
+  // The member without compute.manage cannot create a cluster, even by posting the form.
+  await bob.goto(`${BASE}/account`);
+  const refused = await bob.request.post(`${BASE}/a/acme/compute/clusters`, {
+    form: { csrf: await csrfOf(bob), id: 'rogue', cloud_provider: 'aws', region: 'x', cluster_type: 'eks' },
+  });
+  assert.equal(refused.status(), 403);
+
+  // A cluster whose nodepool runs a deployment cannot go; each delete needs the id typed.
+  await admin.goto(`${BASE}/a/acme/compute`);
+  assert.equal(await admin.getByRole('heading', { name: /rogue/ }).count(), 0);
+  await admin.getByText('Edit or delete cluster gpu').click();
+  await admin.getByLabel('Type gpu to delete the cluster').fill('gpu');
+  await admin.getByRole('button', { name: 'Delete cluster gpu' }).click();
+  assert.match(await flash(admin), /used by deployments .detect./);
+  await admin.getByText('Edit deployment detect').click();
+  await admin.getByLabel('Type detect to delete the deployment').fill('nope');
+  await admin.getByRole('button', { name: 'Delete deployment detect' }).click();
+  assert.match(await flash(admin), /type its id `detect`/);
+  await admin.getByText('Edit deployment detect').click();
+  await admin.getByLabel('Type detect to delete the deployment').fill('detect');
+  await admin.getByRole('button', { name: 'Delete deployment detect' }).click();
+  assert.match(await flash(admin), /deployment detect deleted/);
+  await admin.getByText('Edit nodepool a100').click();
+  await admin.getByLabel('Type a100 to delete the nodepool').fill('a100');
+  await admin.getByRole('button', { name: 'Delete nodepool a100' }).click();
+  assert.match(await flash(admin), /nodepool gpu\/a100 deleted/);
+  await admin.getByText('Edit or delete cluster gpu').click();
+  await admin.getByLabel('Type gpu to delete the cluster').fill('gpu');
+  await admin.getByRole('button', { name: 'Delete cluster gpu' }).click();
+  assert.match(await flash(admin), /cluster gpu deleted/);
+  assert.match(await admin.locator('main').textContent(), /No clusters/);
+});
+
+test('the admin adds a collaborator, changes its permissions and removes it', async () => {
+  await admin.goto(`${BASE}/a/acme/apps/payroll`);
+  await admin.locator('summary', { hasText: 'Add collaborator' }).click();
+  await admin.getByLabel('User id').fill('bob');
+  await admin.getByRole('button', { name: 'Add collaborator' }).click();
+  assert.match(await flash(admin), /collaborator bob saved/);
+  assert.match(await admin.getByRole('row', { name: /^bob/ }).textContent(), /app\.view/);
+  // The collaborator now reaches the app it could not open before.
+  const reached = await bob.goto(`${BASE}/a/acme/apps/payroll`);
+  assert.equal(reached.status(), 200, await bob.locator('main').textContent());
+
+  await admin.getByText('Change permissions of bob').click();
+  await admin.locator('form:has(input[name="user"][value="bob"]) input[value="collaborators.view"]').check();
+  await admin.getByRole('button', { name: 'Save permissions of bob' }).click();
+  assert.match(await flash(admin), /collaborator bob saved/);
+  assert.match(await admin.getByRole('row', { name: /^bob/ }).textContent(), /collaborators\.view/);
+  await shot(admin, 'collaborators');
+
+  await admin.getByText('Change permissions of bob').click();
+  await admin.getByRole('button', { name: 'Remove collaborator bob' }).click();
+  assert.match(await flash(admin), /collaborator bob removed/);
+  assert.equal((await bob.goto(`${BASE}/a/acme/apps/payroll`)).status(), 404);
+  await bob.goto(`${BASE}/a/acme/apps`);
 });
 
 test('sign out ends the session', async () => {

@@ -31,10 +31,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
-    use pages::{account, apps, audit, auth, members, security, teams};
+    use pages::{account, apps, audit, auth, members, passwords, security, teams};
     Router::new()
         .route("/", get(account::home))
         .route("/assets/console.css", get(assets::css))
+        .route("/assets/password-check.js", get(assets::password_check_js))
+        .route("/password-check", post(passwords::password_check))
+        .route(
+            "/password-reset",
+            get(passwords::reset_page).post(passwords::reset_request),
+        )
+        .route(
+            "/password-reset/confirm",
+            get(passwords::reset_confirm_page).post(passwords::reset_confirm),
+        )
+        .route("/account/password", post(passwords::change))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route(
             "/sign-in/two-factor",
@@ -58,6 +69,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route("/a/{account}/apps/{app}", get(apps::settings))
         .route("/a/{account}/apps/{app}/settings", post(apps::update))
         .route("/a/{account}/apps/{app}/delete", post(apps::delete))
+        .route(
+            "/a/{account}/apps/{app}/collaborators",
+            post(apps::set_collaborator),
+        )
+        .route(
+            "/a/{account}/apps/{app}/collaborators/{user}/remove",
+            post(apps::remove_collaborator),
+        )
         .route("/a/{account}/members", get(members::list))
         .route("/a/{account}/members/invite", post(members::invite))
         .route(
@@ -78,6 +97,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             "/a/{account}/security/idps/{idp}/toggle",
             post(security::toggle_idp),
         )
+        .route(
+            "/a/{account}/security/idps/{idp}",
+            post(security::update_idp),
+        )
+        .route(
+            "/a/{account}/security/idps/{idp}/delete",
+            post(security::delete_idp),
+        )
+        .route("/a/{account}/security/sso", post(security::set_sso))
         .route("/a/{account}/roles", get(security::roles_page_in_org))
         .route("/a/{account}/audit", get(audit::log))
         .route("/a/{account}/audit/export.csv", get(audit::export_csv))
@@ -87,7 +115,51 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             "/a/{account}/billing/costs.csv",
             get(pages::money::costs_csv),
         )
+        .route(
+            "/a/{account}/billing/budget",
+            post(pages::money::set_budget),
+        )
+        .route(
+            "/a/{account}/billing/budget/clear",
+            post(pages::money::clear_budget),
+        )
         .route("/a/{account}/compute", get(pages::money::compute))
+        .route(
+            "/a/{account}/compute/clusters",
+            post(pages::money::create_cluster),
+        )
+        .route(
+            "/a/{account}/compute/clusters/{cluster}",
+            post(pages::money::update_cluster),
+        )
+        .route(
+            "/a/{account}/compute/clusters/{cluster}/delete",
+            post(pages::money::delete_cluster),
+        )
+        .route(
+            "/a/{account}/compute/clusters/{cluster}/nodepools",
+            post(pages::money::create_nodepool),
+        )
+        .route(
+            "/a/{account}/compute/clusters/{cluster}/nodepools/{nodepool}",
+            post(pages::money::update_nodepool),
+        )
+        .route(
+            "/a/{account}/compute/clusters/{cluster}/nodepools/{nodepool}/delete",
+            post(pages::money::delete_nodepool),
+        )
+        .route(
+            "/a/{account}/compute/deployments",
+            post(pages::money::create_deployment),
+        )
+        .route(
+            "/a/{account}/compute/deployments/{deployment}",
+            post(pages::money::update_deployment),
+        )
+        .route(
+            "/a/{account}/compute/deployments/{deployment}/delete",
+            post(pages::money::delete_deployment),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(service)
 }

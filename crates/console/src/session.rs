@@ -230,6 +230,42 @@ impl<T: DeserializeOwned + Send> FromRequest<ConsoleState> for AnonPosted<T> {
     }
 }
 
+/// A form posted either by a signed-in browser (with the session's CSRF token) or before
+/// sign-in (with the double-submit token): the caller is the session's, or anonymous.
+#[derive(Debug)]
+pub struct AnyPosted<T> {
+    pub caller: Caller,
+    pub signed_in: bool,
+    pub headers: HeaderMap,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<ConsoleState> for AnyPosted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &ConsoleState) -> Result<Self, Self::Rejection> {
+        let (mut parts, bytes) = read_form(req).await?;
+        let sent: CsrfField = decode(&parts, &bytes).await.map_err(|_| refused())?;
+        let (caller, signed_in) = match SignedIn::from_request_parts(&mut parts, state).await {
+            Ok(viewer) if same_token(&sent.csrf, &viewer.csrf) => (viewer.caller, true),
+            _ => {
+                let expected = cookie(&parts.headers, PRE_COOKIE).ok_or_else(refused)?;
+                if expected.len() < 32 || !same_token(&sent.csrf, expected) {
+                    return Err(refused());
+                }
+                (Caller::anonymous(request_meta(&parts)), false)
+            }
+        };
+        let form = decode(&parts, &bytes).await?;
+        Ok(Self {
+            caller,
+            signed_in,
+            headers: parts.headers,
+            form,
+        })
+    }
+}
+
 /// The signed-out CSRF token: the browser's, or a fresh one to set.
 #[derive(Debug)]
 pub struct PreToken {

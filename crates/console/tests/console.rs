@@ -1,5 +1,6 @@
 //! The console's handlers over a real service and store: security headers, the session
-//! cookie, CSRF refusals that change nothing, and page weights.
+//! cookie, CSRF refusals that change nothing, page weights, the live password check, and
+//! refusals of the editing screens to members without the permission.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::sync::Arc;
@@ -116,6 +117,8 @@ async fn every_page_carries_the_security_headers() {
         "/sign-in",
         "/sign-up",
         "/assets/console.css",
+        "/assets/password-check.js",
+        "/password-reset",
         "/nowhere-at-all",
     ] {
         let reply = console.get(path, "").await;
@@ -130,9 +133,234 @@ async fn every_page_carries_the_security_headers() {
         assert!(reply.headers.contains_key(header::REFERRER_POLICY));
     }
     // No inline script or style anywhere: everything is a same-origin file.
-    let page = console.get("/sign-in", "").await;
-    assert!(!page.body.contains("<script"));
+    let page = console.get("/sign-up", "").await;
+    assert_only_external_scripts("/sign-up", &page.body);
+    assert!(
+        page.body
+            .contains("<script src=\"/assets/password-check.js\"")
+    );
     assert!(!page.body.contains("style="));
+}
+
+/// Every `<script` of a page loads a console asset; none carries code of its own.
+fn assert_only_external_scripts(path: &str, body: &str) {
+    let scripts = body.matches("<script").count();
+    let external = body
+        .matches("<script src=\"/assets/password-check.js\" defer></script>")
+        .count();
+    assert_eq!(scripts, external, "{path} has an inline script");
+    assert!(
+        !body.contains("onclick=") && !body.contains("javascript:"),
+        "{path}"
+    );
+}
+
+impl Console {
+    fn caller(&self, cookie: &str) -> portcullis_service::Caller {
+        self.service
+            .authenticate(&cookie["__Host-portcullis=".len()..], Default::default())
+            .unwrap()
+    }
+
+    /// `alice` creates `acme` and invites `bob` as a Team Contributor, who accepts.
+    async fn org_with_member(&self) -> (String, String) {
+        let alice = self.sign_up("alice").await;
+        let csrf = self.get("/account", &alice).await.csrf();
+        self.post(
+            "/account/orgs",
+            &alice,
+            &format!("csrf={csrf}&id=acme&name=Acme"),
+        )
+        .await;
+        let bob = self.sign_up("bob").await;
+        let invitation = self
+            .service
+            .create_invitation(
+                &self.caller(&alice),
+                "acme",
+                "bob@example.com",
+                "team_contributor",
+            )
+            .await
+            .unwrap();
+        self.service
+            .accept_invitation(&self.caller(&bob), &invitation.value.id)
+            .await
+            .unwrap();
+        (alice, bob)
+    }
+}
+
+#[tokio::test]
+async fn the_live_password_check_needs_the_csrf_token_and_names_every_broken_rule() {
+    let console = console().await;
+    // Signed out: the double-submit token of the page.
+    let page = console.get("/sign-up", "").await;
+    let (pre, _) = page.set_cookie("__Host-portcullis-pre").unwrap();
+    let pre_cookie = format!("__Host-portcullis-pre={pre}");
+    let refused = console
+        .post("/password-check", &pre_cookie, "password=abc")
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let reply = console
+        .post(
+            "/password-check",
+            &pre_cookie,
+            &format!("csrf={}&password=abc", page.csrf()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
+    let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(answer["valid"], false);
+    let rules: Vec<&str> = answer["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["field"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"minimum_length"), "{answer}");
+    assert!(!reply.body.contains("abc"), "the password is never echoed");
+
+    // Signed in: the member's effective policy, here its organization's `nist` (15 characters).
+    let (alice, _) = console.org_with_member().await;
+    console
+        .service
+        .set_org_password_policy(&console.caller(&alice), "acme", Some("nist"), |p| p)
+        .await
+        .unwrap();
+    let csrf = console.get("/account", &alice).await.csrf();
+    let twelve = "Tr0ub4dor%263x";
+    let reply = console
+        .post(
+            "/password-check",
+            &alice,
+            &format!("csrf={csrf}&password={twelve}"),
+        )
+        .await;
+    let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(
+        answer["violations"][0]["field"], "minimum_length",
+        "{answer}"
+    );
+    // The same password passes the server-wide default a signed-out page checks against.
+    let reply = console
+        .post(
+            "/password-check",
+            &pre_cookie,
+            &format!("csrf={}&password={twelve}", page.csrf()),
+        )
+        .await;
+    let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(answer["valid"], true, "{answer}");
+    // The session's token is not the signed-out one and vice versa.
+    let reply = console
+        .post(
+            "/password-check",
+            &alice,
+            &format!("csrf={}&password=abc", page.csrf()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothing() {
+    let console = console().await;
+    let (alice, bob) = console.org_with_member().await;
+    let admin_csrf = console.get("/account", &alice).await.csrf();
+    let reply = console
+        .post(
+            "/a/acme/billing/budget",
+            &alice,
+            &format!("csrf={admin_csrf}&amount=10.50&currency=usd&alert_threshold_percent=80"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let admin = console.caller(&alice);
+    let budget = console.service.budget(&admin, "acme").await.unwrap();
+    assert_eq!(budget.budget.as_ref().unwrap().monthly_budget_cents, 1050);
+    assert_eq!(budget.budget.as_ref().unwrap().currency, "USD");
+
+    // The Team Contributor's pages show no such controls...
+    let costs = console.get("/a/acme/compute", &bob).await;
+    assert!(!costs.body.contains("action=\"/a/acme/compute/clusters\""));
+    let app_csrf = console.get("/account", &bob).await.csrf();
+    // ...and its posts, with its own valid CSRF token, are refused by the service.
+    for (path, form) in [
+        ("/a/acme/billing/budget/clear", String::new()),
+        (
+            "/a/acme/billing/budget",
+            "amount=1&currency=USD&alert_threshold_percent=10".to_owned(),
+        ),
+        (
+            "/a/acme/compute/clusters",
+            "id=rogue&cloud_provider=aws&region=x&cluster_type=eks".to_owned(),
+        ),
+        ("/a/acme/security/sso", "enforced=on".to_owned()),
+        (
+            "/a/acme/security/idps/okta/delete",
+            "confirm=okta".to_owned(),
+        ),
+    ] {
+        let reply = console
+            .post(path, &bob, &format!("csrf={app_csrf}&{form}"))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let budget = console.service.budget(&admin, "acme").await.unwrap();
+    assert_eq!(budget.budget.unwrap().monthly_budget_cents, 1050);
+    assert!(
+        console
+            .service
+            .list_clusters(&admin, "acme")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !console
+            .service
+            .sso_enforcement(&admin, "acme")
+            .await
+            .unwrap()
+            .0
+    );
+
+    // A budget amount that is not money is refused by name and changes nothing.
+    let reply = console
+        .post(
+            "/a/acme/billing/budget",
+            &alice,
+            &format!("csrf={admin_csrf}&amount=ten&currency=USD&alert_threshold_percent=80"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let (flash, _) = reply.set_cookie("__Host-portcullis-flash").unwrap();
+    let flash = String::from_utf8(hex::decode(&flash).unwrap()).unwrap();
+    assert!(flash.contains("monthly_budget_cents"), "{flash}");
+    let reply = console
+        .post(
+            "/a/acme/billing/budget/clear",
+            &alice,
+            &format!("csrf={admin_csrf}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        console
+            .service
+            .budget(&admin, "acme")
+            .await
+            .unwrap()
+            .budget
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -261,7 +489,18 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
         .post("/a/acme/teams", &alice, &format!("csrf={csrf}&id=vision"))
         .await;
     let css = console.get("/assets/console.css", "").await.body.len();
-    let mut pages = vec![("/sign-in", String::new()), ("/sign-up", String::new())];
+    let js = console
+        .get("/assets/password-check.js", "")
+        .await
+        .body
+        .len();
+    let mut pages = vec![
+        ("/sign-in", String::new()),
+        ("/sign-in?org=acme", String::new()),
+        ("/sign-up", String::new()),
+        ("/password-reset", String::new()),
+        ("/password-reset/confirm", String::new()),
+    ];
     for path in [
         "/account",
         "/roles",
@@ -282,8 +521,13 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
     for (path, cookies) in pages {
         let reply = console.get(path, &cookies).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
-        assert!(!reply.body.contains("<script"), "{path}");
-        let total = reply.body.len() + css;
+        assert_only_external_scripts(path, &reply.body);
+        let script = if reply.body.contains("<script") {
+            js
+        } else {
+            0
+        };
+        let total = reply.body.len() + css + script;
         assert!(total < 100 * 1024, "{path} weighs {total} bytes");
     }
 }

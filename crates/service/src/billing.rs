@@ -328,6 +328,30 @@ impl Portcullis {
         })
         .await
     }
+
+    /// Removes the monthly budget (`billing.manage`); clearing an absent budget is harmless.
+    pub async fn clear_budget(&self, caller: &Caller, org_id: &str) -> Result<Committed<()>> {
+        let org = self.resolve_org(org_id)?;
+        self.authorize(
+            caller,
+            Permission::BillingManage,
+            org_resource(org),
+            "organization",
+        )?;
+        let org_name = org_handle(self, org);
+        self.commit(caller, async |w| {
+            let before = w.clear_budget(org).await?;
+            w.audit(
+                AuditRecord::new(Some(org), Operation::BudgetUpdate, json!({"org": org_name}))
+                    .with_details(json!({
+                        "before": before.as_ref().map(budget_json),
+                        "after": null,
+                    })),
+            );
+            Ok(((), vec![]))
+        })
+        .await
+    }
 }
 
 fn budget_json(b: &BudgetRecord) -> Value {

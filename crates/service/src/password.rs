@@ -319,6 +319,35 @@ impl Portcullis {
         .await
     }
 
+    /// The live check of a new password typed with a forced-change or reset token: every
+    /// violation of the token's user's effective policy (as `change_password` and
+    /// `confirm_password_reset` will enforce it, the previous password aside). An unknown or
+    /// expired token is `token.invalid`.
+    pub async fn validate_password_with_token(
+        &self,
+        raw_token: &str,
+        password: &str,
+    ) -> Result<Vec<portcullis_core::password_policy::Violation>> {
+        let hash = token_hash_hex(raw_token);
+        let now = self.now();
+        let mut redeemed = None;
+        for purpose in [TokenPurpose::PasswordChange, TokenPurpose::PasswordReset] {
+            if let Some(found) = self
+                .store()
+                .peek_one_time_token(&hash, purpose, now)
+                .await?
+            {
+                redeemed = Some(found);
+                break;
+            }
+        }
+        let user = redeemed.ok_or_else(bad_token)?.user;
+        let policy = self.effective_policy(user).await?;
+        let owner = self.owner_of(user).await?;
+        self.password_violations(&policy, password, &owner, None)
+            .await
+    }
+
     /// The newest outbox messages (the platform operator, or the CLI against a data dir).
     pub async fn outbox(
         &self,

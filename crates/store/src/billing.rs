@@ -174,6 +174,29 @@ impl Write {
         Ok(())
     }
 
+    /// Removes the budget; returns the settings before (if any).
+    pub async fn clear_budget(&mut self, org: OrgKey) -> Result<Option<BudgetRecord>> {
+        let before: Option<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT monthly_budget_cents, currency, alert_threshold_percent, modified_at \
+             FROM budgets WHERE org_id = $1",
+        )
+        .bind(id_of(org.0))
+        .fetch_optional(self.conn())
+        .await?;
+        sqlx::query("DELETE FROM budgets WHERE org_id = $1")
+            .bind(id_of(org.0))
+            .execute(self.conn())
+            .await?;
+        Ok(before.map(
+            |(monthly_budget_cents, currency, alert_threshold_percent, modified_at)| BudgetRecord {
+                monthly_budget_cents,
+                currency,
+                alert_threshold_percent,
+                modified_at,
+            },
+        ))
+    }
+
     /// Sets the budget; returns the settings before (if any).
     pub async fn set_budget(
         &mut self,

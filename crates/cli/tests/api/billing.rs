@@ -89,6 +89,26 @@ async fn every_role_against_the_billing_rows() {
             manage,
             "{role}: budget changed iff allowed: {budget}"
         );
+        let reply = app.delete(&format!("{ORG}/budget"), me).await;
+        assert_outcome(&reply, manage, &what("clears the budget"));
+        let budget = app.get(&format!("{ORG}/budget"), &admin).await.body["budget"].clone();
+        assert_eq!(
+            budget.is_null(),
+            manage,
+            "{role}: budget cleared iff allowed: {budget}"
+        );
+        if manage {
+            // Clearing twice is harmless.
+            assert_eq!(app.delete(&format!("{ORG}/budget"), me).await.status, 204);
+        }
+        // The next role starts from a budget again.
+        app.put(
+            &format!("{ORG}/budget"),
+            &admin,
+            json!({"monthly_budget_cents": 1000, "currency": "USD", "alert_threshold_percent": 80}),
+        )
+        .await
+        .assert_status(200);
 
         let write = cell(i, "usage.write");
         let id = format!("rec-{i}");
@@ -114,6 +134,7 @@ async fn every_role_against_the_billing_rows() {
             json!({"monthly_budget_cents": 1, "currency": "USD", "alert_threshold_percent": 1}),
         )
         .await,
+        app.delete(&format!("{ORG}/budget"), &outsider).await,
         app.post(
             &format!("{ORG}/usage"),
             &outsider,

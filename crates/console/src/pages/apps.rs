@@ -9,7 +9,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use portcullis_core::index::ItemKind;
-use portcullis_core::{Permission, PermissionSet, TeamRole, Visibility};
+use portcullis_core::roles::collaborator_forbidden;
+use portcullis_core::{Level, Permission, PermissionSet, TeamRole, Visibility};
 use portcullis_service::ServiceError;
 use portcullis_service::apps::{AppInput, AppPatch};
 use portcullis_service::store::{AppRecord, CollaboratorRecord, InstalledModule, ItemRecord};
@@ -116,6 +117,8 @@ struct AppPage {
     modules: Vec<ItemRecord>,
     installed: Vec<InstalledModule>,
     teams: Vec<TeamReach>,
+    /// The app-level permissions a collaborator may be given (id, label).
+    grantable: Vec<(&'static str, &'static str)>,
 }
 
 impl AppPage {
@@ -131,6 +134,9 @@ impl AppPage {
     }
     fn created(&self) -> String {
         when(self.app.created_at)
+    }
+    fn holds(&self, c: &CollaboratorRecord, permission: &str) -> bool {
+        Permission::parse(permission).is_some_and(|p| c.permissions.contains(p))
     }
     fn perms_of(&self, c: &CollaboratorRecord) -> String {
         c.permissions
@@ -183,8 +189,15 @@ pub async fn settings(
     let loaded = async {
         let models = items(&service, &viewer, &account, &app_id, ItemKind::Model).await?;
         let workflows = items(&service, &viewer, &account, &app_id, ItemKind::Workflow).await?;
-        let modules = items(&service, &viewer, &account, &app_id, ItemKind::Module).await?;
-        let installed = service.installed_modules(caller, &account, &app_id).await?;
+        // Modules, own and installed, are listed to those who may use them (`modules.use`).
+        let (modules, installed) = if app_perms.contains(Permission::ModulesUse) {
+            (
+                items(&service, &viewer, &account, &app_id, ItemKind::Module).await?,
+                service.installed_modules(caller, &account, &app_id).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok::<_, ServiceError>((models, workflows, modules, installed))
     };
     let (models, workflows, modules, installed) = match loaded.await {
@@ -219,6 +232,11 @@ pub async fn settings(
         modules,
         installed,
         teams,
+        grantable: PermissionSet::all_at(Level::App)
+            .difference(collaborator_forbidden())
+            .iter()
+            .map(|p| (p.as_str(), p.label()))
+            .collect(),
     };
     render(&page, viewer.flash.is_some())
 }
@@ -301,5 +319,55 @@ pub async fn delete(
         result,
         &format!("/a/{account}/apps"),
         &format!("app {app_id} deleted"),
+    )
+}
+
+/// Adds a collaborator or replaces its permissions: `user` and one `permissions` field per
+/// ticked box (the service refuses what the caller itself does not hold).
+pub async fn set_collaborator(
+    State(service): State<ConsoleState>,
+    Path((account, app_id)): Path<(String, String)>,
+    posted: Posted<Vec<(String, String)>>,
+) -> Response {
+    let user = posted
+        .form
+        .iter()
+        .find(|(k, _)| k == "user")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let permissions: Vec<String> = posted
+        .form
+        .iter()
+        .filter(|(k, _)| k == "permissions")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let result = service
+        .set_collaborator(
+            &posted.viewer.caller,
+            &account,
+            &app_id,
+            &user,
+            &permissions,
+        )
+        .await;
+    after_post(
+        result,
+        &format!("/a/{account}/apps/{app_id}#collab-h"),
+        &format!("collaborator {user} saved"),
+    )
+}
+
+pub async fn remove_collaborator(
+    State(service): State<ConsoleState>,
+    Path((account, app_id, user)): Path<(String, String, String)>,
+    posted: Posted<DeleteForm>,
+) -> Response {
+    let result = service
+        .remove_collaborator(&posted.viewer.caller, &account, &app_id, &user)
+        .await;
+    after_post(
+        result,
+        &format!("/a/{account}/apps/{app_id}#collab-h"),
+        &format!("collaborator {user} removed"),
     )
 }

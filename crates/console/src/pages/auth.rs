@@ -2,11 +2,12 @@
 //! service asks for them), sign up, sign out.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_service::password::ChangeAuthority;
 use portcullis_service::sessions::{LoginOutcome, SignupInput};
+use portcullis_service::sso::LoginMethod;
 use portcullis_service::{Caller, ServiceError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -26,19 +27,56 @@ struct SignInPage {
     csrf: String,
     email: String,
     signup_enabled: bool,
+    /// The organization asked for with `?org=`, and its enabled SSO buttons.
+    org: String,
+    sso: Vec<LoginMethod>,
+    sso_note: Option<String>,
 }
 
-pub async fn sign_in_page(State(service): State<ConsoleState>, pre: PreToken) -> Response {
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    #[serde(default)]
+    org: String,
+}
+
+pub async fn sign_in_page(
+    State(service): State<ConsoleState>,
+    Query(query): Query<SignInQuery>,
+    pre: PreToken,
+) -> Response {
     // A browser that still holds a session goes home (which sends it back here if it ended).
     if pre.signed_in && pre.flash.is_none() {
         return Redirect::to("/").into_response();
     }
+    let org: String = query.org.trim().chars().take(64).collect();
+    // The same service call as `GET /v1/auth/methods?org=`.
+    let (sso, sso_note) = if org.is_empty() {
+        (Vec::new(), None)
+    } else {
+        match service.login_methods(&org).await {
+            Ok(methods) if methods.is_empty() => (
+                methods,
+                Some(format!(
+                    "organization `{org}` has no single sign-on enabled"
+                )),
+            ),
+            Ok(methods) => (methods, None),
+            Err(ServiceError::Internal(err)) => {
+                tracing::error!(error = %err, "login methods failed");
+                (Vec::new(), Some("internal error".to_owned()))
+            }
+            Err(_) => (Vec::new(), Some(format!("no organization `{org}`"))),
+        }
+    };
     let page = SignInPage {
         title: "Sign in",
         flash: pre.flash.clone(),
         csrf: pre.token.clone(),
         email: String::new(),
         signup_enabled: service.config().signup_enabled,
+        org,
+        sso,
+        sso_note,
     };
     pre.finish(render(&page, false))
 }

@@ -6,5 +6,6 @@ pub mod audit;
 pub mod auth;
 pub mod members;
 pub mod money;
+pub mod passwords;
 pub mod security;
 pub mod teams;

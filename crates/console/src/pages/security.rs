@@ -1,6 +1,8 @@
 //! Security: the organization's password policy (view; edit with `security.manage`; presets),
-//! identity providers (a marked placeholder until the SAML service lands), and the role summary
-//! generated from the permission catalogue the engine uses.
+//! identity providers (create from metadata or fields, edit, enable toggle, delete with a
+//! confirmation, certificates with their expiry), SSO enforcement with its break-glass
+//! administrators, and the role summary generated from the permission catalogue the engine
+//! uses.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -121,6 +123,29 @@ struct SecurityPage {
     warnings: Vec<String>,
     /// `None` when the caller may not list identity providers.
     idps: Option<Vec<IdpRow>>,
+    /// SSO enforcement and its break-glass administrators (`None` without `security.view`).
+    sso: Option<(bool, Vec<String>)>,
+    /// The organization's administrators (break-glass candidates).
+    admins: Vec<String>,
+}
+
+impl SecurityPage {
+    fn break_glass(&self, user: &str) -> bool {
+        self.sso
+            .as_ref()
+            .is_some_and(|(_, users)| users.iter().any(|u| u == user))
+    }
+    fn enforced(&self) -> bool {
+        self.sso.as_ref().is_some_and(|(on, _)| *on)
+    }
+}
+
+/// A certificate of an identity provider: subject, expiry, and whether it needs attention.
+struct CertRow {
+    subject: String,
+    expires: String,
+    expired: bool,
+    expiring_soon: bool,
 }
 
 /// An identity provider as listed, with its certificates' expiry.
@@ -130,7 +155,8 @@ struct IdpRow {
     enabled: bool,
     entity_id: String,
     sso_url: String,
-    certificates: Vec<String>,
+    metadata_url: String,
+    certificates: Vec<CertRow>,
     warnings: Vec<String>,
 }
 
@@ -142,23 +168,23 @@ fn idp_row(view: IdpView) -> IdpRow {
         enabled: s.enabled,
         entity_id: s.entity_id,
         sso_url: s.sso_url,
+        metadata_url: s.metadata_url.unwrap_or_default(),
         certificates: view
             .certificates
             .iter()
             .map(|c| match &c.info {
-                Some(info) => format!(
-                    "{} — expires {}{}",
-                    info.subject,
-                    crate::view::when(info.not_after_ms),
-                    if c.expired {
-                        " (EXPIRED)"
-                    } else if c.expiring_soon {
-                        " (expiring soon)"
-                    } else {
-                        ""
-                    }
-                ),
-                None => "unreadable certificate".to_owned(),
+                Some(info) => CertRow {
+                    subject: info.subject.clone(),
+                    expires: crate::view::when(info.not_after_ms),
+                    expired: c.expired,
+                    expiring_soon: c.expiring_soon,
+                },
+                None => CertRow {
+                    subject: "unreadable certificate".to_owned(),
+                    expires: String::new(),
+                    expired: false,
+                    expiring_soon: false,
+                },
             })
             .collect(),
         warnings: view.warnings,
@@ -194,6 +220,23 @@ pub async fn security_page(
         Err(ServiceError::Forbidden(_)) => None,
         Err(err) => return page_error(err),
     };
+    let sso = match service.sso_enforcement(&viewer.caller, &account).await {
+        Ok(sso) => Some(sso),
+        Err(ServiceError::Forbidden(_)) => None,
+        Err(err) => return page_error(err),
+    };
+    let admins = match service
+        .list_members(&viewer.caller, &account, Some("200"), None)
+        .await
+    {
+        Ok(page) => page
+            .members
+            .into_iter()
+            .filter(|m| m.role == OrgRole::Admin)
+            .map(|m| m.id)
+            .collect(),
+        Err(err) => return page_error(err),
+    };
     let page = SecurityPage {
         nav,
         view,
@@ -202,6 +245,8 @@ pub async fn security_page(
         presets: PRESETS,
         warnings,
         idps,
+        sso,
+        admins,
     };
     render(&page, viewer.flash.is_some())
 }
@@ -400,4 +445,108 @@ pub async fn toggle_idp(
         if enabled { "enabled" } else { "disabled" }
     );
     after_post(result, &format!("/a/{account}/security"), &done)
+}
+
+/// The editable fields of an identity provider; a blank certificate or metadata keeps what is
+/// stored.
+#[derive(Deserialize)]
+pub struct IdpEditForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    entity_id: String,
+    #[serde(default)]
+    sso_url: String,
+    #[serde(default)]
+    metadata_url: String,
+    #[serde(default)]
+    metadata_xml: String,
+    #[serde(default)]
+    certificate: String,
+}
+
+pub async fn update_idp(
+    State(service): State<ConsoleState>,
+    Path((account, idp)): Path<(String, String)>,
+    posted: Posted<IdpEditForm>,
+) -> Response {
+    let form = posted.form;
+    let given = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    // An unchanged metadata URL is not sent, so saving a name does not fetch metadata again.
+    let stored_url = match service
+        .identity_provider(&posted.viewer.caller, &account, &idp)
+        .await
+    {
+        Ok(view) => view.record.settings.metadata_url.unwrap_or_default(),
+        Err(err) => return page_error(err),
+    };
+    let certificate = certificate_body(&form.certificate);
+    let input = IdpInput {
+        name: given(form.name),
+        entity_id: given(form.entity_id),
+        sso_url: given(form.sso_url),
+        metadata_url: given(form.metadata_url).filter(|url| *url != stored_url),
+        metadata_xml: given(form.metadata_xml),
+        certificates: Some(certificate).filter(|c| !c.is_empty()).map(|c| vec![c]),
+        ..IdpInput::default()
+    };
+    let result = service
+        .update_identity_provider(&posted.viewer.caller, &account, &idp, input, false)
+        .await;
+    after_post(
+        result,
+        &format!("/a/{account}/security"),
+        &format!("identity provider {idp} saved"),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn delete_idp(
+    State(service): State<ConsoleState>,
+    Path((account, idp)): Path<(String, String)>,
+    posted: Posted<ConfirmForm>,
+) -> Response {
+    let back = format!("/a/{account}/security");
+    if posted.form.confirm.trim() != idp {
+        return crate::session::redirect_with(
+            &back,
+            true,
+            &format!(
+                "to delete the identity provider, type its id `{idp}` in the confirmation field"
+            ),
+        );
+    }
+    let result = service
+        .delete_identity_provider(&posted.viewer.caller, &account, &idp)
+        .await;
+    after_post(result, &back, &format!("identity provider {idp} deleted"))
+}
+
+/// SSO enforcement: `enforced` and one `break_glass` field per ticked administrator.
+pub async fn set_sso(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    posted: Posted<Vec<(String, String)>>,
+) -> Response {
+    let enforced = posted.form.iter().any(|(k, _)| k == "enforced");
+    let break_glass: Vec<String> = posted
+        .form
+        .iter()
+        .filter(|(k, _)| k == "break_glass")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let result = service
+        .set_sso_enforcement(&posted.viewer.caller, &account, enforced, &break_glass)
+        .await;
+    let done = if enforced {
+        "SSO enforcement on"
+    } else {
+        "SSO enforcement off"
+    };
+    after_post(result, &format!("/a/{account}/security"), done)
 }

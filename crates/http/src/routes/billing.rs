@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ingest_usage))
         .routes(routes!(costs))
-        .routes(routes!(get_budget, put_budget))
+        .routes(routes!(get_budget, put_budget, delete_budget))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -314,4 +314,19 @@ async fn put_budget(
     };
     let budget = service.set_budget(&caller, &org, input).await?;
     Ok(Json(budget.value.into()))
+}
+
+/// Removes the monthly budget (`billing.manage`); removing an absent budget is harmless.
+#[utoipa::path(delete, path = "/v1/orgs/{org}/budget", tag = "billing", security(("bearer" = [])),
+    params(("org" = String, Path)), responses(
+    (status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem),
+))]
+async fn delete_budget(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(org): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    service.clear_budget(&caller, &org).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
