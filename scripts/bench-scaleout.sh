@@ -6,7 +6,8 @@
 #      sampled while a write load runs on A (p50/p90/p99/max);
 #   4. catch-up: B frozen (SIGSTOP) while A writes, then resumed; and B restarted after writes.
 # Not run in CI. Creates and drops its own database on PORTCULLIS_TEST_POSTGRES_URL's server.
-# DURATION (seconds per wrk run, default 10), CONNECTIONS (default 32).
+# DURATION (seconds per wrk run, default 10), CONNECTIONS (default 32), PORTCULLIS_BIN (a
+# binary to measure instead of building the release one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -20,8 +21,12 @@ for tool in wrk nginx psql python3 curl jq; do
     command -v "$tool" > /dev/null || { echo "needs $tool" >&2; exit 1; }
 done
 
-cargo build -q --release -p portcullis
-BIN="$repo/target/release/portcullis"
+if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
+    BIN="$PORTCULLIS_BIN" # e.g. a debug build, when a release build is out of reach
+else
+    cargo build -q --release -p portcullis
+    BIN="$repo/target/release/portcullis"
+fi
 
 work="$(mktemp -d)"
 chmod 755 "$work"
@@ -160,6 +165,7 @@ wrk_pair() {
         "$r1" "$r2" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+echo "## binary: $BIN"
 echo "## machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg); wrk -c$CONNECTIONS, ${DURATION}s a run"
 echo "## 1. check throughput (POST /v1/check, allowed via role:admin)"
 wrk_run "checks, one server direct" "$A/v1/check" check.lua
