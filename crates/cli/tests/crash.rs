@@ -259,9 +259,9 @@ async fn run_worker(
         let mut invitation = String::new();
         for step in STEPS {
             let admin = Some(worker.admin.as_str());
-            let answer = match step {
-                Step::Signup => {
-                    write(
+            let answer =
+                match step {
+                    Step::Signup => write(
                         &server,
                         "POST",
                         "/v1/signup",
@@ -270,100 +270,99 @@ async fn run_worker(
                                "first_name": "Crash", "last_name": user}),
                         &acknowledged,
                     )
-                    .await
-                }
-                Step::Login => {
-                    write(
-                        &server,
-                        "POST",
-                        "/v1/login",
-                        None,
-                        json!({"email": email, "password": format!("password-{user}")}),
-                        &acknowledged,
-                    )
-                    .await
-                }
-                Step::Invite => {
-                    write(
-                        &server,
-                        "POST",
-                        &format!("/v1/orgs/{org}/invitations"),
-                        admin,
-                        json!({"email": email, "role": "team_contributor"}),
-                        &acknowledged,
-                    )
-                    .await
-                }
-                Step::Accept => {
-                    write(
-                        &server,
-                        "POST",
-                        &format!("/v1/invitations/{invitation}/accept"),
-                        Some(&session),
-                        json!({}),
-                        &acknowledged,
-                    )
-                    .await
-                }
-                Step::CreateTeam => {
-                    write(
-                        &server,
-                        "POST",
-                        &format!("/v1/orgs/{org}/teams"),
-                        admin,
-                        json!({"id": it.team(), "name": it.team()}),
-                        &acknowledged,
-                    )
-                    .await
-                }
-                Step::AddToTeam => {
-                    write(
-                        &server,
-                        "PUT",
-                        &format!("/v1/orgs/{org}/teams/{}/members/{user}", it.team()),
-                        admin,
-                        json!({}),
-                        &acknowledged,
-                    )
-                    .await
-                }
-                Step::Finish => match it.finish() {
-                    0 => {
-                        write(
-                            &server,
-                            "DELETE",
-                            &format!("/v1/orgs/{org}/teams/{}", it.team()),
-                            admin,
-                            json!({}),
-                            &acknowledged,
-                        )
-                        .await
-                    }
-                    1 => {
-                        write(
-                            &server,
-                            "DELETE",
-                            &format!("/v1/orgs/{org}/members/{user}"),
-                            admin,
-                            json!({}),
-                            &acknowledged,
-                        )
-                        .await
-                    }
-                    _ => {
+                    .await,
+                    Step::Login => {
                         write(
                             &server,
                             "POST",
-                            "/v1/orgs",
-                            Some(&session),
-                            json!({"id": it.own_org(), "name": it.own_org(),
-                                   "billing_email": "billing@example.com"}),
+                            "/v1/login",
+                            None,
+                            json!({"email": email, "password": format!("password-{user}")}),
                             &acknowledged,
                         )
                         .await
                     }
-                },
-            };
+                    Step::Invite => {
+                        write(
+                            &server,
+                            "POST",
+                            &format!("/v1/orgs/{org}/invitations"),
+                            admin,
+                            json!({"email": email, "role": "team_contributor"}),
+                            &acknowledged,
+                        )
+                        .await
+                    }
+                    Step::Accept => {
+                        write(
+                            &server,
+                            "POST",
+                            &format!("/v1/invitations/{invitation}/accept"),
+                            Some(&session),
+                            json!({}),
+                            &acknowledged,
+                        )
+                        .await
+                    }
+                    Step::CreateTeam => {
+                        write(
+                            &server,
+                            "POST",
+                            &format!("/v1/orgs/{org}/teams"),
+                            admin,
+                            json!({"id": it.team(), "name": it.team()}),
+                            &acknowledged,
+                        )
+                        .await
+                    }
+                    Step::AddToTeam => {
+                        write(
+                            &server,
+                            "PUT",
+                            &format!("/v1/orgs/{org}/teams/{}/members/{user}", it.team()),
+                            admin,
+                            json!({}),
+                            &acknowledged,
+                        )
+                        .await
+                    }
+                    Step::Finish => match it.finish() {
+                        0 => {
+                            write(
+                                &server,
+                                "DELETE",
+                                &format!("/v1/orgs/{org}/teams/{}", it.team()),
+                                admin,
+                                json!({}),
+                                &acknowledged,
+                            )
+                            .await
+                        }
+                        1 => {
+                            write(
+                                &server,
+                                "DELETE",
+                                &format!("/v1/orgs/{org}/members/{user}"),
+                                admin,
+                                json!({}),
+                                &acknowledged,
+                            )
+                            .await
+                        }
+                        _ => {
+                            write(
+                                &server,
+                                "POST",
+                                "/v1/orgs",
+                                Some(&session),
+                                json!({"id": it.own_org(), "name": it.own_org(),
+                                   "billing_email": "billing@example.com"}),
+                                &acknowledged,
+                            )
+                            .await
+                        }
+                    },
+                };
             let Some(body) = answer else {
                 it.in_flight = true;
                 worker.iterations.push(it);

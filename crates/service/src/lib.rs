@@ -123,6 +123,13 @@ impl Portcullis {
             .store
             .begin_write(&caller.actor(), self.clock.now())
             .await?;
+        // The request was authenticated against the index before the write was serialised; a
+        // revocation (or suspension) committed in between, here or on another server, wins.
+        if let Some((credential, _)) = caller.credential
+            && !write.credential_live(credential).await?
+        {
+            return Err(ServiceError::Unauthenticated);
+        }
         let (value, changes) = op(&mut write).await?;
         write.set_changes(&changes);
         let revision = write.commit().await?;

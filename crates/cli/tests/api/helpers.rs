@@ -108,9 +108,10 @@ impl TestApp {
         let store = portcullis_service::store::Store::open(&self.store.url)
             .await
             .expect("the store opens again");
-        let service = Portcullis::start(store, Arc::new(SystemClock), self.service.config().clone())
-            .await
-            .expect("service starts");
+        let service =
+            Portcullis::start(store, Arc::new(SystemClock), self.service.config().clone())
+                .await
+                .expect("service starts");
         service.spawn_follower();
         self.service.spawn_follower();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

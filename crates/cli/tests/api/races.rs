@@ -37,7 +37,10 @@ fn summary(index: &AccessIndex) -> BTreeSet<String> {
                     "team {:?} of {org:?} has {} (listed={})",
                     entry.map(|t| t.id.to_string()),
                     user.id,
-                    entry.is_some_and(|t| t.members.iter().any(|m| index.user(*m).is_some_and(|u| u.id == user.id)))
+                    entry.is_some_and(|t| t
+                        .members
+                        .iter()
+                        .any(|m| index.user(*m).is_some_and(|u| u.id == user.id)))
                 ));
             }
         }
@@ -174,6 +177,9 @@ async fn concurrent_demotions_and_removals_always_leave_an_admin() {
             assert_no_server_error("demote/remove/leave", &reply);
             match reply.status.as_u16() {
                 200 | 204 => {}
+                // The caller was removed from its only organization, which revoked its
+                // credentials, by a request serialised before this one.
+                401 => assert_eq!(reply.body["code"], "auth.required", "{}", reply.body),
                 // The caller lost its role or its membership to an earlier request.
                 403 => assert_eq!(reply.body["code"], "permission.denied", "{}", reply.body),
                 404 => assert_eq!(reply.body["code"], "not_found", "{}", reply.body),
@@ -217,7 +223,9 @@ async fn parallel_guesses_on_two_servers_count_at_most_the_limit() {
                         Method::POST,
                         "/v1/login",
                         None,
-                        Some(json!({"email": "alice@example.com", "password": format!("wrong-{i}")})),
+                        Some(
+                            json!({"email": "alice@example.com", "password": format!("wrong-{i}")}),
+                        ),
                     )
                     .await
             })
@@ -299,7 +307,10 @@ async fn concurrent_acceptances_of_one_invitation_add_one_membership() {
                 other => panic!("unexpected {other}: {}", reply.body),
             }
         }
-        assert_eq!(accepted, 1, "round {round}: exactly one acceptance succeeds");
+        assert_eq!(
+            accepted, 1,
+            "round {round}: exactly one acceptance succeeds"
+        );
         let org = a.service.resolve_org("acme").unwrap();
         let members = a.service.store().members(org, None, 1000).await.unwrap();
         assert_eq!(
@@ -475,7 +486,10 @@ async fn revocation_races_use(
             }
         }
     }
-    assert!(before > 0 && after > 0, "no overlap: {before} before, {after} after");
+    assert!(
+        before > 0 && after > 0,
+        "no overlap: {before} before, {after} after"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -522,4 +536,109 @@ async fn a_revoked_token_or_session_stops_working_once_the_revocation_is_answere
         .bearer_auth(&bob);
     revocation_races_use(&a, &b, &second, revoke).await;
     assert_indexes_match_the_store(&[&a, &b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_write_made_with_a_token_commits_after_its_revocation() {
+    let a = Arc::new(spawn_app().await);
+    let b = Arc::new(a.peer().await);
+    let bob = a.user("bob").await;
+    a.org(&bob, "acme").await;
+    let key = a
+        .post(
+            "/v1/users/me/keys",
+            &bob,
+            json!({"description": "ci", "scopes": ["all"]}),
+        )
+        .await;
+    let key = key.assert_status(201);
+    let (pat, key_id) = (
+        key["token"].as_str().unwrap().to_owned(),
+        key["id"].as_str().unwrap().to_owned(),
+    );
+    settle(&[&a, &b]).await;
+    let stop = Instant::now() + Duration::from_millis(800);
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let pat = pat.clone();
+            tokio::spawn(async move {
+                let mut committed = Vec::new();
+                let mut n = 0;
+                while Instant::now() < stop {
+                    n += 1;
+                    let id = format!("w{i}n{n}");
+                    let response = server
+                        .client
+                        .post(format!("{}/v1/orgs/acme/teams", server.address))
+                        .bearer_auth(&pat)
+                        .json(&json!({"id": id, "name": id}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    assert!(
+                        status == 201 || status == 401,
+                        "a write with the token got {status}"
+                    );
+                    if status == 201 {
+                        let revision: u64 = response.headers()["portcullis-revision"]
+                            .to_str()
+                            .unwrap()
+                            .parse()
+                            .unwrap();
+                        committed.push((id, revision));
+                    }
+                }
+                committed
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = a
+        .client
+        .delete(format!("{}/v1/users/me/keys/{key_id}", a.address))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let mut succeeded = 0;
+    for writer in writers {
+        succeeded += writer.await.unwrap().len();
+    }
+    assert!(succeeded > 0, "no write succeeded before the revocation");
+    let (revoked, late) = writes_after_revocation(&a, &key_id).await;
+    assert_eq!(
+        late,
+        Vec::<i64>::new(),
+        "writes committed with the token after its revocation at revision {revoked}"
+    );
+}
+
+/// The revision at which the key `public_id` was revoked, and the revisions of successful
+/// writes made with it after that, read from the audit log in the store.
+async fn writes_after_revocation(app: &TestApp, public_id: &str) -> (i64, Vec<i64>) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(app.store_url()).await.unwrap();
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT revision FROM audit_log WHERE operation = 2011 AND success = 1 \
+         AND targets LIKE $1",
+    )
+    .bind(format!("%{public_id}%"))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let late: Vec<i64> = sqlx::query_scalar(
+        "SELECT a.revision FROM audit_log a JOIN credentials c ON c.id = a.actor_credential_id \
+         WHERE c.public_id = $1 AND a.success = 1 AND a.revision > $2 ORDER BY a.revision",
+    )
+    .bind(public_id)
+    .bind(revoked)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    (revoked, late)
 }
