@@ -642,3 +642,79 @@ async fn writes_after_revocation(app: &TestApp, public_id: &str) -> (i64, Vec<i6
     conn.close().await.unwrap();
     (revoked, late)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_write_authorized_by_a_role_commits_after_the_demotion() {
+    let a = Arc::new(spawn_app().await);
+    let b = Arc::new(a.peer().await);
+    let alice = a.user("alice").await;
+    let carol = a.user("carol").await;
+    a.org(&alice, "acme").await;
+    join(&a, &alice, "acme", &carol, "carol", "admin").await;
+    settle(&[&a, &b]).await;
+    let stop = Instant::now() + Duration::from_millis(800);
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let carol = carol.clone();
+            tokio::spawn(async move {
+                let (mut created, mut n) = (0, 0);
+                while Instant::now() < stop {
+                    n += 1;
+                    let id = format!("w{i}n{n}");
+                    let reply = server
+                        .post("/v1/orgs/acme/teams", &carol, json!({"id": id, "name": id}))
+                        .await;
+                    assert_no_server_error("create team", &reply);
+                    match reply.status.as_u16() {
+                        201 => created += 1,
+                        403 => assert_eq!(reply.body["code"], "permission.denied"),
+                        other => panic!("unexpected {other}: {}", reply.body),
+                    }
+                }
+                created
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.put(
+        "/v1/orgs/acme/members/carol",
+        &alice,
+        json!({"role": "org_user"}),
+    )
+    .await
+    .assert_status(200);
+    let mut created = 0;
+    for writer in writers {
+        created += writer.await.unwrap();
+    }
+    assert!(created > 0, "no write succeeded before the demotion");
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(a.store_url()).await.unwrap();
+    let carol_key = i64::from(a.service.resolve_user("carol").unwrap().0);
+    // The demotion (a member role change by alice), then carol's successful writes after it.
+    let demoted: i64 = sqlx::query_scalar(
+        "SELECT MAX(revision) FROM audit_log WHERE operation = 101 AND success = 1 \
+         AND actor_user_id <> $1",
+    )
+    .bind(carol_key)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let late: Vec<i64> = sqlx::query_scalar(
+        "SELECT revision FROM audit_log WHERE actor_user_id = $1 AND success = 1 \
+         AND revision > $2 ORDER BY revision",
+    )
+    .bind(carol_key)
+    .bind(demoted)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(
+        late,
+        Vec::<i64>::new(),
+        "writes committed on the strength of the admin role after its removal at {demoted}"
+    );
+}
