@@ -57,6 +57,7 @@ impl Portcullis {
     ) -> Result<()> {
         let decision = self.decide(caller, permission, resource);
         if decision.allowed {
+            caller.granted.record(permission, resource, what);
             return Ok(());
         }
         if decision.denial == Some(Denial::SsoRequired) {

@@ -1,8 +1,31 @@
 //! The acting principal of a request: who, with which credential, from where.
 
-use portcullis_core::decision::{Binding, Subject};
-use portcullis_core::{CredentialKind, UserKey};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use portcullis_core::decision::{Binding, Resource, Subject};
+use portcullis_core::{CredentialKind, Permission, UserKey};
 use portcullis_store::Actor;
+
+/// The permissions a request was granted on its way to a write (permission, resource, and the
+/// resource's name for a `not_found`), shared by the clones of its [`Caller`]. `commit` asks
+/// them again once the write is serialised behind every earlier one, so a demotion, removal or
+/// deletion committed after the request was authorized but before its write wins.
+#[derive(Debug, Clone, Default)]
+pub struct Grants(Arc<Mutex<Vec<(Permission, Resource, &'static str)>>>);
+
+impl Grants {
+    pub(crate) fn record(&self, permission: Permission, resource: Resource, what: &'static str) {
+        let mut grants = self.0.lock();
+        if !grants.contains(&(permission, resource, what)) {
+            grants.push((permission, resource, what));
+        }
+    }
+
+    pub(crate) fn list(&self) -> Vec<(Permission, Resource, &'static str)> {
+        self.0.lock().clone()
+    }
+}
 
 /// Request context recorded in audit entries.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +43,8 @@ pub struct Caller {
     /// The SHA-256 of the presented token, so logout can revoke exactly it.
     pub token_hash: Option<[u8; 32]>,
     pub meta: RequestMeta,
+    /// What this request was authorized to do so far (checked again by `commit`).
+    pub granted: Grants,
 }
 
 impl Caller {
@@ -29,6 +54,7 @@ impl Caller {
             credential: None,
             token_hash: None,
             meta,
+            granted: Grants::default(),
         }
     }
 
@@ -44,6 +70,7 @@ impl Caller {
             credential: None,
             token_hash: None,
             meta: RequestMeta::default(),
+            granted: Grants::default(),
         }
     }
 

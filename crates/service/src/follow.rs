@@ -33,7 +33,7 @@ impl Portcullis {
 
     /// Applies feed rows up to `up_to` (or all committed), reloading the whole index if the
     /// feed no longer holds the next revision.
-    async fn catch_up_to(&self, up_to: Option<u64>) -> Result<u64> {
+    pub(crate) async fn catch_up_to(&self, up_to: Option<u64>) -> Result<u64> {
         loop {
             let from = self.revision();
             if up_to.is_some_and(|target| from >= target) {

@@ -41,7 +41,7 @@ use parking_lot::RwLock;
 use portcullis_core::{AccessIndex, Change, Clock};
 use portcullis_store::{Store, Write};
 
-pub use caller::{Caller, RequestMeta};
+pub use caller::{Caller, Grants, RequestMeta};
 pub use config::ServiceConfig;
 pub use error::ServiceError;
 pub use portcullis_core as core;
@@ -123,6 +123,23 @@ impl Portcullis {
             .store
             .begin_write(&caller.actor(), self.clock.now())
             .await?;
+        // The request was authenticated against the index before the write was serialised; a
+        // revocation (or suspension) committed in between, here or on another server, wins.
+        if let Some((credential, _)) = caller.credential
+            && !write.credential_live(credential).await?
+        {
+            return Err(ServiceError::Unauthenticated);
+        }
+        // Likewise for permissions: with every earlier write (from any server) in the index,
+        // what authorized this request must still hold.
+        let grants = caller.granted.list();
+        if !grants.is_empty() {
+            self.catch_up_to(Some(write.revision().saturating_sub(1)))
+                .await?;
+            for (permission, resource, what) in grants {
+                self.authorize(caller, permission, resource, what)?;
+            }
+        }
         let (value, changes) = op(&mut write).await?;
         write.set_changes(&changes);
         let revision = write.commit().await?;

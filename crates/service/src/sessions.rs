@@ -418,6 +418,7 @@ impl Portcullis {
                 credential: Some((entry.id, entry.kind)),
                 token_hash: Some(hash),
                 meta,
+                granted: crate::caller::Grants::default(),
             })
         })
     }

@@ -140,6 +140,24 @@ impl Store {
 }
 
 impl Write {
+    /// Whether credential `id` may still act at the write's time: not revoked, not expired,
+    /// its user active. Asked inside the transaction, after the revision bump serialised it
+    /// behind every earlier write (on any server), so a write cannot commit on the strength of
+    /// a credential that a revocation committed before it.
+    pub async fn credential_live(&mut self, id: i64) -> Result<bool> {
+        let now = self.now();
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM credentials c JOIN users u ON u.account_id = c.user_id \
+             WHERE c.id = $1 AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $2) \
+             AND u.state = 'active'",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(live.is_some())
+    }
+
     pub async fn create_credential(&mut self, new: &NewCredential) -> Result<i64> {
         let now = self.now();
         sqlx::query_scalar(

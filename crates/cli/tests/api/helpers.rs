@@ -13,7 +13,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub service: Arc<Portcullis>,
-    _store: TestStore,
+    store: Arc<TestStore>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -40,7 +40,7 @@ pub async fn spawn_app_with(config: ServiceConfig) -> TestApp {
         address,
         client: reqwest::Client::new(),
         service,
-        _store: test_store,
+        store: Arc::new(test_store),
     }
 }
 
@@ -68,7 +68,7 @@ pub async fn spawn_app_with_clock(
         address,
         client: reqwest::Client::new(),
         service,
-        _store: test_store,
+        store: Arc::new(test_store),
     }
 }
 
@@ -101,6 +101,43 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A second server over the same store: its own service, index and write lock, both
+    /// following each other's writes through the change feed. Requests spread over the two
+    /// can only be arbitrated by the store transaction, as between `serve` processes.
+    pub async fn peer(&self) -> TestApp {
+        let store = portcullis_service::store::Store::open(&self.store.url)
+            .await
+            .expect("the store opens again");
+        let service =
+            Portcullis::start(store, Arc::new(SystemClock), self.service.config().clone())
+                .await
+                .expect("service starts");
+        service.spawn_follower();
+        self.service.spawn_follower();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let app = portcullis_http::router(service.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            service,
+            store: self.store.clone(),
+        }
+    }
+
+    /// The URL of the store under this server (for queries on the data itself).
+    pub fn store_url(&self) -> &str {
+        &self.store.url
+    }
+
     pub async fn request(
         &self,
         method: Method,

@@ -18,6 +18,7 @@ mod members;
 mod orgs;
 mod passwords;
 mod policy;
+mod races;
 mod resources;
 mod saml;
 mod sessions;
