@@ -12,7 +12,10 @@ use portcullis_store::Actor;
 /// them again once the write is serialised behind every earlier one, so a demotion, removal or
 /// deletion committed after the request was authorized but before its write wins.
 #[derive(Debug, Clone, Default)]
-pub struct Grants(Arc<Mutex<Vec<(Permission, Resource, &'static str)>>>);
+pub struct Grants(Arc<Mutex<Vec<Grant>>>);
+
+/// One permission granted on one resource, with the resource's name for a `not_found`.
+pub type Grant = (Permission, Resource, &'static str);
 
 impl Grants {
     pub(crate) fn record(&self, permission: Permission, resource: Resource, what: &'static str) {
@@ -22,7 +25,7 @@ impl Grants {
         }
     }
 
-    pub(crate) fn list(&self) -> Vec<(Permission, Resource, &'static str)> {
+    pub(crate) fn list(&self) -> Vec<Grant> {
         self.0.lock().clone()
     }
 }
