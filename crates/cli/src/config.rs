@@ -225,6 +225,7 @@ impl Settings {
             remember_me_ttl_ms: i64::from(self.remember_me_ttl_days) * DAY_MS,
             invitation_ttl_ms: i64::from(self.invitation_ttl_days) * DAY_MS,
             max_orgs_per_user: self.max_orgs_per_user,
+            ..ServiceConfig::default()
         }
     }
 

@@ -15,6 +15,8 @@ pub struct ServiceConfig {
     pub invitation_ttl_ms: i64,
     /// How many organizations one user may belong to (SPEC 1: 20).
     pub max_orgs_per_user: u32,
+    /// How long fetching an identity provider's metadata URL may take.
+    pub metadata_fetch_timeout: std::time::Duration,
 }
 
 impl Default for ServiceConfig {
@@ -25,6 +27,7 @@ impl Default for ServiceConfig {
             remember_me_ttl_ms: 30 * DAY_MS,
             invitation_ttl_ms: 7 * DAY_MS,
             max_orgs_per_user: 20,
+            metadata_fetch_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
