@@ -12,8 +12,9 @@ n="${1:-2000}"
 conc="${2:-16}"
 users="${3:-200}"
 command -v xmlsec1 > /dev/null || { echo "needs the xmlsec1 CLI (Debian package xmlsec1)" >&2; exit 2; }
-cargo build -q --release -p portcullis
-bin=target/release/portcullis
+# PORTCULLIS_BIN=path skips the release build (e.g. to try the script on a debug binary).
+bin="${PORTCULLIS_BIN:-target/release/portcullis}"
+[[ -n "${PORTCULLIS_BIN:-}" ]] || cargo build -q --release -p portcullis
 fixtures=crates/saml/tests/fixtures
 dir="$(mktemp -d)"
 pid=""
