@@ -244,6 +244,7 @@ impl Settings {
             invitation_ttl_ms: i64::from(self.invitation_ttl_days) * DAY_MS,
             max_orgs_per_user: self.max_orgs_per_user,
             consistency_wait_ms: self.consistency_wait_ms,
+            ..ServiceConfig::default()
         }
     }
 

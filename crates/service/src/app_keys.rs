@@ -74,9 +74,7 @@ impl Portcullis {
         let user = self.require_user(caller)?;
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = Resource::App(key);
-        if !self.can_see(caller, resource) {
-            return Err(ServiceError::NotFound("app"));
-        }
+        self.require_visible(caller, resource, "app")?;
         if !caller.is_session() {
             return Err(ServiceError::NotAllowed {
                 code: "key.session_required",
@@ -160,9 +158,7 @@ impl Portcullis {
     ) -> Result<Vec<CredentialRecord>> {
         let user = self.require_user(caller)?;
         let (_, key) = self.resolve_app(account, app)?;
-        if !self.can_see(caller, Resource::App(key)) {
-            return Err(ServiceError::NotFound("app"));
-        }
+        self.require_visible(caller, Resource::App(key), "app")?;
         let all = self.manages_app_keys(caller, key);
         let now = self.now();
         let mut keys = self.store().app_keys(key).await?;
@@ -179,9 +175,7 @@ impl Portcullis {
     ) -> Result<Committed<()>> {
         let user = self.require_user(caller)?;
         let (owner, key) = self.resolve_app(account, app)?;
-        if !self.can_see(caller, Resource::App(key)) {
-            return Err(ServiceError::NotFound("app"));
-        }
+        self.require_visible(caller, Resource::App(key), "app")?;
         let all = self.manages_app_keys(caller, key);
         let (owner_id, app_id) = self.app_names(owner, key);
         self.commit(caller, async |w| {

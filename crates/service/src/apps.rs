@@ -162,6 +162,9 @@ impl Portcullis {
         cursor: Option<&str>,
     ) -> Result<AppPage> {
         let owner = self.resolve_account(account)?;
+        if let Account::Org(org) = owner {
+            self.require_sso(caller, org)?;
+        }
         let limit = page_size(limit)?;
         let mut after = match cursor {
             Some(raw) => Some(AccountId::parse(raw).map_err(|_| invalid_cursor())?.key()),

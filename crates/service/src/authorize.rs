@@ -61,11 +61,7 @@ impl Portcullis {
             return Ok(());
         }
         if decision.denial == Some(Denial::SsoRequired) {
-            return Err(ServiceError::NotAllowed {
-                code: "sso_required",
-                message: "this organization requires signing in through its identity provider"
-                    .to_owned(),
-            });
+            return Err(sso_required());
         }
         if self.can_see(caller, resource) {
             Err(ServiceError::Forbidden(permission))
@@ -136,6 +132,60 @@ impl Portcullis {
         }
     }
 
+    /// Requires that the caller may know `resource` exists ([`Portcullis::can_see`]). A member
+    /// kept out by SSO enforcement knows the organization exists and is told `sso_required`;
+    /// anyone else gets `not_found` naming `what`.
+    pub fn require_visible(
+        &self,
+        caller: &Caller,
+        resource: Resource,
+        what: &'static str,
+    ) -> Result<()> {
+        if self.can_see(caller, resource) {
+            Ok(())
+        } else {
+            Err(self.invisible(caller, resource, what))
+        }
+    }
+
+    /// Refuses a member whose credential SSO enforcement keeps out of `org` (`sso_required`),
+    /// for listings that would otherwise answer such a member with an empty page.
+    pub fn require_sso(&self, caller: &Caller, org: OrgKey) -> Result<()> {
+        if self.with_index(|index| sso_blocked(index, &caller.subject, org)) {
+            Err(sso_required())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error for a caller that may not see `resource`: `sso_required` for a member kept out
+    /// by SSO enforcement, `not_found` naming `what` otherwise.
+    pub fn invisible(
+        &self,
+        caller: &Caller,
+        resource: Resource,
+        what: &'static str,
+    ) -> ServiceError {
+        let blocked = self.with_index(|index| {
+            let org = match resource {
+                Resource::Account(Account::Org(org)) => Some(org),
+                Resource::Account(Account::User(_)) => None,
+                Resource::App(app) | Resource::AppItem { app, .. } => {
+                    index.app(app).and_then(|entry| match entry.owner {
+                        Account::Org(org) => Some(org),
+                        Account::User(_) => None,
+                    })
+                }
+            };
+            org.is_some_and(|org| sso_blocked(index, &caller.subject, org))
+        });
+        if blocked {
+            sso_required()
+        } else {
+            ServiceError::NotFound(what)
+        }
+    }
+
     /// Whether the caller may know that `resource` exists: members see their organization,
     /// anyone with `app.view` sees an app. Credential scopes do not hide existence.
     pub fn can_see(&self, caller: &Caller, resource: Resource) -> bool {
@@ -163,6 +213,14 @@ impl Portcullis {
     /// The acting user, or `unauthenticated`.
     pub fn require_user(&self, caller: &Caller) -> Result<UserKey> {
         caller.user().ok_or(ServiceError::Unauthenticated)
+    }
+}
+
+/// The refusal for a member whose credential SSO enforcement keeps out of the organization.
+fn sso_required() -> ServiceError {
+    ServiceError::NotAllowed {
+        code: "sso_required",
+        message: "this organization requires signing in through its identity provider".to_owned(),
     }
 }
 

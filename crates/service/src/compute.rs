@@ -161,10 +161,12 @@ impl Portcullis {
         reader: Reader,
         what: &'static str,
     ) -> ServiceError {
-        if !reader.full && self.can_see(caller, org_resource(org)) {
+        if reader.full {
+            ServiceError::NotFound(what)
+        } else if self.can_see(caller, org_resource(org)) {
             ServiceError::Forbidden(Permission::ComputeView)
         } else {
-            ServiceError::NotFound(what)
+            self.invisible(caller, org_resource(org), what)
         }
     }
 
@@ -239,7 +241,7 @@ impl Portcullis {
         clusters.retain(|c| reader.reads(c.visibility));
         if clusters.is_empty() && !reader.full && !self.can_see(caller, org_resource(org)) {
             // Outsiders learn nothing about an organization without public compute.
-            return Err(ServiceError::NotFound("organization"));
+            return Err(self.invisible(caller, org_resource(org), "organization"));
         }
         Ok(clusters)
     }
@@ -627,7 +629,7 @@ impl Portcullis {
         let mut deployments = self.store().deployments(org).await?;
         deployments.retain(|d| reader.reads(deployment_visibility(d)));
         if deployments.is_empty() && !reader.full && !self.can_see(caller, org_resource(org)) {
-            return Err(ServiceError::NotFound("organization"));
+            return Err(self.invisible(caller, org_resource(org), "organization"));
         }
         Ok(deployments)
     }

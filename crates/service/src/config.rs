@@ -18,6 +18,8 @@ pub struct ServiceConfig {
     /// Longest a request carrying a consistency token (`at_least`, `fully_consistent`, the
     /// `portcullis-revision` header) waits for this server's index to reach the revision.
     pub consistency_wait_ms: u32,
+    /// How long fetching an identity provider's metadata URL may take.
+    pub metadata_fetch_timeout: std::time::Duration,
 }
 
 impl Default for ServiceConfig {
@@ -29,6 +31,7 @@ impl Default for ServiceConfig {
             invitation_ttl_ms: 7 * DAY_MS,
             max_orgs_per_user: 20,
             consistency_wait_ms: 2_000,
+            metadata_fetch_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

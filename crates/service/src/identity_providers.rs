@@ -22,7 +22,6 @@ use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 /// A certificate is "expiring soon" within this many days.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 const DAY_MS: i64 = 86_400_000;
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_URL_CHARS: usize = 2048;
 const ATTRIBUTE_KEYS: [&str; 4] = ["email", "first_name", "last_name", "groups"];
 
@@ -141,47 +140,130 @@ fn short(cert: &str) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Fetches metadata: http(s) only (also after redirects), a timeout, a size cap.
-pub(crate) async fn fetch_metadata(url: &str) -> Result<String> {
+/// Why a redirect of a metadata fetch was refused (found again in reqwest's error chain).
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("the metadata URL redirected to a non-HTTP(S) URL")]
+    Scheme,
+    #[error("the metadata URL redirected more than {MAX_REDIRECTS} times")]
+    TooMany,
+}
+
+const MAX_REDIRECTS: usize = 3;
+
+/// The first error of type `T` in `err`'s source chain, stepping into the error an
+/// `io::Error` wraps (its `source` skips it).
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
+}
+
+/// Maps a failed metadata request to its own code: refused redirect, TLS, timeout, other.
+fn fetch_error(err: &reqwest::Error) -> ServiceError {
+    let (code, message) = if let Some(refused) = find_in_chain::<RedirectRefused>(err) {
+        let code = match refused {
+            RedirectRefused::Scheme => "idp.metadata_redirect_scheme",
+            RedirectRefused::TooMany => "idp.metadata_too_many_redirects",
+        };
+        (code, refused.to_string())
+    } else if let Some(tls) = find_in_chain::<rustls::Error>(err) {
+        match tls {
+            rustls::Error::InvalidCertificate(why) => (
+                "idp.metadata_tls_untrusted",
+                format!("the metadata server's TLS certificate is not trusted ({why:?})"),
+            ),
+            other => (
+                "idp.metadata_tls_failed",
+                format!("the TLS handshake with the metadata server failed ({other})"),
+            ),
+        }
+    } else if err.is_timeout() {
+        (
+            "idp.metadata_fetch_timeout",
+            "the metadata URL did not answer in time".to_owned(),
+        )
+    } else {
+        (
+            "idp.metadata_fetch_failed",
+            format!("could not fetch the metadata: {err}"),
+        )
+    };
+    ServiceError::invalid(code, "metadata_url", message)
+}
+
+/// Fetches metadata: http(s) only (also after redirects), TLS verified against the web PKI
+/// roots, a timeout, a size cap.
+pub(crate) async fn fetch_metadata(url: &str, timeout: Duration) -> Result<String> {
     let fail =
         |msg: String| ServiceError::invalid("idp.metadata_fetch_failed", "metadata_url", msg);
+    let too_large = || {
+        ServiceError::invalid(
+            "idp.metadata_too_large",
+            "metadata_url",
+            "the metadata document is too large",
+        )
+    };
     let client = reqwest::Client::builder()
-        .timeout(METADATA_TIMEOUT)
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= 3 {
-                attempt.error("too many redirects")
-            } else if matches!(attempt.url().scheme(), "http" | "https") {
-                attempt.follow()
+            if !matches!(attempt.url().scheme(), "http" | "https") {
+                attempt.error(RedirectRefused::Scheme)
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(RedirectRefused::TooMany)
             } else {
-                attempt.error("redirect to a non-HTTP(S) URL")
+                attempt.follow()
             }
         }))
         .build()
         .map_err(|e| ServiceError::Internal(Box::new(e)))?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| fail(format!("could not fetch the metadata: {e}")))?;
+    let mut response = client.get(url).send().await.map_err(|e| fetch_error(&e))?;
+    if response.status().is_redirection() {
+        // reqwest leaves a redirect it cannot even express as an HTTP URI (`file:///...`)
+        // unfollowed: refuse it as the policy refuses any other non-HTTP(S) target.
+        let target = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| response.url().join(l).ok());
+        if target.is_some_and(|t| !matches!(t.scheme(), "http" | "https")) {
+            let refused = RedirectRefused::Scheme;
+            return Err(ServiceError::invalid(
+                "idp.metadata_redirect_scheme",
+                "metadata_url",
+                refused.to_string(),
+            ));
+        }
+    }
     if !response.status().is_success() {
         return Err(fail(format!(
             "the metadata URL answered {}",
             response.status()
         )));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| fail(format!("could not read the metadata: {e}")))?
+    if response
+        .content_length()
+        .is_some_and(|n| n > portcullis_saml::MAX_METADATA_BYTES as u64)
     {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| fetch_error(&e))? {
         body.extend_from_slice(&chunk);
         if body.len() > portcullis_saml::MAX_METADATA_BYTES {
-            return Err(ServiceError::invalid(
-                "idp.metadata_too_large",
-                "metadata_url",
-                "the metadata document is too large",
-            ));
+            return Err(too_large());
         }
     }
     String::from_utf8(body).map_err(|_| fail("the metadata is not UTF-8".into()))
@@ -212,7 +294,7 @@ impl Portcullis {
         let mut metadata: Option<IdpMetadata> = None;
         if let Some(url) = &input.metadata_url {
             let url = http_url("metadata_url", url)?;
-            let xml = fetch_metadata(&url).await?;
+            let xml = fetch_metadata(&url, self.config().metadata_fetch_timeout).await?;
             metadata = Some(
                 portcullis_saml::parse_idp_metadata(&xml)
                     .map_err(|e| invalid_saml("metadata_url", &e))?,

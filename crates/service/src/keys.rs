@@ -71,8 +71,12 @@ impl Portcullis {
         let org = match &input.org {
             Some(id) => {
                 let org = self.resolve_org(id)?;
-                if !self.can_see(caller, Resource::Account(Account::Org(org))) && !input.service {
-                    return Err(ServiceError::NotFound("organization"));
+                if !input.service {
+                    self.require_visible(
+                        caller,
+                        Resource::Account(Account::Org(org)),
+                        "organization",
+                    )?;
                 }
                 Some(org)
             }

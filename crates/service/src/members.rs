@@ -66,9 +66,7 @@ impl Portcullis {
         cursor: Option<&str>,
     ) -> Result<MemberPage> {
         let org = self.resolve_org(org)?;
-        if !self.can_see(caller, Resource::Account(Account::Org(org))) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+        self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
         if !reaches(caller, org) {
             return Err(bound_elsewhere());
         }
@@ -168,9 +166,7 @@ impl Portcullis {
     pub async fn leave_org(&self, caller: &Caller, org: &str) -> Result<Committed<RemovedMember>> {
         let org = self.resolve_org(org)?;
         let user = self.require_user(caller)?;
-        if !self.can_see(caller, org_resource(org)) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+        self.require_visible(caller, org_resource(org), "organization")?;
         require_unrestricted(caller, Some(org))?;
         self.take_member_out(caller, org, user, Operation::MemberLeave)
             .await

@@ -87,9 +87,7 @@ impl Portcullis {
     /// An organization, for its members (others get `not_found`).
     pub async fn get_org(&self, caller: &Caller, id: &str) -> Result<OrgRecord> {
         let org = self.resolve_org(id)?;
-        if !self.can_see(caller, Resource::Account(Account::Org(org))) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+        self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
         self.store()
             .org(org)
             .await?

@@ -107,9 +107,7 @@ impl Portcullis {
     /// An organization's policy: any member may read what applies to it.
     pub async fn org_password_policy(&self, caller: &Caller, org: &str) -> Result<PolicyView> {
         let org = self.resolve_org(org)?;
-        if !self.can_see(caller, Resource::Account(Account::Org(org))) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+        self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
         let global = self.global_policy().await?;
         let own = self.own_org_policy(org).await?;
         let policy = own.unwrap_or(global);
@@ -226,9 +224,7 @@ impl Portcullis {
         let policy = match org {
             Some(org) => {
                 let org = self.resolve_org(org)?;
-                if !self.can_see(caller, Resource::Account(Account::Org(org))) {
-                    return Err(ServiceError::NotFound("organization"));
-                }
+                self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
                 let global = self.global_policy().await?;
                 match self.own_org_policy(org).await? {
                     Some(own) => global.strictest(own),

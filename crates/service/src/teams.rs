@@ -335,9 +335,7 @@ impl Portcullis {
             if owner != Account::Org(org) {
                 // Only say "not in this org" about an app the caller may know exists.
                 let (_, app) = self.resolve_app(account, app_id)?;
-                if !self.can_see(caller, Resource::App(app)) {
-                    return Err(ServiceError::NotFound("app"));
-                }
+                self.require_visible(caller, Resource::App(app), "app")?;
                 return Err(app_not_in_org(app_id));
             }
         }
@@ -427,9 +425,7 @@ impl Portcullis {
 /// Resolves an organization the caller belongs to; others get `not_found`.
 fn member_org(service: &Portcullis, caller: &Caller, org_id: &str) -> Result<OrgKey> {
     let org = service.resolve_org(org_id)?;
-    if !service.can_see(caller, org_resource(org)) {
-        return Err(ServiceError::NotFound("organization"));
-    }
+    service.require_visible(caller, org_resource(org), "organization")?;
     let reaches = match &caller.subject.binding {
         Binding::Anywhere => true,
         Binding::Org(bound) => *bound == org,

@@ -442,9 +442,7 @@ impl Portcullis {
     /// An organization's two-factor requirement (any member reads it).
     pub async fn org_requires_two_factor(&self, caller: &Caller, org: &str) -> Result<bool> {
         let org = self.resolve_org(org)?;
-        if !self.can_see(caller, Resource::Account(Account::Org(org))) {
-            return Err(ServiceError::NotFound("organization"));
-        }
+        self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
         Ok(self.store().org_requires_two_factor(org).await?)
     }
 

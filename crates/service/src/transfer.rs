@@ -22,9 +22,7 @@ impl Portcullis {
         let user = self.require_user(caller)?;
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = Resource::App(key);
-        if !self.can_see(caller, resource) {
-            return Err(ServiceError::NotFound("app"));
-        }
+        self.require_visible(caller, resource, "app")?;
         if owner != Account::User(user) {
             return Err(ServiceError::NotAllowed {
                 code: "app.transfer_owner_only",

@@ -4,6 +4,7 @@
 //! The server's clock is fixed at the fixtures' time (2030-01-01T00:00:00Z).
 
 mod e2e;
+mod metadata_fetch;
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use crate::teams::create_app;
 /// 2030-01-01T00:00:00Z: inside the fixture certificate's validity.
 pub const NOW: i64 = 1_893_456_000_000;
 const DAY: i64 = 86_400_000;
-const IDP_ENTITY: &str = "https://idp.example/";
-const SSO_URL: &str = "https://idp.example/sso";
+pub const IDP_ENTITY: &str = "https://idp.example/";
+pub const SSO_URL: &str = "https://idp.example/sso";
 
 const IDP_CREATE: i64 = 2300;
 const IDP_UPDATE: i64 = 2301;
@@ -31,6 +32,7 @@ const SSO_SUCCESS: i64 = 2310;
 const SSO_FAILURE: i64 = 2311;
 const SSO_JIT: i64 = 2312;
 const SSO_TEAM_SYNC: i64 = 2313;
+const SSO_PAT_AUTHORIZE: i64 = 2314;
 const SSO_ENFORCEMENT: i64 = 2320;
 
 fn fixture_path(name: &str) -> String {
@@ -776,16 +778,41 @@ async fn sso_enforcement_requires_an_sso_session_except_for_break_glass_admins()
     let denied = denied.assert_status(200);
     assert_eq!(denied["allowed"], false);
     assert_eq!(denied["reason"], "sso_required");
-    // Permission-checked endpoints say why; visibility-checked ones hide the org.
-    app.get("/v1/accounts/acme/apps/vision", &bob)
-        .await
-        .assert_problem(403, "sso_required");
-    app.get("/v1/orgs/acme/members", &bob)
-        .await
-        .assert_problem(404, "not_found");
-    app.get("/v1/orgs/acme/teams", &bob)
-        .await
-        .assert_problem(404, "not_found");
+    // A member knows the org exists: every endpoint says why, whether it checks a permission
+    // or only that the caller may see the org.
+    for path in [
+        "/v1/accounts/acme/apps/vision",
+        "/v1/accounts/acme/apps",
+        "/v1/orgs/acme",
+        "/v1/orgs/acme/members",
+        "/v1/orgs/acme/teams",
+        "/v1/orgs/acme/password-policy",
+        "/v1/orgs/acme/identity-providers",
+    ] {
+        let reply = app.get(path, &bob).await;
+        assert_eq!(reply.status.as_u16(), 403, "{path}: {:?}", reply.body);
+        reply.assert_problem(403, "sso_required");
+    }
+    // A non-member still learns nothing about the org.
+    let carol = app.user("carol").await;
+    for path in [
+        "/v1/accounts/acme/apps/vision",
+        "/v1/orgs/acme",
+        "/v1/orgs/acme/members",
+        "/v1/orgs/acme/teams",
+    ] {
+        let reply = app.get(path, &carol).await;
+        assert_eq!(reply.status.as_u16(), 404, "{path}: {:?}", reply.body);
+        reply.assert_problem(404, "not_found");
+    }
+    let outsider = app
+        .post(
+            "/v1/check",
+            &alice,
+            check(&carol, "sidebar.view", json!({"org": "acme"})),
+        )
+        .await;
+    assert_eq!(outsider.assert_status(200)["reason"], "not_member");
     // The break-glass admin's password session is exempt.
     app.get("/v1/orgs/acme/members", &alice)
         .await
@@ -832,4 +859,133 @@ async fn sso_enforcement_requires_an_sso_session_except_for_break_glass_admins()
     app.get("/v1/orgs/acme/members", &bob)
         .await
         .assert_status(200);
+}
+
+#[tokio::test]
+async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it() {
+    let (app, _clock) = clocked().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    app.org(&alice, "globex").await;
+    let bob = app.user("bob").await;
+    join(&app, &alice, "acme", &bob, "bob", "org_user").await;
+    join(&app, &alice, "globex", &bob, "bob", "org_user").await;
+    create_app(&app, &alice, "acme", "vision", "private").await;
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    app.put(
+        "/v1/orgs/acme/sso-enforcement",
+        &alice,
+        json!({"enforced": true, "break_glass": ["alice"]}),
+    )
+    .await
+    .assert_status(200);
+
+    // Bob's PAT, made from his password session, is kept out of acme (but not of globex).
+    let created = app
+        .post("/v1/users/me/keys", &bob, json!({"scopes": ["all"]}))
+        .await;
+    let created = created.assert_status(201).clone();
+    let (key_id, pat) = (
+        created["id"].as_str().unwrap(),
+        created["token"].as_str().unwrap(),
+    );
+    app.get("/v1/orgs/acme/members", pat)
+        .await
+        .assert_problem(403, "sso_required");
+    app.get("/v1/accounts/acme/apps/vision", pat)
+        .await
+        .assert_problem(403, "sso_required");
+    app.get("/v1/orgs/globex/members", pat)
+        .await
+        .assert_status(200);
+    let asked = check(pat, "app.view", json!({"account": "acme", "app": "vision"}));
+    let denied = app.post("/v1/check", &alice, asked.clone()).await;
+    assert_eq!(denied.assert_status(200)["reason"], "sso_required");
+
+    // Authorizing needs a session from acme's SSO: not the password session, not the PAT.
+    let authorize = format!("/v1/users/me/keys/{key_id}/sso-authorize/acme");
+    app.post(&authorize, &bob, json!({}))
+        .await
+        .assert_problem(403, "sso.session_required");
+    app.post(&authorize, pat, json!({}))
+        .await
+        .assert_problem(403, "sso.session_required");
+    let before = audit(&app, "acme").await;
+    assert_eq!(count(&before, SSO_PAT_AUTHORIZE), 0);
+
+    // Bob completes an SSO login of acme; that session authorizes his PAT.
+    let request = start_login(&app, "acme", "okta").await;
+    let login = acs(
+        &app,
+        "acme",
+        "okta",
+        &Assertion::new("p1", Some(&request), &sp, "bob@example.com").signed(),
+    )
+    .await;
+    let sso = login.assert_status(200)["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Only his own keys: alice's PAT id and an unknown id are not found.
+    let alice_key = app
+        .post("/v1/users/me/keys", &alice, json!({"scopes": ["all"]}))
+        .await;
+    let alice_key = alice_key.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/v1/users/me/keys/{alice_key}/sso-authorize/acme"),
+        &sso,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.post("/v1/users/me/keys/nope/sso-authorize/acme", &sso, json!({}))
+        .await
+        .assert_problem(404, "not_found");
+    // An SSO session of acme does not authorize for globex (which has no SSO of its own).
+    app.post(
+        &format!("/v1/users/me/keys/{key_id}/sso-authorize/globex"),
+        &sso,
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "sso.session_required");
+    assert_eq!(count(&audit(&app, "acme").await, SSO_PAT_AUTHORIZE), 0);
+
+    app.post(&authorize, &sso, json!({}))
+        .await
+        .assert_status(204);
+    assert_eq!(count(&audit(&app, "acme").await, SSO_PAT_AUTHORIZE), 1);
+    app.get("/v1/orgs/acme/members", pat)
+        .await
+        .assert_status(200);
+    app.get("/v1/accounts/acme/apps/vision", pat)
+        .await
+        .assert_status(200);
+    let allowed = app.post("/v1/check", &alice, asked).await;
+    assert_eq!(allowed.assert_status(200)["allowed"], true);
+    // The password session is still refused: only the authorized PAT and the SSO session pass.
+    app.get("/v1/orgs/acme/members", &bob)
+        .await
+        .assert_problem(403, "sso_required");
+
+    // The authorization survives a restart: a fresh index loaded from the store agrees.
+    let key = app.service.resolve_org("acme").unwrap();
+    let index = app.service.store().load_index(NOW).await.unwrap();
+    let marked = app
+        .service
+        .store()
+        .credentials_of_user(
+            app.service.resolve_user("bob").unwrap(),
+            &[CredentialKind::PersonalAccessToken],
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.public_id == key_id)
+        .map(|c| index.sso_orgs_of(c.id).contains(&key))
+        .collect::<Vec<_>>();
+    assert_eq!(marked, vec![true]);
 }
