@@ -13,9 +13,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(metadata) = parse_idp_metadata(xml) else {
         return;
     };
-    assert!(!metadata.entity_id.trim().is_empty(), "accepted metadata without an entity id");
-    assert!(!metadata.sso_url.trim().is_empty(), "accepted metadata without an SSO URL");
+    assert!(
+        !metadata.entity_id.trim().is_empty(),
+        "accepted metadata without an entity id"
+    );
+    assert!(
+        !metadata.sso_url.trim().is_empty(),
+        "accepted metadata without an SSO URL"
+    );
     for cert in &metadata.certificates {
-        assert!(certificate_info(cert).is_ok(), "accepted an unreadable certificate");
+        assert!(
+            certificate_info(cert).is_ok(),
+            "accepted an unreadable certificate"
+        );
     }
 });

@@ -21,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
         let problem: serde_json::Value =
             serde_json::from_slice(&problem).expect("problem+json is JSON");
         let code = problem["code"].as_str().expect("problem has a code");
-        assert!(!code.is_empty() && code.is_ascii(), "bad problem code `{code}`");
+        assert!(
+            !code.is_empty() && code.is_ascii(),
+            "bad problem code `{code}`"
+        );
     }
 });

@@ -73,6 +73,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let known = serde_json::to_value(a).expect("a policy serializes");
     for v in &by_a {
-        assert!(known.get(v.field).is_some(), "violation names no policy field: {}", v.field);
+        assert!(
+            known.get(v.field).is_some(),
+            "violation names no policy field: {}",
+            v.field
+        );
     }
 });

@@ -65,7 +65,10 @@ fn genuine() -> &'static [ValidatedLogin] {
 fuzz_target!(|data: &[u8]| {
     let encoded = encode(data);
     let forged = validate(&encoded, OTHER_CRT);
-    assert!(forged.is_err(), "accepted a response no configured key signed: {forged:?}");
+    assert!(
+        forged.is_err(),
+        "accepted a response no configured key signed: {forged:?}"
+    );
     if let Ok(login) = validate(&encoded, IDP_CRT) {
         assert!(
             genuine().contains(&login),
@@ -74,6 +77,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // The form field itself, undecoded.
     if let Ok(raw) = std::str::from_utf8(data) {
-        assert!(validate(raw, OTHER_CRT).is_err(), "accepted a raw form field");
+        assert!(
+            validate(raw, OTHER_CRT).is_err(),
+            "accepted a raw form field"
+        );
     }
 });

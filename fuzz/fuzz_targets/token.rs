@@ -13,13 +13,24 @@ fuzz_target!(|data: &[u8]| {
     let Some((_kind, hash)) = parse(presented) else {
         return;
     };
-    assert_eq!(presented.len(), 8 + 30 + 6, "accepted a token of the wrong length");
-    assert!(presented.starts_with("pcl_"), "accepted a token without the prefix");
+    assert_eq!(
+        presented.len(),
+        8 + 30 + 6,
+        "accepted a token of the wrong length"
+    );
+    assert!(
+        presented.starts_with("pcl_"),
+        "accepted a token without the prefix"
+    );
     assert!(
         presented[8..].bytes().all(|b| b.is_ascii_alphanumeric()),
         "accepted a token body outside base62"
     );
-    assert_eq!(hash, hash_token(presented), "storage hash is not over the presented text");
+    assert_eq!(
+        hash,
+        hash_token(presented),
+        "storage hash is not over the presented text"
+    );
     // One changed checksum character must be refused.
     let mut altered = presented.as_bytes().to_vec();
     let last = altered.len() - 1;
