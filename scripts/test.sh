@@ -55,6 +55,8 @@ scripts/walkthrough.sh
 
 
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
+section "fuzz targets, 20 s each (fuzz/README.md)"; scripts/fuzz.sh
 
 section "summary"
 if ((${#skipped[@]})); then
