@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy, the whole test suite on SQLite and on
-# PostgreSQL, the OpenAPI drift check and the README walkthrough.
+# PostgreSQL, the OpenAPI drift check, the README walkthrough, the console in a browser,
+# cargo deny and a short run of every fuzz target.
 #
 # PostgreSQL: PORTCULLIS_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 # names a server where the user may CREATE DATABASE; each test gets a fresh `pcl_t_*` database.
@@ -56,6 +57,8 @@ scripts/walkthrough.sh
 
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
 section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
+section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
+section "fuzz targets, 20 s each (fuzz/README.md)"; scripts/fuzz.sh
 
 section "summary"
 if ((${#skipped[@]})); then

@@ -10,6 +10,7 @@ mod billing;
 mod check;
 mod collaborators;
 mod compute;
+pub mod fuzzing;
 mod identity_providers;
 mod invitations;
 mod items;

@@ -49,7 +49,7 @@ macro_rules! policy_dtos {
         }
 
         impl PutPasswordPolicyRequest {
-            fn apply(&self, mut policy: PasswordPolicy) -> PasswordPolicy {
+            pub(super) fn apply(&self, mut policy: PasswordPolicy) -> PasswordPolicy {
                 $(if let Some(value) = self.$field { policy.$field = value; })*
                 policy
             }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the cargo-fuzz targets in fuzz/ and runs each for a fixed short budget, starting from
+# its committed seed corpus (fuzz/corpus/<target>). Fails on any crash, panic, sanitizer report
+# or per-input timeout; the failing input is left in fuzz/artifacts/<target>/.
+#
+# FUZZ_SECONDS (default 20) is the budget per target; FUZZ_TARGETS (space-separated) picks
+# targets. See fuzz/README.md for longer runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${FUZZ_SECONDS:-20}"
+# cargo-fuzz passes -Z flags to rustc; this lets the stable toolchain accept them.
+export RUSTC_BOOTSTRAP=1
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if ! command -v cargo-fuzz > /dev/null; then
+    echo "cargo-fuzz is missing: cargo install --locked cargo-fuzz" >&2
+    exit 1
+fi
+
+read -r -a targets <<< "${FUZZ_TARGETS:-$(cargo fuzz list | tr '\n' ' ')}"
+cargo fuzz build
+
+for target in "${targets[@]}"; do
+    # New inputs go to a scratch corpus under fuzz/target; the committed seeds stay untouched.
+    work="fuzz/target/corpus/$target"
+    mkdir -p "$work"
+    log="fuzz/target/$target.log"
+    if ! cargo fuzz run "$target" "$work" "fuzz/corpus/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 > "$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/; reproduce with" >&2
+        echo "  RUSTC_BOOTSTRAP=1 cargo fuzz run $target fuzz/artifacts/$target/<file>" >&2
+        exit 1
+    fi
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+    echo "$target: ${runs:-?} inputs in ${seconds}s, no crash"
+done
+echo "fuzzing passed: ${#targets[@]} targets, ${seconds}s each"
