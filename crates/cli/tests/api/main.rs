@@ -12,6 +12,7 @@ mod collaborators;
 mod compute;
 mod helpers;
 mod invitations;
+mod isolation;
 mod lockout;
 mod matrix;
 mod members;
