@@ -10,6 +10,7 @@ mod auth;
 mod billing;
 mod collaborators;
 mod compute;
+mod conformance;
 mod helpers;
 mod invitations;
 mod isolation;
