@@ -55,6 +55,7 @@ scripts/walkthrough.sh
 
 
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+section "API fuzzing with schemathesis (issue 10)"; scripts/schemathesis.sh
 
 section "summary"
 if ((${#skipped[@]})); then
