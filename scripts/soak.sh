@@ -8,6 +8,7 @@
 #
 #   scripts/soak.sh                 # the full 10 minutes
 #   SOAK_SECS=60 SOAK_WORKERS=4 scripts/soak.sh
+#   SOAK_BINARY=target/debug/portcullis scripts/soak.sh
 #
 # Exits non-zero when any request failed. Needs python3 and curl.
 set -euo pipefail
@@ -30,8 +31,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q --release -p portcullis
-binary="${CARGO_TARGET_DIR:-target}/release/portcullis"
+# SOAK_BINARY runs an already built binary instead (e.g. a debug build when a release build
+# is out of reach; the report must then say so).
+if [[ -n "${SOAK_BINARY:-}" ]]; then
+    binary="$SOAK_BINARY"
+else
+    cargo build -q --release -p portcullis
+    binary="${CARGO_TARGET_DIR:-target}/release/portcullis"
+fi
 
 "$binary" serve --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/stdout" 2> "$work/server.log" &
 server_pid=$!
@@ -42,7 +49,7 @@ for _ in $(seq 1 100); do
 done
 BASE="$(sed -n 's/^portcullis listening on //p' "$work/stdout")"
 [[ -n "$BASE" ]] || { echo "the server did not start" >&2; exit 1; }
-echo "Portcullis (release) at $BASE, pid $server_pid; ${duration}s with $workers workers"
+echo "Portcullis ($binary) at $BASE, pid $server_pid; ${duration}s with $workers workers"
 
 # Seeding: an admin, one member per role, one team per worker, an app the team holds.
 python3 - "$BASE" "$workers" > "$work/tokens.json" <<'EOF'
@@ -76,6 +83,7 @@ for role in ["org_contributor", "team_contributor", "org_user", "financial_manag
     member = user(role.replace("_", "-"))
     invitation = call("POST", "/v1/orgs/acme/invitations", admin["token"], {"email": member["email"], "role": role})
     call("POST", f"/v1/invitations/{invitation['id']}/accept", member["token"], {})
+    member["role"] = role
     members.append(member)
 for i in range(workers):
     call("POST", "/v1/orgs/acme/teams", admin["token"], {"id": f"t{i}", "name": f"Team {i}"})
