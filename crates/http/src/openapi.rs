@@ -105,7 +105,10 @@ fn complete_operation(operation: &mut serde_json::Value) {
         });
     };
     if bearer {
-        add("401", "The presented credential is invalid, expired or revoked");
+        add(
+            "401",
+            "The presented credential is invalid, expired or revoked",
+        );
     }
     if has_path || has_query || has_body {
         add("400", "A parameter or the body could not be decoded");

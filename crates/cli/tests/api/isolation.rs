@@ -119,7 +119,10 @@ async fn populate(app: &TestApp, rng: &mut Rng, tag: &str) -> Org {
             json!({"email": format!("{tag}-invitee-{mark}@example.com"), "role": "org_user"}),
         )
         .await;
-    org.add("invitation", invitation.assert_status(201)["id"].as_str().unwrap());
+    org.add(
+        "invitation",
+        invitation.assert_status(201)["id"].as_str().unwrap(),
+    );
 
     // Teams, apps with their items, collaborators, app keys.
     for t in 0..rng.count(2) {
@@ -164,7 +167,10 @@ async fn populate(app: &TestApp, rng: &mut Rng, tag: &str) -> Org {
     let added = app
         .request(
             Method::PUT,
-            &format!("/v1/orgs/{}/teams/{first_team}/members/{team_member}", org.id),
+            &format!(
+                "/v1/orgs/{}/teams/{first_team}/members/{team_member}",
+                org.id
+            ),
             Some(&admin),
             None,
         )
@@ -355,7 +361,9 @@ fn operations(doc: &Value) -> Vec<Operation> {
                 let kind = kind_of(name, template);
                 match (location, kind) {
                     (_, Some(kind)) => params.push((name.to_owned(), kind, location == "path")),
-                    ("path", None) => panic!("{method} {template}: unknown path parameter `{name}`; teach kind_of about it"),
+                    ("path", None) => panic!(
+                        "{method} {template}: unknown path parameter `{name}`; teach kind_of about it"
+                    ),
                     _ => {}
                 }
             }
@@ -625,7 +633,11 @@ async fn no_principal_of_one_org_reads_or_changes_another_orgs_data() {
     let b = populate(&app, &mut rng, "b").await;
     let doc: Value = serde_json::from_str(&portcullis_http::openapi_json()).unwrap();
     let ops = operations(&doc);
-    assert!(ops.len() > 100, "the document lists {} operations", ops.len());
+    assert!(
+        ops.len() > 100,
+        "the document lists {} operations",
+        ops.len()
+    );
 
     let before = snapshot(&app, &ops, &b).await;
     let audit_before = app
