@@ -90,10 +90,10 @@ fn complete_operation(operation: &mut serde_json::Value) {
         if status.as_str() < "400" {
             continue;
         }
-        if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
-            if let Some(json) = content.remove("application/json") {
-                content.insert("application/problem+json".to_owned(), json);
-            }
+        if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+            && let Some(json) = content.remove("application/json")
+        {
+            content.insert("application/problem+json".to_owned(), json);
         }
     }
     let mut add = |status: &str, description: &str| {
