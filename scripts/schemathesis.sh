@@ -157,12 +157,6 @@ deployments = { values = ["serve"] }
 
 EOF
 
-if [[ -n "${SCHEMATHESIS_SEED_ONLY:-}" ]]; then
-    echo "BASE=$BASE SESSION=$SESSION TOKEN=$TOKEN"
-    sleep "$SCHEMATHESIS_SEED_ONLY"
-    exit 0
-fi
-
 # Operations that end the run's own credential or delete the seeded organization: logout,
 # revoking sessions, suspending accounts, changing the password, TOTP enrolment (after which the
 # credential needs a second factor), deleting or leaving the organization. The main run skips
