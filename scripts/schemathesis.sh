@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION="4.32.5"
 venv="target/schemathesis-venv"
 max_time="${SCHEMATHESIS_MAX_TIME:-130}"
-seed="${SCHEMATHESIS_SEED:-$RANDOM$RANDOM}"
+seed="${SCHEMATHESIS_SEED:-$((RANDOM * 32768 + RANDOM))}"
 
 if ! "$venv/bin/schemathesis" --version 2> /dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
     echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
