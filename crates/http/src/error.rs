@@ -150,3 +150,12 @@ impl IntoResponse for ApiError {
 pub async fn not_found_fallback() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such route")
 }
+
+/// A known route called with a method it does not serve (axum still adds the `Allow` header).
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        "the route does not accept this method",
+    )
+}

@@ -30,11 +30,12 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The whole HTTP surface: `/healthz`, `/v1/...`, `/docs`.
 pub fn router(service: AppState) -> Router {
     let (api, spec) = routes::api().split_for_parts();
-    let spec = Arc::new(spec);
+    let spec = openapi::complete(&spec);
     api.merge(openapi::docs_router(spec))
         .merge(portcullis_console::router(service.clone()))
         .merge(ops::router())
         .fallback(error::not_found_fallback)
+        .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
             ops::await_revision,

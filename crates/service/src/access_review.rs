@@ -222,7 +222,11 @@ impl Portcullis {
     ) -> Result<AppAccessPage> {
         let (owner, key) = self.resolve_app(account, app)?;
         match owner {
-            Account::Org(org) => self.require_review(caller, org)?,
+            // An outsider learns no more than for an app that does not exist.
+            Account::Org(org) => self.require_review(caller, org).map_err(|err| match err {
+                ServiceError::NotFound(_) => ServiceError::NotFound("app"),
+                other => other,
+            })?,
             Account::User(user) => {
                 if caller.user() != Some(user) {
                     return Err(ServiceError::NotFound("app"));

@@ -133,8 +133,19 @@ impl Portcullis {
         })
     }
 
-    /// An item as a decision resource; `not_found` when the app has no such item.
-    pub(crate) fn item_resource(&self, app: AppKey, kind: ItemKind, id: &str) -> Result<Resource> {
+    /// An item as a decision resource; `not_found` when the app has no such item, and
+    /// `app not found` when the caller may not see the app at all (so a private app's items
+    /// do not disclose that the app exists).
+    pub(crate) fn item_resource(
+        &self,
+        caller: &Caller,
+        app: AppKey,
+        kind: ItemKind,
+        id: &str,
+    ) -> Result<Resource> {
+        if !self.can_see(caller, Resource::App(app)) {
+            return Err(ServiceError::NotFound("app"));
+        }
         self.with_index(|index| index.item(app, kind, id))
             .map(|visibility| Resource::AppItem { app, visibility })
             .ok_or(ServiceError::NotFound(kind.as_str()))
@@ -285,7 +296,7 @@ impl Portcullis {
         id: &str,
     ) -> Result<ItemRecord> {
         let (_, key) = self.resolve_app(account, app)?;
-        let resource = self.item_resource(key, kind, id)?;
+        let resource = self.item_resource(caller, key, kind, id)?;
         self.authorize(caller, read_permission(kind), resource, kind.as_str())?;
         self.store()
             .item(key, kind, id)
@@ -304,7 +315,7 @@ impl Portcullis {
         visibility: &str,
     ) -> Result<Committed<ItemRecord>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        let resource = self.item_resource(key, kind, id)?;
+        let resource = self.item_resource(caller, key, kind, id)?;
         self.authorize(
             caller,
             Permission::ResourcesChangeVisibility,
@@ -349,7 +360,7 @@ impl Portcullis {
         id: &str,
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        let resource = self.item_resource(key, kind, id)?;
+        let resource = self.item_resource(caller, key, kind, id)?;
         self.authorize(caller, delete_permission(kind), resource, kind.as_str())?;
         let (owner_id, app_id) = self.app_names(owner, key);
         self.commit(caller, async |w| {
@@ -456,7 +467,7 @@ impl Portcullis {
             Some((src_account, src_app)) => self.resolve_app(src_account, src_app)?.1,
             None => key,
         };
-        let resource = self.item_resource(source_key, ItemKind::Module, module)?;
+        let resource = self.item_resource(caller, source_key, ItemKind::Module, module)?;
         if !self.decide(caller, Permission::AppView, resource).allowed
             && !self.reads_every_item(caller, Permission::ModulesUse, source_key)
         {

@@ -2,7 +2,7 @@
 //! organization, and what a proposed change would do. All need `audit.view`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_service::access_review::{
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Authenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, Path};
 use crate::routes::audit::csv_field;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -116,6 +116,7 @@ pub struct AppAccessDto {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<String>,
@@ -205,6 +206,7 @@ async fn member_access(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MatrixQuery {
     /// `csv` (default) or `jsonl`.
     pub format: Option<String>,

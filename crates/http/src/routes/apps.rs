@@ -1,7 +1,7 @@
 //! Apps of an account (an organization or a user): create, list, read, edit, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::apps::{AppInput, AppPatch};
 use portcullis_service::store::AppRecord;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_service::Portcullis;
@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::{parse_rfc3339, rfc3339};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiQuery, Authenticated};
+use crate::extract::{ApiQuery, Authenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -145,6 +145,7 @@ pub struct AuditPageDto {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditLogQuery {
     /// Entries at or after this time (RFC 3339).
     pub from: Option<String>,

@@ -41,7 +41,7 @@ pub struct SignupRequest {
 }
 
 /// Creates a user account (when signup is enabled).
-#[utoipa::path(post, path = "/v1/signup", tag = "auth", request_body = SignupRequest, responses(
+#[utoipa::path(post, path = "/v1/signup", tag = "auth", security((), ("bearer" = [])), request_body = SignupRequest, responses(
     (status = 201, body = UserDto),
     (status = 403, body = Problem, description = "signup disabled"),
     (status = 409, body = Problem, description = "id or email taken"),

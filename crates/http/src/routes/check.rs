@@ -223,6 +223,7 @@ async fn check_batch(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PermissionsQuery {
     /// An organization or user id.
     pub account: String,
@@ -239,7 +240,7 @@ pub struct MyPermissions {
 }
 
 /// The caller's own effective permissions on an account or one of its apps.
-#[utoipa::path(get, path = "/v1/me/permissions", tag = "check", params(PermissionsQuery), responses(
+#[utoipa::path(get, path = "/v1/me/permissions", tag = "check", security((), ("bearer" = [])), params(PermissionsQuery), responses(
     (status = 200, body = MyPermissions), (status = 404, body = Problem),
 ))]
 async fn my_permissions(

@@ -2,7 +2,7 @@
 //! collaborates on, and the transfer of a personal app into an organization.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::core::PermissionSet;
 use portcullis_service::store::{CollaborationRecord, CollaboratorRecord};
@@ -15,7 +15,7 @@ use super::apps::AppDto;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -2,7 +2,7 @@
 //! models onto them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::compute::{
     ClusterInput, ClusterPatch, DeploymentInput, DeploymentPatch, ModelInput, NodepoolInput,
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -2,7 +2,7 @@
 //! visibility (capped by the app's); items the caller may not read are 404.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::core::index::ItemKind;
 use portcullis_service::items::ItemInput;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

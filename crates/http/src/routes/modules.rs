@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::core::index::ItemKind;
 use portcullis_service::items::ModuleSource;
@@ -19,7 +19,7 @@ use super::items::{
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,7 +1,7 @@
 //! Organizations: create, read, update, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::orgs::OrgPatch;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::OrgDto;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -67,7 +67,7 @@ pub struct ResetRequest {
 }
 
 /// Starts a password reset. Always 202: the answer does not reveal whether the account exists.
-#[utoipa::path(post, path = "/v1/password-reset", tag = "auth", request_body = ResetRequest,
+#[utoipa::path(post, path = "/v1/password-reset", tag = "auth", security((), ("bearer" = [])), request_body = ResetRequest,
     responses((status = 202)))]
 async fn request_reset(
     State(service): State<AppState>,
@@ -88,7 +88,7 @@ pub struct ResetConfirmRequest {
 }
 
 /// Completes a reset with the single-use token; every session of the user ends.
-#[utoipa::path(post, path = "/v1/password-reset/confirm", tag = "auth",
+#[utoipa::path(post, path = "/v1/password-reset/confirm", tag = "auth", security((), ("bearer" = [])),
     request_body = ResetConfirmRequest, responses(
     (status = 204),
     (status = 422, body = Problem, description = "bad token or policy violation"),
@@ -107,8 +107,10 @@ async fn confirm_reset(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// At most this many messages, newest first (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -125,14 +127,23 @@ pub struct OutboxMessageDto {
 #[utoipa::path(get, path = "/v1/outbox", tag = "auth", security(("bearer" = [])),
     params(OutboxQuery), responses(
     (status = 200, body = Vec<OutboxMessageDto>),
-    (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
 ))]
 async fn outbox(
     State(service): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxMessageDto>>, ApiError> {
-    let messages = service.outbox(&caller, query.limit.unwrap_or(50)).await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit.invalid",
+            format!("`limit` must be from 1 to 500, not `{limit}`"),
+        )
+        .with_field("limit"));
+    }
+    let messages = service.outbox(&caller, limit).await?;
     Ok(Json(
         messages
             .into_iter()

@@ -42,6 +42,7 @@ async fn sp_metadata(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// Where to go after login: a path on this site.
     pub relay_state: Option<String>,
@@ -123,6 +124,7 @@ async fn sso_acs(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MethodsQuery {
     pub org: String,
 }

@@ -2,7 +2,7 @@
 //! the per-IP login throttle and unlocking a locked-out member.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use portcullis_core::password_policy::{PasswordPolicy, Violation};
 use portcullis_service::lockout::ThrottleSettings;
 use portcullis_service::policy::PolicyView;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated};
+use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -200,7 +200,7 @@ pub struct ValidatePasswordResponse {
 
 /// Checks a password against the policy that would apply: with `org`, that organization's
 /// combined with the global one; signed in, the caller's effective policy; else the global.
-#[utoipa::path(post, path = "/v1/validate-password", tag = "security",
+#[utoipa::path(post, path = "/v1/validate-password", tag = "security", security((), ("bearer" = [])),
     request_body = ValidatePasswordRequest, responses(
     (status = 200, body = ValidatePasswordResponse),
     (status = 404, body = Problem, description = "unknown organization"),

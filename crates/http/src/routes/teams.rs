@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use portcullis_service::store::TeamRecord;
 use portcullis_service::teams::{TeamDetail, TeamPatch};
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -2,7 +2,7 @@
 //! organization's two-factor requirement.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use portcullis_service::totp::TotpAuthority;
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::{LoginResponse, error_response};
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Meta};
+use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Meta, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
