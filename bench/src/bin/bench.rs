@@ -379,32 +379,76 @@ async fn store(args: &[String]) -> Result<Value, String> {
         visible += 1;
     }
     let write_s = start.elapsed().as_secs_f64();
-    // A team change too: adding the member to a team holding the app grants through the team.
+    eprintln!(
+        "{writes} role changes in {write_s:.2} s ({:.0}/s), each visible to the next check",
+        writes as f64 / write_s
+    );
+    // The member is a team contributor again: only teams can grant it the app.
     if writes % 2 == 1 {
         service
             .change_member_role(&admin, &org, &handle, "team_contributor")
             .await
             .map_err(|e| err(&e))?;
     }
-    let holder = (0..shape.teams_per_org()).find(|t| {
-        shape
-            .team_apps(*t)
-            .any(|(x, r)| x == app && r.permissions().contains(Permission::ModelsCreate))
-    });
-    let team_change_visible = match holder {
-        Some(t) if !teams[..count].contains(&t) => {
-            let before = allowed();
+    // Team changes: joining a team that holds the app grants it, leaving takes it away.
+    let holder = (0..shape.teams_per_org())
+        .find(|t| {
+            !teams[..count].contains(t)
+                && shape
+                    .team_apps(*t)
+                    .any(|(x, r)| x == app && r.permissions().contains(Permission::ModelsCreate))
+        })
+        .ok_or("no team holding the app")?;
+    let holder = shape.team_handle(holder);
+    let start = Instant::now();
+    for i in 0..writes {
+        if i % 2 == 0 {
             service
-                .add_team_member(&admin, &org, &shape.team_handle(t), &handle)
+                .add_team_member(&admin, &org, &holder, &handle)
                 .await
                 .map_err(|e| err(&e))?;
-            json!({"before": before, "after": allowed()})
+        } else {
+            service
+                .remove_team_member(&admin, &org, &holder, &handle)
+                .await
+                .map_err(|e| err(&e))?;
         }
-        _ => Value::Null,
-    };
+        if allowed() != (i % 2 == 0) {
+            return Err(format!("team change {i} was not visible to the next check"));
+        }
+    }
+    let team_s = start.elapsed().as_secs_f64();
+    if writes % 2 == 1 {
+        service
+            .remove_team_member(&admin, &org, &holder, &handle)
+            .await
+            .map_err(|e| err(&e))?;
+    }
+    // Grants: giving one of the member's own teams the app, then taking it back.
+    let own = shape.team_handle(teams[0]);
+    let app_handle = shape.app_handle(app);
+    let start = Instant::now();
+    for i in 0..writes {
+        if i % 2 == 0 {
+            service
+                .set_team_app(&admin, &org, &own, &app_handle, Some("model_trainer"), None)
+                .await
+                .map_err(|e| err(&e))?;
+        } else {
+            service
+                .remove_team_app(&admin, &org, &own, &app_handle)
+                .await
+                .map_err(|e| err(&e))?;
+        }
+        if allowed() != (i % 2 == 0) {
+            return Err(format!("grant {i} was not visible to the next check"));
+        }
+    }
+    let grant_s = start.elapsed().as_secs_f64();
     eprintln!(
-        "{writes} role changes in {write_s:.2} s ({:.0}/s), each visible to the next check",
-        writes as f64 / write_s
+        "{writes} team changes: {:.0}/s, {writes} grants: {:.0}/s, each visible to the next check",
+        writes as f64 / team_s,
+        writes as f64 / grant_s
     );
     store.close().await;
     Ok(json!({
@@ -413,7 +457,8 @@ async fn store(args: &[String]) -> Result<Value, String> {
         "fill_s": fill_s, "load_index_s": load_s, "rebuild_from_memory_s": rebuild_s,
         "verified_queries": n, "writes": writes, "writes_s": write_s,
         "writes_per_s": writes as f64 / write_s, "writes_visible": visible,
-        "team_change_visible": team_change_visible,
+        "team_changes_per_s": writes as f64 / team_s, "grants_per_s": writes as f64 / grant_s,
+        "every_write_visible_to_next_check": true,
     }))
 }
 
