@@ -55,6 +55,7 @@ scripts/walkthrough.sh
 
 
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+section "benchmark smoke: engines agree, store loads identical (issue 8)"; BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 
 section "summary"
 if ((${#skipped[@]})); then
