@@ -512,7 +512,9 @@ fn lua(args: &[String]) -> Result<Value, String> {
 /// `load <url>`: only `Store::load_index` on a filled store (for profiling).
 async fn load(args: &[String]) -> Result<Value, String> {
     let url = args.get(2).ok_or("load needs a URL")?;
-    let store = portcullis_store::Store::open(url).await.map_err(|e| e.to_string())?;
+    let store = portcullis_store::Store::open(url)
+        .await
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let index = store.load_index(0).await.map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();

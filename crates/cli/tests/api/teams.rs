@@ -607,7 +607,10 @@ async fn every_access_write_is_visible_to_the_very_next_check() {
         app.put("/v1/orgs/acme/teams/ml/members/bob", &alice, json!({}))
             .await
             .assert_status(200);
-        assert!(allowed().await, "round {round}: joined a team holding the app");
+        assert!(
+            allowed().await,
+            "round {round}: joined a team holding the app"
+        );
         app.delete("/v1/orgs/acme/teams/ml/members/bob", &alice)
             .await
             .assert_status(204);
