@@ -60,6 +60,7 @@ section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if po
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
 section "fuzz targets, 20 s each (fuzz/README.md)"; scripts/fuzz.sh
 section "API fuzzing with schemathesis (issue 10)"; scripts/schemathesis.sh
+section "benchmark smoke: engines agree, store loads identical (issue 8)"; BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 
 section "summary"
 if ((${#skipped[@]})); then

@@ -1,6 +1,8 @@
 //! The engines under comparison, each built from the same [`Shape`](crate::data::Shape).
 
+#[cfg(feature = "casbin")]
 pub mod casbin_rbac;
+#[cfg(feature = "cedar")]
 pub mod cedar;
 pub mod dense;
 pub mod hashfloor;

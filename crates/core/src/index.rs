@@ -355,6 +355,12 @@ impl AccessIndex {
         self.revision = self.revision.max(revision);
     }
 
+    /// Applies one change without moving the revision: a bulk load streams its rows through
+    /// this, then sets the revision with [`AccessIndex::apply`] and no changes.
+    pub fn apply_change(&mut self, change: &Change) {
+        self.apply_one(change);
+    }
+
     pub fn account(&self, id: &str) -> Option<Account> {
         with_lowercase(id, |key| self.accounts.get(key).copied())
     }

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::Result;
@@ -21,6 +23,29 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// How `load_index` opens its native connection (see `snapshot.rs`).
+    pub(crate) bulk: BulkSource,
+}
+
+/// Where the start-up snapshot is read from: a native connection of the store's own driver,
+/// or the pool itself for an in-memory SQLite database (a new connection would see another,
+/// empty database).
+#[derive(Clone)]
+pub(crate) enum BulkSource {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+    Pool,
+}
+
+impl std::fmt::Debug for BulkSource {
+    // The PostgreSQL options hold the password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BulkSource::Sqlite(_) => "BulkSource::Sqlite",
+            BulkSource::Postgres(_) => "BulkSource::Postgres",
+            BulkSource::Pool => "BulkSource::Pool",
+        })
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -70,7 +95,24 @@ impl Store {
                     .await?
             }
         };
-        let store = Self { pool, backend };
+        let bulk = match backend {
+            _ if url.contains(":memory:") => BulkSource::Pool,
+            Backend::Sqlite => BulkSource::Sqlite(
+                SqliteConnectOptions::from_str(url)?
+                    .disable_statement_logging()
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    // Rows cross from SQLite's worker thread in batches, not one handoff each.
+                    .row_buffer_size(4096),
+            ),
+            Backend::Postgres => {
+                BulkSource::Postgres(PgConnectOptions::from_str(url)?.disable_statement_logging())
+            }
+        };
+        let store = Self {
+            pool,
+            backend,
+            bulk,
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_core::{AccountId, Change, OrgKey, OrgRole, Timestamp, UserKey};
+use portcullis_core::{AccountId, OrgKey, OrgRole, Timestamp, UserKey};
 
 use crate::error::conflict_as;
 use crate::rows::{flag, id_of, org_key, org_role, user_key};
@@ -476,41 +476,4 @@ impl Write {
         .await?;
         Ok(())
     }
-}
-
-/// The index facts of SSO: enforcement, break-glass lists, SSO-authorized credentials.
-pub(crate) async fn sso_index_changes(conn: &mut sqlx::AnyConnection) -> Result<Vec<Change>> {
-    let mut changes = Vec::new();
-    let orgs: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT org_id, enforced, break_glass FROM org_sso")
-            .fetch_all(&mut *conn)
-            .await?;
-    for (org, enforced, break_glass) in orgs {
-        let key = org_key(org)?;
-        changes.push(Change::OrgSsoEnforced {
-            key,
-            enforced: flag(enforced),
-        });
-        changes.push(Change::OrgSsoBreakGlass {
-            key,
-            users: serde_json::from_str::<Vec<i64>>(&break_glass)
-                .map_err(corrupt)?
-                .into_iter()
-                .map(user_key)
-                .collect::<Result<_>>()?,
-        });
-    }
-    let marks: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT s.credential_id, s.org_id FROM credential_sso s \
-         JOIN credentials c ON c.id = s.credential_id WHERE c.revoked_at IS NULL",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (credential, org) in marks {
-        changes.push(Change::CredentialSsoAuthorized {
-            credential,
-            org: org_key(org)?,
-        });
-    }
-    Ok(changes)
 }

@@ -1,5 +1,6 @@
 //! Portcullis persistence: one use-case shaped interface over SQLite (embedded default) and
-//! PostgreSQL, through sqlx's `Any` driver so there is a single code path for both.
+//! PostgreSQL, through sqlx's `Any` driver so there is a single code path for both (except the
+//! start-up snapshot of `load_index`, read through a native connection for speed).
 //!
 //! Every mutation goes through a [`Write`]: it opens a transaction, bumps the data revision
 //! (which also serialises writers, so invariants such as "the last administrator stays" are

@@ -1,72 +1,189 @@
 //! Loading the whole access index from committed data, at one consistent revision.
+//!
+//! The one place the store leaves the `Any` driver (issue 8): start-up reads every account,
+//! membership and link (millions of rows at a million members), and the `Any` driver turns
+//! each row into boxed `AnyValue`s and owned strings before the index sees it, which made the
+//! load several times slower than the database itself. So the snapshot is read through a
+//! native connection of the store's own driver (`SqliteConnection` or `PgConnection`, opened
+//! for the load), with the same SQL for both; each row is decoded in place (borrowed text) and
+//! applied to the index as it streams, with no intermediate list of changes. An in-memory
+//! SQLite store reads through its pool (a second connection would see another database).
 
+use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
 use portcullis_core::index::{Account, CredentialEntry, ItemKind};
 use portcullis_core::{AccessIndex, Change, Timestamp};
+use sqlx::{Connection, Row};
 
-use crate::connect::Backend;
+use crate::connect::{Backend, BulkSource};
 use crate::credentials::{CREDENTIAL_COLUMNS, credential_from_row};
 use crate::rows::{
     app_key, flag, org_key, org_role, scopes_from_text, team_key, team_role, user_key, visibility,
 };
 use crate::{Result, Store, StoreError};
 
+/// What the loader needs of a driver: stream a query's rows, read integer and text columns.
+trait Rows: sqlx::Database {
+    fn each<'a, F>(
+        conn: &'a mut Self::Connection,
+        sql: &'a str,
+        bind: Option<i64>,
+        f: F,
+    ) -> BoxFuture<'a, Result<()>>
+    where
+        F: FnMut(&Self::Row) -> Result<()> + Send + 'a;
+    fn int(row: &Self::Row, i: usize) -> Result<i64>;
+    fn opt_int(row: &Self::Row, i: usize) -> Result<Option<i64>>;
+    fn text(row: &Self::Row, i: usize) -> Result<&str>;
+}
+
+/// The same implementation for each driver (a macro: sqlx's generic executor bounds do not
+/// carry through async code).
+macro_rules! rows_impl {
+    ($($db:ty),*) => {$(
+        impl Rows for $db {
+            fn each<'a, F>(
+                conn: &'a mut Self::Connection,
+                sql: &'a str,
+                bind: Option<i64>,
+                mut f: F,
+            ) -> BoxFuture<'a, Result<()>>
+            where
+                F: FnMut(&Self::Row) -> Result<()> + Send + 'a,
+            {
+                Box::pin(async move {
+                    let mut query = sqlx::query::<$db>(sql);
+                    if let Some(value) = bind {
+                        query = query.bind(value);
+                    }
+                    let mut rows = query.fetch(&mut *conn);
+                    while let Some(row) = rows.try_next().await? {
+                        f(&row)?;
+                    }
+                    Ok(())
+                })
+            }
+
+            fn int(row: &Self::Row, i: usize) -> Result<i64> {
+                Ok(row.try_get(i)?)
+            }
+
+            fn opt_int(row: &Self::Row, i: usize) -> Result<Option<i64>> {
+                Ok(row.try_get(i)?)
+            }
+
+            fn text(row: &Self::Row, i: usize) -> Result<&str> {
+                Ok(row.try_get(i)?)
+            }
+        }
+    )*};
+}
+
+rows_impl!(sqlx::Any, sqlx::Sqlite, sqlx::Postgres);
+
 impl Store {
     /// Builds the index from the store: every account, membership, team, link, app,
     /// collaborator and live credential, read in one snapshot.
     pub async fn load_index(&self, now: Timestamp) -> Result<AccessIndex> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut *tx)
-                .await?;
+        match &self.bulk {
+            BulkSource::Sqlite(options) => {
+                let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
+                // A read transaction: one WAL snapshot for every table.
+                let mut tx = conn.begin().await?;
+                let index = load::<sqlx::Sqlite>(&mut tx, now).await?;
+                tx.rollback().await?;
+                conn.close().await?;
+                Ok(index)
+            }
+            BulkSource::Postgres(options) => {
+                let mut conn = sqlx::PgConnection::connect_with(options).await?;
+                let mut tx = conn.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                let index = load::<sqlx::Postgres>(&mut tx, now).await?;
+                tx.rollback().await?;
+                conn.close().await?;
+                Ok(index)
+            }
+            BulkSource::Pool => {
+                let mut tx = self.pool.begin().await?;
+                if self.backend() == Backend::Postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let index = load::<sqlx::Any>(&mut tx, now).await?;
+                tx.rollback().await?;
+                Ok(index)
+            }
         }
-        let revision: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut changes = Vec::new();
+    }
+}
 
-        let users: Vec<(i64, String, String, i64)> = sqlx::query_as(
-            "SELECT a.id, a.handle, u.state, u.is_operator FROM users u JOIN accounts a ON a.id = u.account_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (id, handle, state, operator) in users {
-            changes.push(Change::UserUpserted {
-                key: user_key(id)?,
-                id: handle,
-                active: state == "active",
-                operator: flag(operator),
+async fn load<DB: Rows>(conn: &mut DB::Connection, now: Timestamp) -> Result<AccessIndex> {
+    let mut index = AccessIndex::new();
+    let mut revision = 0;
+    DB::each(
+        conn,
+        "SELECT value FROM meta WHERE name = 'revision'",
+        None,
+        |row| {
+            revision = DB::int(row, 0)?;
+            Ok(())
+        },
+    )
+    .await?;
+
+    DB::each(
+        conn,
+        "SELECT a.id, a.handle, u.state, u.is_operator FROM users u JOIN accounts a ON a.id = u.account_id",
+        None,
+        |row| {
+            index.apply_change(&Change::UserUpserted {
+                key: user_key(DB::int(row, 0)?)?,
+                id: DB::text(row, 1)?.to_owned(),
+                active: DB::text(row, 2)? == "active",
+                operator: flag(DB::int(row, 3)?),
             });
-        }
-        let orgs: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT a.id, a.handle FROM orgs o JOIN accounts a ON a.id = o.account_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (id, handle) in orgs {
-            changes.push(Change::OrgCreated {
-                key: org_key(id)?,
-                id: handle,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT a.id, a.handle FROM orgs o JOIN accounts a ON a.id = o.account_id",
+        None,
+        |row| {
+            index.apply_change(&Change::OrgCreated {
+                key: org_key(DB::int(row, 0)?)?,
+                id: DB::text(row, 1)?.to_owned(),
             });
-        }
-        let members: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT org_id, user_id, role FROM memberships")
-                .fetch_all(&mut *tx)
-                .await?;
-        for (org, user, role) in members {
-            changes.push(Change::MemberSet {
-                org: org_key(org)?,
-                user: user_key(user)?,
-                role: org_role(&role)?,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT org_id, user_id, role FROM memberships",
+        None,
+        |row| {
+            index.apply_change(&Change::MemberSet {
+                org: org_key(DB::int(row, 0)?)?,
+                user: user_key(DB::int(row, 1)?)?,
+                role: org_role(DB::text(row, 2)?)?,
             });
-        }
-        let apps: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
-            "SELECT p.id, p.owner_id, a.kind, p.handle, p.visibility FROM apps p JOIN accounts a ON a.id = p.owner_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (id, owner, kind, handle, vis) in apps {
-            let owner = match kind.as_str() {
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT p.id, p.owner_id, a.kind, p.handle, p.visibility FROM apps p JOIN accounts a ON a.id = p.owner_id",
+        None,
+        |row| {
+            let owner = DB::int(row, 1)?;
+            let owner = match DB::text(row, 2)? {
                 "org" => Account::Org(org_key(owner)?),
                 "user" => Account::User(user_key(owner)?),
                 other => {
@@ -75,103 +192,163 @@ impl Store {
                     )));
                 }
             };
-            changes.push(Change::AppUpserted {
-                key: app_key(id)?,
+            index.apply_change(&Change::AppUpserted {
+                key: app_key(DB::int(row, 0)?)?,
                 owner,
-                id: handle,
-                visibility: visibility(&vis)?,
+                id: DB::text(row, 3)?.to_owned(),
+                visibility: visibility(DB::text(row, 4)?)?,
             });
-        }
-        let teams: Vec<(i64, i64, String, String)> =
-            sqlx::query_as("SELECT id, org_id, handle, default_role FROM teams")
-                .fetch_all(&mut *tx)
-                .await?;
-        for (id, org, handle, default_role) in teams {
-            changes.push(Change::TeamCreated {
-                key: team_key(id)?,
-                org: org_key(org)?,
-                id: handle,
-                default_role: team_role(&default_role)?,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT id, org_id, handle, default_role FROM teams",
+        None,
+        |row| {
+            index.apply_change(&Change::TeamCreated {
+                key: team_key(DB::int(row, 0)?)?,
+                org: org_key(DB::int(row, 1)?)?,
+                id: DB::text(row, 2)?.to_owned(),
+                default_role: team_role(DB::text(row, 3)?)?,
             });
-        }
-        let team_members: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT team_id, user_id FROM team_members")
-                .fetch_all(&mut *tx)
-                .await?;
-        for (team, user) in team_members {
-            changes.push(Change::TeamMemberAdded {
-                team: team_key(team)?,
-                user: user_key(user)?,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT team_id, user_id FROM team_members",
+        None,
+        |row| {
+            index.apply_change(&Change::TeamMemberAdded {
+                team: team_key(DB::int(row, 0)?)?,
+                user: user_key(DB::int(row, 1)?)?,
             });
-        }
-        let team_apps: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT team_id, app_id, role FROM team_apps")
-                .fetch_all(&mut *tx)
-                .await?;
-        for (team, app, role) in team_apps {
-            changes.push(Change::TeamAppSet {
-                team: team_key(team)?,
-                app: app_key(app)?,
-                role: team_role(&role)?,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT team_id, app_id, role FROM team_apps",
+        None,
+        |row| {
+            index.apply_change(&Change::TeamAppSet {
+                team: team_key(DB::int(row, 0)?)?,
+                app: app_key(DB::int(row, 1)?)?,
+                role: team_role(DB::text(row, 2)?)?,
             });
-        }
-        let collaborators: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT app_id, user_id, permissions FROM collaborators")
-                .fetch_all(&mut *tx)
-                .await?;
-        for (app, user, permissions) in collaborators {
-            changes.push(Change::CollaboratorSet {
-                app: app_key(app)?,
-                user: user_key(user)?,
-                permissions: scopes_from_text(&permissions)?,
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT app_id, user_id, permissions FROM collaborators",
+        None,
+        |row| {
+            index.apply_change(&Change::CollaboratorSet {
+                app: app_key(DB::int(row, 0)?)?,
+                user: user_key(DB::int(row, 1)?)?,
+                permissions: scopes_from_text(DB::text(row, 2)?)?,
             });
-        }
-        for kind in ItemKind::ALL {
-            let table = match kind {
-                ItemKind::Model => "models",
-                ItemKind::Workflow => "workflows",
-                ItemKind::Module => "modules",
-            };
-            let items: Vec<(i64, String, String)> =
-                sqlx::query_as(&format!("SELECT app_id, handle, visibility FROM {table}"))
-                    .fetch_all(&mut *tx)
-                    .await?;
-            for (app, handle, vis) in items {
-                changes.push(Change::ItemUpserted {
-                    app: app_key(app)?,
-                    kind,
-                    id: handle,
-                    visibility: visibility(&vis)?,
-                });
-            }
-        }
-        let credentials: Vec<_> = sqlx::query_as(&format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials \
-             WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)"
-        ))
-        .bind(now)
-        .fetch_all(&mut *tx)
+            Ok(())
+        },
+    )
+    .await?;
+    for kind in ItemKind::ALL {
+        let table = match kind {
+            ItemKind::Model => "models",
+            ItemKind::Workflow => "workflows",
+            ItemKind::Module => "modules",
+        };
+        let sql = format!("SELECT app_id, handle, visibility FROM {table}");
+        DB::each(conn, &sql, None, |row| {
+            index.apply_change(&Change::ItemUpserted {
+                app: app_key(DB::int(row, 0)?)?,
+                kind,
+                id: DB::text(row, 1)?.to_owned(),
+                visibility: visibility(DB::text(row, 2)?)?,
+            });
+            Ok(())
+        })
         .await?;
-        for row in credentials {
-            let record = credential_from_row(row)?;
-            changes.push(Change::CredentialAdded {
-                hash: record.token_hash,
-                entry: CredentialEntry {
-                    id: record.id,
-                    user: record.user,
-                    kind: record.kind,
-                    scopes: record.scopes,
-                    org: record.org,
-                    app: record.app,
-                    expires_at: record.expires_at,
-                },
-            });
-        }
-        changes.extend(crate::identity_providers::sso_index_changes(&mut tx).await?);
-        tx.commit().await?;
-
-        let mut index = AccessIndex::new();
-        index.apply(u64::try_from(revision).unwrap_or_default(), &changes);
-        Ok(index)
     }
+    let sql = format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials \
+         WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)"
+    );
+    DB::each(conn, &sql, Some(now), |row| {
+        let text = |i| DB::text(row, i).map(str::to_owned);
+        let record = credential_from_row((
+            DB::int(row, 0)?,
+            text(1)?,
+            DB::int(row, 2)?,
+            text(3)?,
+            text(4)?,
+            text(5)?,
+            text(6)?,
+            DB::opt_int(row, 7)?,
+            DB::opt_int(row, 8)?,
+            DB::int(row, 9)?,
+            DB::opt_int(row, 10)?,
+            DB::opt_int(row, 11)?,
+            DB::opt_int(row, 12)?,
+        ))?;
+        index.apply_change(&Change::CredentialAdded {
+            hash: record.token_hash,
+            entry: CredentialEntry {
+                id: record.id,
+                user: record.user,
+                kind: record.kind,
+                scopes: record.scopes,
+                org: record.org,
+                app: record.app,
+                expires_at: record.expires_at,
+            },
+        });
+        Ok(())
+    })
+    .await?;
+
+    // SSO enforcement, break-glass administrators and SSO-authorized credentials.
+    DB::each(
+        conn,
+        "SELECT org_id, enforced, break_glass FROM org_sso",
+        None,
+        |row| {
+            let key = org_key(DB::int(row, 0)?)?;
+            index.apply_change(&Change::OrgSsoEnforced {
+                key,
+                enforced: flag(DB::int(row, 1)?),
+            });
+            let users = serde_json::from_str::<Vec<i64>>(DB::text(row, 2)?)
+                .map_err(|e| StoreError::Corrupt(format!("break-glass list: {e}")))?
+                .into_iter()
+                .map(user_key)
+                .collect::<Result<_>>()?;
+            index.apply_change(&Change::OrgSsoBreakGlass { key, users });
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT s.credential_id, s.org_id FROM credential_sso s \
+         JOIN credentials c ON c.id = s.credential_id WHERE c.revoked_at IS NULL",
+        None,
+        |row| {
+            index.apply_change(&Change::CredentialSsoAuthorized {
+                credential: DB::int(row, 0)?,
+                org: org_key(DB::int(row, 1)?)?,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+
+    index.apply(u64::try_from(revision).unwrap_or_default(), &[]);
+    Ok(index)
 }

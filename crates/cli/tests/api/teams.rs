@@ -546,3 +546,87 @@ async fn team_membership_grants_its_apps_to_a_team_contributor() {
         .await
         .assert_problem(404, "not_found");
 }
+
+/// Read-your-writes (issue 8 goal 5): a role change, a team change and a grant are each seen
+/// by the very next check, in both directions, with no consistency token.
+#[tokio::test]
+async fn every_access_write_is_visible_to_the_very_next_check() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    join(&app, &alice, "acme", "bob", "team_contributor").await;
+    create_app(&app, &alice, "acme", "vision", "private").await;
+    for team in ["ml", "ops"] {
+        app.post(
+            "/v1/orgs/acme/teams",
+            &alice,
+            json!({"id": team, "name": team}),
+        )
+        .await
+        .assert_status(201);
+    }
+    app.put(
+        "/v1/orgs/acme/teams/ml/apps/vision",
+        &alice,
+        json!({"role": "model_trainer"}),
+    )
+    .await
+    .assert_status(200);
+    app.put("/v1/orgs/acme/teams/ops/members/bob", &alice, json!({}))
+        .await
+        .assert_status(200);
+    let ask = json!({"subject": {"user": "bob"}, "permission": "models.create",
+                     "resource": {"account": "acme", "app": "vision"}});
+    let allowed = async || {
+        app.post("/v1/check", &alice, ask.clone())
+            .await
+            .assert_status(200)["allowed"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(!allowed().await);
+    for round in 0..3 {
+        // Role change.
+        app.put(
+            "/v1/orgs/acme/members/bob",
+            &alice,
+            json!({"role": "org_contributor"}),
+        )
+        .await
+        .assert_status(200);
+        assert!(allowed().await, "round {round}: role change up");
+        app.put(
+            "/v1/orgs/acme/members/bob",
+            &alice,
+            json!({"role": "team_contributor"}),
+        )
+        .await
+        .assert_status(200);
+        assert!(!allowed().await, "round {round}: role change down");
+        // Team change.
+        app.put("/v1/orgs/acme/teams/ml/members/bob", &alice, json!({}))
+            .await
+            .assert_status(200);
+        assert!(
+            allowed().await,
+            "round {round}: joined a team holding the app"
+        );
+        app.delete("/v1/orgs/acme/teams/ml/members/bob", &alice)
+            .await
+            .assert_status(204);
+        assert!(!allowed().await, "round {round}: left the team");
+        // Grant to a team bob is in.
+        app.put(
+            "/v1/orgs/acme/teams/ops/apps/vision",
+            &alice,
+            json!({"role": "model_trainer"}),
+        )
+        .await
+        .assert_status(200);
+        assert!(allowed().await, "round {round}: app granted to bob's team");
+        app.delete("/v1/orgs/acme/teams/ops/apps/vision", &alice)
+            .await
+            .assert_status(204);
+        assert!(!allowed().await, "round {round}: grant taken back");
+    }
+}
