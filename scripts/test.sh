@@ -58,7 +58,7 @@ scripts/walkthrough.sh
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
 section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
-section "fuzz targets, 20 s each (fuzz/README.md)"; scripts/fuzz.sh
+section "fuzz targets, 15 s each (fuzz/README.md)"; FUZZ_SECONDS=15 scripts/fuzz.sh
 section "API fuzzing with schemathesis (issue 10)"; scripts/schemathesis.sh
 section "benchmark smoke: engines agree, store loads identical (issue 8)"; BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 

@@ -190,3 +190,29 @@ fn signature_wrapping_variants_xsw1_to_xsw8_are_refused() {
         assert!(run(&xml, true).is_err(), "{file}");
     }
 }
+
+/// A genuine response validated against an IdP that trusts
+/// only another certificate must be refused (the configured certificate is the only key).
+#[test]
+fn a_genuine_response_is_refused_when_its_signer_is_not_the_configured_certificate() {
+    for name in ["valid.xml", "response_signed.xml"] {
+        let certs = vec![cert("other.crt")];
+        let idp = IdpTrust {
+            entity_id: "https://idp.example/",
+            certificates: &certs,
+            allow_sha1: false,
+            clock_skew_secs: 60,
+        };
+        let sp = SpEndpoints {
+            entity_id: AUD,
+            acs_url: ACS,
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(fixture(name));
+        let outcome = validate_response(&b64, &idp, &sp, NOW);
+        assert_eq!(
+            outcome.map(|_| "ok").unwrap_or_else(|e| e.code()),
+            "saml.signature_invalid",
+            "{name}"
+        );
+    }
+}
