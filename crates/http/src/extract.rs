@@ -103,11 +103,57 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        match axum::Json::<ObjectOnly<T>>::from_request(req, state).await {
+            Ok(axum::Json(ObjectOnly(value))) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// A JSON object deserialized as `T`, never a JSON array: serde's derived structs also accept
+/// their fields positionally (`[null, null]`), which the OpenAPI document does not allow and
+/// schemathesis rightly reported as a schema-violating request accepted.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Visit(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+/// `#[serde(deserialize_with = "object")]` for a nested struct field: a JSON object only.
+pub fn object<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    <ObjectOnly<T> as serde::Deserialize>::deserialize(deserializer).map(|ObjectOnly(value)| value)
+}
+
+/// [`object`] for an optional nested struct field (use with `#[serde(default)]`).
+pub fn optional_object<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    <Option<ObjectOnly<T>> as serde::Deserialize>::deserialize(deserializer)
+        .map(|value| value.map(|ObjectOnly(value)| value))
+}
+
+/// [`object`] for every item of an array field.
+pub fn objects<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    <Vec<ObjectOnly<T>> as serde::Deserialize>::deserialize(deserializer)
+        .map(|items| items.into_iter().map(|ObjectOnly(item)| item).collect())
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

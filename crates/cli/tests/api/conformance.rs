@@ -123,3 +123,50 @@ async fn an_undecodable_path_parameter_is_a_problem_400() {
     let reply = app.get("/v1/orgs/%FF%FE", &token).await;
     reply.assert_problem(400, "request.invalid_path");
 }
+
+/// schemathesis (seed 74267729): serde's derived structs also read a JSON array positionally,
+/// so `[null, null]` passed as a body (`PUT /v1/password-policy`) and as a nested object (a
+/// batch check's `subject`). Bodies and their nested objects are JSON objects only.
+#[tokio::test]
+async fn an_array_where_an_object_belongs_is_refused_as_an_invalid_body() {
+    let app = spawn_app().await;
+    let token = app.user("alice").await;
+    app.put(
+        "/v1/password-policy",
+        &token,
+        serde_json::json!([null, null]),
+    )
+    .await
+    .assert_problem(400, "request.invalid_body");
+    app.post("/v1/orgs", &token, serde_json::json!(["acme", "Acme"]))
+        .await
+        .assert_problem(400, "request.invalid_body");
+    let check = |subject: Value| {
+        serde_json::json!({"checks": [{
+            "subject": subject,
+            "permission": "apps.view",
+            "resource": {"kind": "org", "org": "acme"},
+        }]})
+    };
+    app.post(
+        "/v1/check/batch",
+        &token,
+        check(serde_json::json!([null, null])),
+    )
+    .await
+    .assert_problem(400, "request.invalid_body");
+    let items =
+        serde_json::json!({"checks": [[{"user": "alice"}, "apps.view", {"kind": "org"}, null]]});
+    app.post("/v1/check/batch", &token, items)
+        .await
+        .assert_problem(400, "request.invalid_body");
+    // The object forms still work.
+    let reply = app
+        .post(
+            "/v1/check/batch",
+            &token,
+            check(serde_json::json!({"user": "alice"})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+}

@@ -56,10 +56,13 @@ pub struct ConsistencyDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequestDto {
+    #[serde(deserialize_with = "crate::extract::object")]
     pub subject: SubjectDto,
     /// A permission id from `GET /v1/roles`.
     pub permission: String,
+    #[serde(deserialize_with = "crate::extract::object")]
     pub resource: ResourceDto,
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     pub consistency: Option<ConsistencyDto>,
 }
 
@@ -173,6 +176,7 @@ async fn check(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    #[serde(deserialize_with = "crate::extract::objects")]
     pub checks: Vec<CheckRequestDto>,
 }
 
