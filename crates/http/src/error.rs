@@ -54,6 +54,16 @@ impl ApiError {
         self.field = Some(field.into());
         self
     }
+
+    /// Places the field at fault inside a containing one: `subject` within `checks[3]`
+    /// becomes `checks[3].subject`.
+    pub fn within(mut self, parent: &str) -> Self {
+        self.field = Some(match self.field.take() {
+            Some(field) => format!("{parent}.{field}"),
+            None => parent.to_owned(),
+        });
+        self
+    }
 }
 
 impl From<ServiceError> for ApiError {

@@ -144,8 +144,8 @@ async fn an_array_where_an_object_belongs_is_refused_as_an_invalid_body() {
     let check = |subject: Value| {
         serde_json::json!({"checks": [{
             "subject": subject,
-            "permission": "apps.view",
-            "resource": {"kind": "org", "org": "acme"},
+            "permission": "sidebar.view",
+            "resource": {"org": "acme"},
         }]})
     };
     app.post(
@@ -169,4 +169,79 @@ async fn an_array_where_an_object_belongs_is_refused_as_an_invalid_body() {
         )
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+}
+
+/// schemathesis (seed 387580128) sent a batch whose one check carried `at_least` = 2^63, above
+/// the documented `int64`, and got 200 with a per-check 422. A malformed check now refuses the
+/// whole batch, naming the check; only problems a well-formed check runs into stay per check.
+#[tokio::test]
+async fn a_malformed_check_refuses_the_whole_batch() {
+    let app = spawn_app().await;
+    let token = app.user("alice").await;
+    app.org(&token, "acme").await;
+    let good = serde_json::json!({
+        "subject": {"user": "alice"},
+        "permission": "sidebar.view",
+        "resource": {"org": "acme"},
+    });
+    let too_far = serde_json::json!({
+        "subject": {"user": "alice"},
+        "permission": "sidebar.view",
+        "resource": {"org": "acme"},
+        "consistency": {"at_least": 9_223_372_036_854_775_808_u64},
+    });
+    let reply = app
+        .post(
+            "/v1/check/batch",
+            &token,
+            serde_json::json!({"checks": [good.clone(), too_far.clone()]}),
+        )
+        .await;
+    reply.assert_problem(422, "check.invalid_request");
+    assert_eq!(reply.body["field"], "checks[1].consistency.at_least");
+    app.post("/v1/check", &token, too_far)
+        .await
+        .assert_problem(422, "check.invalid_request");
+
+    let two_subjects = serde_json::json!({
+        "subject": {"user": "alice", "token": "x"},
+        "permission": "sidebar.view",
+        "resource": {"org": "acme"},
+    });
+    let reply = app
+        .post(
+            "/v1/check/batch",
+            &token,
+            serde_json::json!({"checks": [two_subjects, good.clone()]}),
+        )
+        .await;
+    reply.assert_problem(422, "check.invalid_request");
+    assert_eq!(reply.body["field"], "checks[0].subject");
+
+    // Well-formed checks answer on their own: a permission the matrix does not know is that
+    // check's problem, an unknown user that check's denial.
+    let unknown_permission = serde_json::json!({
+        "subject": {"user": "alice"},
+        "permission": "no.such_permission",
+        "resource": {"org": "acme"},
+    });
+    let unknown_user = serde_json::json!({
+        "subject": {"user": "nobody-here"},
+        "permission": "sidebar.view",
+        "resource": {"org": "acme"},
+    });
+    let reply = app
+        .post(
+            "/v1/check/batch",
+            &token,
+            serde_json::json!({"checks": [good, unknown_permission, unknown_user]}),
+        )
+        .await;
+    let results = reply.assert_status(200)["results"].as_array().unwrap();
+    assert_eq!(results[0]["allowed"], true, "{results:?}");
+    assert_eq!(
+        results[1]["error"]["code"], "check.unknown_permission",
+        "{results:?}"
+    );
+    assert_eq!(results[2]["allowed"], false, "{results:?}");
 }

@@ -17,6 +17,9 @@ use crate::extract::{ApiJson, ApiQuery, Authenticated, MaybeAuthenticated};
 /// Most checks accepted in one batch.
 pub const MAX_BATCH: usize = 1000;
 
+/// Revisions are stored as signed 64-bit integers (SQLite and PostgreSQL `BIGINT`).
+const MAX_REVISION: u64 = i64::MAX as u64;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(check))
@@ -48,6 +51,7 @@ pub struct ResourceDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyDto {
+    /// A revision a write returned (`int64`: at most 2^63-1).
     pub at_least: Option<u64>,
     #[serde(default)]
     pub fully_consistent: bool,
@@ -137,7 +141,16 @@ impl TryFrom<CheckRequestDto> for CheckRequest {
             Some(ConsistencyDto {
                 at_least: Some(rev),
                 fully_consistent: false,
-            }) => Consistency::AtLeast(rev),
+            }) if rev <= MAX_REVISION => Consistency::AtLeast(rev),
+            Some(ConsistencyDto {
+                at_least: Some(_),
+                fully_consistent: false,
+            }) => {
+                return Err(invalid(
+                    "consistency.at_least",
+                    "`at_least` is a revision a write returned, at most 2^63-1",
+                ));
+            }
             Some(ConsistencyDto {
                 at_least: None,
                 fully_consistent: true,
@@ -194,7 +207,10 @@ pub struct BatchResponse {
     pub results: Vec<BatchItem>,
 }
 
-/// Up to 1000 checks in one request; each answers on its own.
+/// Up to 1000 checks in one request. A malformed check (a subject, resource or consistency the
+/// schema does not allow) refuses the whole batch with 422 naming `checks[i].field`, so nothing
+/// is decided from a request the client got wrong; each well-formed check then answers on its
+/// own, with a decision or the problem it alone ran into (an unknown user, a missing permission).
 #[utoipa::path(post, path = "/v1/check/batch", tag = "check", security(("bearer" = [])), request_body = BatchRequest, responses(
     (status = 200, body = BatchResponse), (status = 401, body = Problem), (status = 422, body = Problem),
 ))]
@@ -206,19 +222,20 @@ async fn check_batch(
     if body.checks.is_empty() || body.checks.len() > MAX_BATCH {
         return Err(invalid("checks", "a batch holds 1 to 1000 checks"));
     }
-    let mut results = Vec::with_capacity(body.checks.len());
-    for dto in body.checks {
-        let answer = match CheckRequest::try_from(dto) {
-            Ok(request) => service
-                .check(&caller, &request)
-                .await
-                .map_err(ApiError::from),
-            Err(err) => Err(err),
-        };
-        results.push(match answer {
+    let requests = body
+        .checks
+        .into_iter()
+        .enumerate()
+        .map(|(i, dto)| {
+            CheckRequest::try_from(dto).map_err(|err| err.within(&format!("checks[{i}]")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(requests.len());
+    for request in &requests {
+        results.push(match service.check(&caller, request).await {
             Ok(explained) => BatchItem::Decision(explained.into()),
             Err(err) => BatchItem::Error {
-                error: err.into_problem(),
+                error: ApiError::from(err).into_problem(),
             },
         });
     }
