@@ -32,7 +32,8 @@ pub struct Store {
 /// empty database).
 #[derive(Clone)]
 pub(crate) enum BulkSource {
-    Sqlite(SqliteConnectOptions),
+    /// The database file, read with rusqlite.
+    Sqlite(std::path::PathBuf),
     Postgres(PgConnectOptions),
     Pool,
 }
@@ -99,10 +100,8 @@ impl Store {
             _ if url.contains(":memory:") => BulkSource::Pool,
             Backend::Sqlite => BulkSource::Sqlite(
                 SqliteConnectOptions::from_str(url)?
-                    .disable_statement_logging()
-                    .busy_timeout(std::time::Duration::from_secs(10))
-                    // Rows cross from SQLite's worker thread in batches, not one handoff each.
-                    .row_buffer_size(4096),
+                    .get_filename()
+                    .to_owned(),
             ),
             Backend::Postgres => {
                 BulkSource::Postgres(PgConnectOptions::from_str(url)?.disable_statement_logging())

@@ -18,6 +18,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Reading the start-up snapshot of an SQLite file (see `snapshot.rs`).
+    #[error("reading the SQLite snapshot: {0}")]
+    SqliteSnapshot(#[from] rusqlite::Error),
     #[error("cannot prepare the data directory: {0}")]
     DataDir(#[from] std::io::Error),
 }
