@@ -43,6 +43,7 @@ fn validate(saml_response: &str, pem: &str) -> Result<ValidatedLogin, portcullis
     let sp = SpEndpoints {
         entity_id: AUDIENCE,
         acs_url: ACS,
+        decryption_key: None,
     };
     validate_response(saml_response, &idp, &sp, NOW)
 }
