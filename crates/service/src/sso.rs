@@ -283,6 +283,10 @@ impl Portcullis {
                 "IdP-initiated login is not enabled for this identity provider",
             ));
         }
+        // The account is read from the store below and its state from the index: bring the
+        // index up to every committed write first, so a user provisioned or linked through
+        // another server a moment ago is not mistaken for a suspended or unknown one.
+        self.catch_up().await?;
         // Who: (org, idp, NameID); JIT may provision.
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {
