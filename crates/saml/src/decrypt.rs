@@ -229,7 +229,7 @@ pub(crate) fn decrypt_assertion(
 /// octets, whose values are arbitrary), which is not PKCS#7, so openssl's padding is off.
 fn decrypt_cbc(aes: Cipher, key: &[u8], content: &[u8]) -> Result<Vec<u8>, SamlError> {
     let block = aes.block_size();
-    if content.len() < 2 * block || content.len() % block != 0 {
+    if content.len() < 2 * block || !content.len().is_multiple_of(block) {
         return Err(SamlError::DecryptionFailed);
     }
     let (iv, body) = content.split_at(block);

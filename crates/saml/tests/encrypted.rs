@@ -352,3 +352,87 @@ fn sp_metadata_publishes_the_certificate_for_signing_and_encryption() {
     let plain = portcullis_saml::sp_metadata(AUD, ACS, portcullis_saml::NAME_ID_EMAIL, None, false);
     assert!(plain.contains(r#"AuthnRequestsSigned="false""#) && !plain.contains("KeyDescriptor"));
 }
+
+// --- Payloads encrypted in the test (openssl, to sp.crt), for what xmlsec1 would not produce. ---
+
+/// `plaintext` as an EncryptedAssertion to the SP certificate (RSA-OAEP-MGF1P, AES-256-GCM).
+fn encrypt_to_sp(plaintext: &str) -> String {
+    use openssl::symm::{Cipher, encrypt_aead};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut key = [0u8; 32];
+    let mut iv = [0u8; 12];
+    openssl::rand::rand_bytes(&mut key).unwrap();
+    openssl::rand::rand_bytes(&mut iv).unwrap();
+    let mut tag = [0u8; 16];
+    let body = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        &key,
+        Some(&iv),
+        &[],
+        plaintext.as_bytes(),
+        &mut tag,
+    )
+    .unwrap();
+    let content = [iv.as_slice(), &body, &tag].concat();
+    let cert = openssl::x509::X509::from_pem(read("encrypted/sp.crt").as_bytes()).unwrap();
+    let rsa = cert.public_key().unwrap().rsa().unwrap();
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .public_encrypt(&key, &mut wrapped, openssl::rsa::Padding::PKCS1_OAEP)
+        .unwrap();
+    wrapped.truncate(n);
+    format!(
+        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
+        b64(&wrapped),
+        b64(&content)
+    )
+}
+
+/// valid.xml (assertion signed in the Response's namespace context) with its Assertion replaced
+/// by an EncryptedAssertion of `transform(assertion)`.
+fn valid_encrypted(transform: impl Fn(&str) -> String) -> String {
+    let plain = read("valid.xml");
+    let start = plain.find("<saml:Assertion").unwrap();
+    let end = plain.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let assertion = &plain[start..end];
+    format!(
+        "{}{}{}",
+        &plain[..start],
+        encrypt_to_sp(&transform(assertion)),
+        &plain[end..]
+    )
+}
+
+#[test]
+fn an_assertion_relying_on_the_response_namespaces_decrypts_in_place_and_verifies() {
+    // The plaintext uses the `saml:` prefix declared on the Response only.
+    let xml = valid_encrypted(str::to_owned);
+    assert_eq!(
+        run(&xml, Some(&sp_key())).unwrap().name_id,
+        "alice@example.com"
+    );
+}
+
+#[test]
+fn a_decrypted_payload_is_screened_like_the_outer_document() {
+    let comment =
+        valid_encrypted(|a| a.replace("alice@example.com", "alice@example.com<!---->.evil"));
+    assert_eq!(code(&comment), "saml.comment_forbidden");
+    let dtd = valid_encrypted(|a| format!("<!DOCTYPE x [<!ENTITY e \"x\">]>{a}"));
+    assert_eq!(code(&dtd), "saml.dtd_forbidden");
+    let pi = valid_encrypted(|a| format!("<?xml version=\"1.0\"?>{a}"));
+    assert_eq!(code(&pi), "saml.unexpected_structure");
+    let two = valid_encrypted(|a| format!("{a}{}", a.replace("_assert1", "_assert9")));
+    assert_eq!(code(&two), "saml.assertion_count");
+    let trailing = valid_encrypted(|a| format!("{a}<saml:Issuer>x</saml:Issuer>"));
+    assert_eq!(code(&trailing), "saml.unexpected_structure");
+    let nested = valid_encrypted(|a| {
+        a.replace(
+            "<saml:Subject>",
+            &format!("{}<saml:Subject>", encrypt_to_sp("<x/>")),
+        )
+    });
+    assert_eq!(code(&nested), "saml.unexpected_structure");
+    let tampered = valid_encrypted(|a| a.replace("alice@example.com", "admin@example.com"));
+    assert_eq!(code(&tampered), "saml.signature_invalid");
+}
