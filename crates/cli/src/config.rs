@@ -455,4 +455,49 @@ mod tests {
                 .contains("audit_retention_days")
         );
     }
+
+    fn sp_fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../saml/tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn the_saml_sp_key_pair_is_validated_at_start_up_and_never_printed() {
+        let with = |key: Option<&str>, cert: Option<&str>| {
+            Settings::resolve(&ServeArgs {
+                saml_sp_key_file: key.map(sp_fixture),
+                saml_sp_cert_file: cert.map(sp_fixture),
+                ..ServeArgs::default()
+            })
+        };
+        let settings = with(Some("encrypted/sp.key"), Some("encrypted/sp.crt")).unwrap();
+        let key = settings.saml_sp_key.clone().unwrap();
+        let json = settings.to_json();
+        assert!(json.contains(key.fingerprint_sha256()), "{json}");
+        assert!(!json.contains("PRIVATE KEY"), "{json}");
+        let pem = std::fs::read_to_string(sp_fixture("encrypted/sp.key")).unwrap();
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!json.contains(body));
+        assert!(settings.service_config().saml_sp_key.is_some());
+
+        let mismatch = with(Some("encrypted/sp.key"), Some("idp.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(mismatch.contains("does not belong"), "{mismatch}");
+        assert!(!mismatch.contains(body));
+        let weak = with(Some("encrypted/weak.key"), Some("encrypted/weak.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(weak.contains("2048"), "{weak}");
+        let missing = with(Some("encrypted/nope.key"), Some("encrypted/sp.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("nope.key"), "{missing}");
+        let half = with(Some("encrypted/sp.key"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("together"), "{half}");
+        assert!(with(None, None).unwrap().saml_sp_key.is_none());
+    }
 }
