@@ -6,8 +6,8 @@
 //! digest from SHA-1 to SHA-512), data `xmlenc#aes{128,192,256}-cbc` and
 //! `xmlenc11#aes{128,192,256}-gcm`. `xmlenc#rsa-1_5` is refused with its own error before
 //! anything is decrypted (Bleichenbacher oracles); every other algorithm is unsupported. Every
-//! failure once decryption has started is the same `DecryptionFailed`, so the ACS is no
-//! padding or format oracle beyond one bit.
+//! failure of the decryption itself is the same `DecryptionFailed`; for AES-CBC without a
+//! Response signature the validation also folds the screening of the plaintext into it.
 
 use openssl::md::{Md, MdRef};
 use openssl::pkey::Id;
@@ -148,6 +148,13 @@ fn data_cipher(data: roxmltree::Node<'_, '_>) -> Result<DataCipher, SamlError> {
     }
     let uri = algorithm(data)?;
     DataCipher::from_uri(uri).ok_or_else(|| unsupported(uri))
+}
+
+/// Whether the data cipher is AES-CBC (malleable, unlike AES-GCM).
+pub(crate) fn is_malleable(encrypted: roxmltree::Node<'_, '_>) -> bool {
+    parts(encrypted)
+        .and_then(|(data, _)| data_cipher(data))
+        .map_or(true, |cipher| matches!(cipher, DataCipher::Cbc(_)))
 }
 
 /// Checks the algorithms of an `EncryptedAssertion` without decrypting anything.

@@ -6,7 +6,7 @@ use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
 };
 
-use crate::decrypt::{check_encryption, decrypt_assertion};
+use crate::decrypt::{check_encryption, decrypt_assertion, is_malleable};
 use crate::{
     MAX_RESPONSE_BYTES, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, SamlError, SpKey, child, children,
     decode_b64, is, parse_xml, text_of,
@@ -289,19 +289,76 @@ fn validate_encrypted(
         let [signed_encrypted] = found.as_slice() else {
             return Err(SamlError::SignedElementMismatch);
         };
-        decrypt_assertion(*signed_encrypted, sp_key)?
+        decrypt_assertion(*signed_encrypted, sp_key)
     } else {
-        decrypt_assertion(encrypted, sp_key)?
+        decrypt_assertion(encrypted, sp_key)
     };
+    let decrypted = plaintext.and_then(|p| in_place(xml, encrypted, response_signature, &p));
+    // AES-CBC is malleable: without a Response signature (verified above, before decrypting)
+    // an attacker could submit modified ciphertexts, and telling padding, encoding and XML
+    // errors of the result apart would be a decryption oracle (the XML-Encryption CBC
+    // attacks). Then every failure up to the assertion's own signature is one code.
+    let decrypted = match decrypted {
+        Err(_) if !has_signatures && is_malleable(encrypted) => {
+            return Err(SamlError::DecryptionFailed);
+        }
+        other => other?,
+    };
+    let dec_doc = parse_xml(&decrypted)?;
+    let dec_root = dec_doc.root_element();
+    let assertion = child(dec_root, NS_ASSERTION, "Assertion").ok_or(
+        SamlError::UnexpectedStructure("the decrypted content is not one Assertion element"),
+    )?;
+    let assertion_id = assertion
+        .attribute("ID")
+        .ok_or(SamlError::UnexpectedStructure("the assertion has no ID"))?
+        .to_owned();
+    if child(assertion, NS_DSIG, "Signature").is_some() {
+        check_signatures(&dec_doc, idp)?;
+        let reduced = verify_with_xmlsec(&decrypted, idp)?;
+        let signed =
+            roxmltree::Document::parse(&reduced).map_err(|_| SamlError::SignedElementMismatch)?;
+        let signed_assertion = signed.root_element();
+        if !is(signed_assertion, NS_ASSERTION, "Assertion")
+            || signed_assertion.attribute("ID") != Some(assertion_id.as_str())
+        {
+            return Err(SamlError::SignedElementMismatch);
+        }
+        read_login(
+            root,
+            signed_assertion,
+            has_signatures && response_signature.is_some(),
+            assertion_id,
+            idp,
+            sp,
+            now_ms,
+        )
+    } else if has_signatures {
+        // Covered by the verified Response signature: the assertion is the decryption of the
+        // signed EncryptedAssertion.
+        read_login(root, assertion, true, assertion_id, idp, sp, now_ms)
+    } else {
+        Err(SamlError::Unsigned)
+    }
+}
+
+/// The received response with the decrypted `plaintext` in place of its EncryptedAssertion
+/// (so namespaces resolve as where the IdP signed it) and without the Response's signature
+/// (already verified; it does not cover this text), screened like the outer document: no DTD,
+/// comments or processing instructions, unique IDs, and the plaintext exactly one Assertion
+/// element holding no encrypted assertion or response.
+fn in_place(
+    xml: &str,
+    encrypted: roxmltree::Node<'_, '_>,
+    response_signature: Option<roxmltree::Node<'_, '_>>,
+    plaintext: &str,
+) -> Result<String, SamlError> {
     let plaintext = plaintext.trim();
     if !plaintext.starts_with('<') || plaintext.starts_with("<?") {
         return Err(SamlError::UnexpectedStructure(
             "the decrypted content is not one Assertion element",
         ));
     }
-
-    // The response with the assertion in place of its encryption, and without the response's
-    // (already verified) signature, which no longer covers this text.
     let mut cuts = vec![(encrypted.range(), plaintext)];
     if let Some(signature) = response_signature {
         cuts.push((signature.range(), ""));
@@ -350,37 +407,7 @@ fn validate_encrypted(
             "the decrypted content is not one Assertion element",
         ));
     }
-    let assertion_id = assertion
-        .attribute("ID")
-        .ok_or(SamlError::UnexpectedStructure("the assertion has no ID"))?
-        .to_owned();
-    if child(*assertion, NS_DSIG, "Signature").is_some() {
-        check_signatures(&dec_doc, idp)?;
-        let reduced = verify_with_xmlsec(&decrypted, idp)?;
-        let signed =
-            roxmltree::Document::parse(&reduced).map_err(|_| SamlError::SignedElementMismatch)?;
-        let signed_assertion = signed.root_element();
-        if !is(signed_assertion, NS_ASSERTION, "Assertion")
-            || signed_assertion.attribute("ID") != Some(assertion_id.as_str())
-        {
-            return Err(SamlError::SignedElementMismatch);
-        }
-        read_login(
-            root,
-            signed_assertion,
-            has_signatures && response_signature.is_some(),
-            assertion_id,
-            idp,
-            sp,
-            now_ms,
-        )
-    } else if has_signatures {
-        // Covered by the verified Response signature: the assertion is the decryption of the
-        // signed EncryptedAssertion.
-        read_login(root, *assertion, true, assertion_id, idp, sp, now_ms)
-    } else {
-        Err(SamlError::Unsigned)
-    }
+    Ok(decrypted)
 }
 
 /// Reads the login from the signed assertion, checking issuer, destination, subject

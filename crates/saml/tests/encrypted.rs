@@ -357,12 +357,19 @@ fn sp_metadata_publishes_the_certificate_for_signing_and_encryption() {
 
 /// `plaintext` as an EncryptedAssertion to the SP certificate (RSA-OAEP-MGF1P, AES-256-GCM).
 fn encrypt_to_sp(plaintext: &str) -> String {
-    use openssl::symm::{Cipher, encrypt_aead};
+    encrypt_with(plaintext, false)
+}
+
+/// The same with AES-256-CBC (PKCS#7 padding is one of XML-Enc's paddings) when `cbc`.
+fn encrypt_with(plaintext: &str, cbc: bool) -> String {
+    use openssl::symm::{Cipher, encrypt, encrypt_aead};
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut key = [0u8; 32];
     let mut iv = [0u8; 12];
+    let mut cbc_iv = [0u8; 16];
     openssl::rand::rand_bytes(&mut key).unwrap();
     openssl::rand::rand_bytes(&mut iv).unwrap();
+    openssl::rand::rand_bytes(&mut cbc_iv).unwrap();
     let mut tag = [0u8; 16];
     let body = encrypt_aead(
         Cipher::aes_256_gcm(),
@@ -373,7 +380,24 @@ fn encrypt_to_sp(plaintext: &str) -> String {
         &mut tag,
     )
     .unwrap();
-    let content = [iv.as_slice(), &body, &tag].concat();
+    let (content, algorithm) = if cbc {
+        let body = encrypt(
+            Cipher::aes_256_cbc(),
+            &key,
+            Some(&cbc_iv),
+            plaintext.as_bytes(),
+        )
+        .unwrap();
+        (
+            [cbc_iv.as_slice(), &body].concat(),
+            "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+        )
+    } else {
+        (
+            [iv.as_slice(), &body, &tag].concat(),
+            "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+        )
+    };
     let cert = openssl::x509::X509::from_pem(read("encrypted/sp.crt").as_bytes()).unwrap();
     let rsa = cert.public_key().unwrap().rsa().unwrap();
     let mut wrapped = vec![0u8; rsa.size() as usize];
@@ -382,15 +406,19 @@ fn encrypt_to_sp(plaintext: &str) -> String {
         .unwrap();
     wrapped.truncate(n);
     format!(
-        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
+        r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{algorithm}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#,
         b64(&wrapped),
-        b64(&content)
+        b64(&content),
     )
 }
 
 /// valid.xml (assertion signed in the Response's namespace context) with its Assertion replaced
 /// by an EncryptedAssertion of `transform(assertion)`.
 fn valid_encrypted(transform: impl Fn(&str) -> String) -> String {
+    valid_encrypted_with(transform, false)
+}
+
+fn valid_encrypted_with(transform: impl Fn(&str) -> String, cbc: bool) -> String {
     let plain = read("valid.xml");
     let start = plain.find("<saml:Assertion").unwrap();
     let end = plain.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
@@ -398,7 +426,7 @@ fn valid_encrypted(transform: impl Fn(&str) -> String) -> String {
     format!(
         "{}{}{}",
         &plain[..start],
-        encrypt_to_sp(&transform(assertion)),
+        encrypt_with(&transform(assertion), cbc),
         &plain[end..]
     )
 }
@@ -434,5 +462,35 @@ fn a_decrypted_payload_is_screened_like_the_outer_document() {
     });
     assert_eq!(code(&nested), "saml.unexpected_structure");
     let tampered = valid_encrypted(|a| a.replace("alice@example.com", "admin@example.com"));
+    assert_eq!(code(&tampered), "saml.signature_invalid");
+}
+
+#[test]
+fn with_cbc_and_no_response_signature_every_failure_before_the_inner_signature_is_one_code() {
+    // The same payload as valid: accepted.
+    let ok = valid_encrypted_with(str::to_owned, true);
+    assert_eq!(code(&ok), "ok");
+    // Not one oracle: malformed, comment, DTD, structure all answer decryption_failed.
+    for bad in [
+        valid_encrypted_with(
+            |a| a.replace("alice@example.com", "alice@example.com<!---->"),
+            true,
+        ),
+        valid_encrypted_with(|a| format!("<!DOCTYPE x>{a}"), true),
+        valid_encrypted_with(|a| a.replace("</saml:Assertion>", "</saml:Asser>"), true),
+        valid_encrypted_with(|a| format!("{a}<x/>"), true),
+        valid_encrypted_with(|a| format!("\u{FFFF}{a}"), true),
+    ] {
+        assert_eq!(code(&bad), "saml.decryption_failed");
+    }
+    // A flipped ciphertext bit: the same answer.
+    let marker = "<xenc:CipherValue>";
+    let at = ok.rfind(marker).unwrap() + marker.len() + 30;
+    let mut flipped = ok.clone();
+    let with = if &ok[at..=at] == "A" { "B" } else { "A" };
+    flipped.replace_range(at..=at, with);
+    assert_eq!(code(&flipped), "saml.decryption_failed");
+    // Past the screening the inner signature still decides, with its own code.
+    let tampered = valid_encrypted_with(|a| a.replace("alice@", "admin@"), true);
     assert_eq!(code(&tampered), "saml.signature_invalid");
 }
