@@ -82,6 +82,10 @@ for name in ["valid.xml", "response_signed.xml", "expired.xml", "sha1.xml"]:
 for name in ["xsw1.xml", "xsw4.xml", "xsw7.xml"]:
     with open(os.path.join(FIXTURES, "xsw", name), "rb") as f:
         write("saml_acs", name.removesuffix(".xml"), f.read())
+# Encrypted assertions (to the fixtures' SP key, which the target configures).
+for name in ["assertion_signed", "response_signed", "both_signed", "rsa1_5"]:
+    with open(os.path.join(FIXTURES, "encrypted", name + ".xml"), "rb") as f:
+        write("saml_acs", "encrypted_" + name, f.read())
 write("saml_acs", "xxe", '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&x;</samlp:Response>')
 
 # idp_metadata

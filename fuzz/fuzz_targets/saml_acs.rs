@@ -8,13 +8,16 @@
 //! - trusting `idp.crt`, which signed the seed responses: an accepted response must carry
 //!   exactly the facts of one of the untouched signed fixtures, so no mutation can change what
 //!   a login asserts (XML signature wrapping and friends).
+//!
+//! The SP key pair of the encrypted fixtures is configured in both, so mutations of encrypted
+//! assertions reach the decryption and the checks of the decrypted assertion.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use portcullis_saml::{IdpTrust, SpEndpoints, ValidatedLogin, validate_response};
+use portcullis_saml::{IdpTrust, SpEndpoints, SpKey, ValidatedLogin, validate_response};
 
 /// 2030-01-01T00:00:00Z, inside the fixtures' validity window.
 const NOW: i64 = 1_893_456_000_000;
@@ -26,7 +29,21 @@ const OTHER_CRT: &str = include_str!("../../crates/saml/tests/fixtures/other.crt
 const SIGNED: &[&str] = &[
     include_str!("../../crates/saml/tests/fixtures/valid.xml"),
     include_str!("../../crates/saml/tests/fixtures/response_signed.xml"),
+    include_str!("../../crates/saml/tests/fixtures/encrypted/assertion_signed.xml"),
+    include_str!("../../crates/saml/tests/fixtures/encrypted/response_signed.xml"),
+    include_str!("../../crates/saml/tests/fixtures/encrypted/both_signed.xml"),
 ];
+
+fn sp_key() -> &'static SpKey {
+    static KEY: OnceLock<SpKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        SpKey::from_pem(
+            include_bytes!("../../crates/saml/tests/fixtures/encrypted/sp.key"),
+            include_bytes!("../../crates/saml/tests/fixtures/encrypted/sp.crt"),
+        )
+        .expect("the fixture SP key pair is valid")
+    })
+}
 
 fn der_b64(pem: &str) -> String {
     pem.lines().filter(|l| !l.starts_with("-----")).collect()
@@ -43,6 +60,7 @@ fn validate(saml_response: &str, pem: &str) -> Result<ValidatedLogin, portcullis
     let sp = SpEndpoints {
         entity_id: AUDIENCE,
         acs_url: ACS,
+        decryption_key: Some(sp_key()),
     };
     validate_response(saml_response, &idp, &sp, NOW)
 }

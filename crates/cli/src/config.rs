@@ -5,9 +5,10 @@
 //! keys in the file are rejected, so a typo never silently falls back to a default.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use portcullis_service::ServiceConfig;
+use portcullis_service::{ServiceConfig, SpKey};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,7 +27,8 @@ const MAX_CONSISTENCY_WAIT_MS: u32 = 60_000;
 pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
-    /// audit_retention_days, consistency_wait_ms, log_format).
+    /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
+    /// saml_sp_cert_file).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -71,6 +73,13 @@ pub struct ServeArgs {
     /// revision before answering 503, in milliseconds (at most 60000) [default: 2000].
     #[arg(long, env = "PORTCULLIS_CONSISTENCY_WAIT_MS", value_name = "MS")]
     pub consistency_wait_ms: Option<u32>,
+    /// The SAML service provider's PEM private key (RSA ≥ 2048 bits or EC P-256): signs
+    /// AuthnRequests, decrypts encrypted assertions. Set together with --saml-sp-cert-file.
+    #[arg(long, env = "PORTCULLIS_SAML_SP_KEY_FILE", value_name = "FILE")]
+    pub saml_sp_key_file: Option<PathBuf>,
+    /// The PEM X.509 certificate of that key, published in the SP metadata.
+    #[arg(long, env = "PORTCULLIS_SAML_SP_CERT_FILE", value_name = "FILE")]
+    pub saml_sp_cert_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -105,6 +114,8 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u32>,
     pub consistency_wait_ms: Option<u32>,
     pub log_format: Option<LogFormat>,
+    pub saml_sp_key_file: Option<PathBuf>,
+    pub saml_sp_cert_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -145,6 +156,28 @@ pub struct Settings {
     /// `None`: audit entries are kept forever.
     pub audit_retention_days: Option<u32>,
     pub consistency_wait_ms: u32,
+    /// The SAML SP key pair's files and the validated pair (never printed or logged).
+    pub saml_sp_files: Option<(PathBuf, PathBuf)>,
+    pub saml_sp_key: Option<Arc<SpKey>>,
+}
+
+/// Reads and validates the SAML SP key pair; the errors name the files, never their contents.
+fn load_sp_key(key_file: &Path, cert_file: &Path) -> Result<SpKey, CliError> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).map_err(CliError::io(format!(
+            "cannot read the SAML SP {what} `{}`",
+            path.display()
+        )))
+    };
+    let key = read(key_file, "key file")?;
+    let cert = read(cert_file, "certificate file")?;
+    SpKey::from_pem(&key, &cert).map_err(|err| {
+        CliError::usage(format!(
+            "invalid SAML SP key pair (`{}`, `{}`): {err}",
+            key_file.display(),
+            cert_file.display()
+        ))
+    })
 }
 
 impl Settings {
@@ -197,7 +230,24 @@ impl Settings {
                 .consistency_wait_ms
                 .or(file.consistency_wait_ms)
                 .unwrap_or(defaults.consistency_wait_ms),
+            saml_sp_files: None,
+            saml_sp_key: None,
         };
+        let key_file = args.saml_sp_key_file.clone().or(file.saml_sp_key_file);
+        let cert_file = args.saml_sp_cert_file.clone().or(file.saml_sp_cert_file);
+        let mut settings = settings;
+        match (key_file, cert_file) {
+            (None, None) => {}
+            (Some(key), Some(cert)) => {
+                settings.saml_sp_key = Some(Arc::new(load_sp_key(&key, &cert)?));
+                settings.saml_sp_files = Some((key, cert));
+            }
+            _ => {
+                return Err(CliError::usage(
+                    "`saml_sp_key_file` and `saml_sp_cert_file` must be set together",
+                ));
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -244,6 +294,7 @@ impl Settings {
             invitation_ttl_ms: i64::from(self.invitation_ttl_days) * DAY_MS,
             max_orgs_per_user: self.max_orgs_per_user,
             consistency_wait_ms: self.consistency_wait_ms,
+            saml_sp_key: self.saml_sp_key.clone(),
             ..ServiceConfig::default()
         }
     }
@@ -266,6 +317,9 @@ impl Settings {
             "max_orgs_per_user": self.max_orgs_per_user,
             "consistency_wait_ms": self.consistency_wait_ms,
             "audit_retention_days": self.audit_retention_days,
+            "saml_sp_key_file": self.saml_sp_files.as_ref().map(|(k, _)| k.display().to_string()),
+            "saml_sp_cert_file": self.saml_sp_files.as_ref().map(|(_, c)| c.display().to_string()),
+            "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -400,5 +454,50 @@ mod tests {
                 .to_string()
                 .contains("audit_retention_days")
         );
+    }
+
+    fn sp_fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../saml/tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn the_saml_sp_key_pair_is_validated_at_start_up_and_never_printed() {
+        let with = |key: Option<&str>, cert: Option<&str>| {
+            Settings::resolve(&ServeArgs {
+                saml_sp_key_file: key.map(sp_fixture),
+                saml_sp_cert_file: cert.map(sp_fixture),
+                ..ServeArgs::default()
+            })
+        };
+        let settings = with(Some("encrypted/sp.key"), Some("encrypted/sp.crt")).unwrap();
+        let key = settings.saml_sp_key.clone().unwrap();
+        let json = settings.to_json();
+        assert!(json.contains(key.fingerprint_sha256()), "{json}");
+        assert!(!json.contains("PRIVATE KEY"), "{json}");
+        let pem = std::fs::read_to_string(sp_fixture("encrypted/sp.key")).unwrap();
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!json.contains(body));
+        assert!(settings.service_config().saml_sp_key.is_some());
+
+        let mismatch = with(Some("encrypted/sp.key"), Some("idp.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(mismatch.contains("does not belong"), "{mismatch}");
+        assert!(!mismatch.contains(body));
+        let weak = with(Some("encrypted/weak.key"), Some("encrypted/weak.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(weak.contains("2048"), "{weak}");
+        let missing = with(Some("encrypted/nope.key"), Some("encrypted/sp.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("nope.key"), "{missing}");
+        let half = with(Some("encrypted/sp.key"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("together"), "{half}");
+        assert!(with(None, None).unwrap().saml_sp_key.is_none());
     }
 }

@@ -380,6 +380,53 @@ fn unknown_config_keys_are_rejected_by_name() {
     assert!(err.contains("portcullis.toml"), "names the file: {err}");
 }
 
+/// The SAML SP key pair: from the file or the environment, checked before anything starts,
+/// reported by fingerprint only.
+#[test]
+fn the_saml_sp_key_pair_is_checked_at_start_up_and_never_printed() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../saml/tests/fixtures");
+    let key = fixtures.join("encrypted/sp.key");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        format!("saml_sp_key_file = {:?}\n", key.to_str().unwrap()),
+    )
+    .unwrap();
+    let output = run(
+        portcullis(&["config", "--config", file.to_str().unwrap()]).env(
+            "PORTCULLIS_SAML_SP_CERT_FILE",
+            fixtures.join("encrypted/sp.crt"),
+        ),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let config: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(config["saml_sp_key_file"], key.to_str().unwrap());
+    assert_eq!(
+        config["saml_sp_certificate_sha256"].as_str().unwrap().len(),
+        64
+    );
+    assert!(!stdout(&output).contains("PRIVATE"));
+
+    // serve refuses to start with a certificate that is not the key's (exit 2, files named).
+    let output = run(portcullis(&[
+        "serve",
+        "--config",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ])
+    .env("PORTCULLIS_SAML_SP_CERT_FILE", fixtures.join("idp.crt")));
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("does not belong to the private key"), "{err}");
+    assert!(err.contains("sp.key") && err.contains("idp.crt"), "{err}");
+    assert!(!err.contains("PRIVATE"), "{err}");
+    assert!(!dir.path().join("data").exists(), "nothing started");
+}
+
 #[test]
 fn flags_beat_env_beats_file_beats_defaults() {
     let dir = tempfile::tempdir().unwrap();

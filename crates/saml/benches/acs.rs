@@ -48,6 +48,7 @@ fn validate(response: &str, certificates: &[String]) -> bool {
     let sp = SpEndpoints {
         entity_id: AUD,
         acs_url: ACS,
+        decryption_key: None,
     };
     validate_response(response, &idp, &sp, NOW).is_ok()
 }

@@ -10,14 +10,18 @@
 //! certificate in KeyInfo that is not configured. Clock-dependent checks take `now` from the
 //! caller so tests can inject time.
 
+mod decrypt;
 mod metadata;
 mod request;
+mod sp_key;
 mod validate;
 
+pub use decrypt::{KEY_RSA_1_5, KEY_RSA_OAEP, KEY_RSA_OAEP_MGF1P, NS_XENC, NS_XENC11};
 pub use metadata::{
     CertificateInfo, IdpMetadata, certificate_info, parse_idp_metadata, sp_metadata,
 };
 pub use request::{AuthnRequest, authn_request};
+pub use sp_key::{SIG_ECDSA_SHA256, SIG_RSA_SHA256, SpKey};
 pub use validate::{IdpTrust, SpEndpoints, ValidatedLogin, validate_response};
 
 /// SAML protocol and assertion namespaces.
@@ -52,8 +56,14 @@ pub enum SamlError {
     NotAResponse,
     #[error("the response must contain exactly one assertion (found {0})")]
     AssertionCount(usize),
-    #[error("encrypted assertions are not configured for this identity provider")]
+    #[error("encrypted assertions need a service-provider key, and none is configured")]
     EncryptedUnsupported,
+    #[error("the assertion's key is wrapped with RSA PKCS#1 v1.5 (rsa-1_5), which is refused")]
+    WeakEncryption,
+    #[error("encryption algorithm not supported: {0}")]
+    EncryptionUnsupported(String),
+    #[error("the encrypted assertion cannot be decrypted with the service-provider key")]
+    DecryptionFailed,
     #[error("an ID attribute value occurs twice")]
     DuplicateId,
     #[error("unexpected structure: {0}")]
@@ -90,6 +100,8 @@ pub enum SamlError {
     Metadata(String),
     #[error("bad certificate: {0}")]
     Certificate(String),
+    #[error("service-provider key: {0}")]
+    SpKey(String),
 }
 
 impl SamlError {
@@ -103,6 +115,9 @@ impl SamlError {
             Self::NotAResponse => "saml.not_a_response",
             Self::AssertionCount(_) => "saml.assertion_count",
             Self::EncryptedUnsupported => "saml.encrypted_unsupported",
+            Self::WeakEncryption => "saml.weak_encryption",
+            Self::EncryptionUnsupported(_) => "saml.encryption_unsupported",
+            Self::DecryptionFailed => "saml.decryption_failed",
             Self::DuplicateId => "saml.duplicate_id",
             Self::UnexpectedStructure(_) => "saml.unexpected_structure",
             Self::Unsigned => "saml.unsigned",
@@ -121,6 +136,7 @@ impl SamlError {
             Self::MissingNameId => "saml.missing_name_id",
             Self::Metadata(_) => "saml.metadata_invalid",
             Self::Certificate(_) => "saml.certificate_invalid",
+            Self::SpKey(_) => "saml.sp_key_invalid",
         }
     }
 }

@@ -125,18 +125,43 @@ pub fn certificate_info(raw: &str) -> Result<CertificateInfo, SamlError> {
     })
 }
 
-/// The SP metadata for one IdP connection.
-pub fn sp_metadata(entity_id: &str, acs_url: &str, name_id_format: &str) -> String {
+/// The SP metadata for one IdP connection. With the SP certificate (base64 DER) it is
+/// published for signing and for encryption; `AuthnRequestsSigned` says whether this
+/// connection's AuthnRequests are signed.
+pub fn sp_metadata(
+    entity_id: &str,
+    acs_url: &str,
+    name_id_format: &str,
+    certificate: Option<&str>,
+    authn_requests_signed: bool,
+) -> String {
+    let keys: String = certificate
+        .map(|cert| {
+            ["signing", "encryption"]
+                .iter()
+                .map(|usage| {
+                    format!(
+                        r#"    <md:KeyDescriptor use="{usage}">
+      <ds:KeyInfo xmlns:ds="{NS_DSIG}"><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+    </md:KeyDescriptor>
+"#,
+                        cert = xml_escape(cert),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{NS_METADATA}" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:NameIDFormat>{format}</md:NameIDFormat>
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{keys}    <md:NameIDFormat>{format}</md:NameIDFormat>
     <md:AssertionConsumerService Binding="{BINDING_POST}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>
 "#,
         entity = xml_escape(entity_id),
+        signed = authn_requests_signed,
         format = xml_escape(name_id_format),
         acs = xml_escape(acs_url),
     )

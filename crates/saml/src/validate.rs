@@ -6,9 +6,10 @@ use samael::crypto::{
     AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
 };
 
+use crate::decrypt::{check_encryption, decrypt_assertion, is_malleable};
 use crate::{
-    MAX_RESPONSE_BYTES, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, SamlError, child, children, decode_b64,
-    is, parse_xml, text_of,
+    MAX_RESPONSE_BYTES, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, SamlError, SpKey, child, children,
+    decode_b64, is, parse_xml, text_of,
 };
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -54,6 +55,8 @@ pub struct IdpTrust<'a> {
 pub struct SpEndpoints<'a> {
     pub entity_id: &'a str,
     pub acs_url: &'a str,
+    /// The SP key pair that decrypts an `EncryptedAssertion`; without it one is refused.
+    pub decryption_key: Option<&'a SpKey>,
 }
 
 /// The facts of a valid response, all read from signed content.
@@ -125,12 +128,45 @@ pub fn validate_response(
     {
         return Err(SamlError::Status(code.to_owned()));
     }
-    if doc
+    let encrypted: Vec<_> = doc
         .descendants()
-        .any(|n| is(n, NS_ASSERTION, "EncryptedAssertion"))
-    {
-        return Err(SamlError::EncryptedUnsupported);
+        .filter(|n| is(*n, NS_ASSERTION, "EncryptedAssertion"))
+        .collect();
+    let Some(sp_key) = sp.decryption_key.filter(|_| !encrypted.is_empty()) else {
+        if !encrypted.is_empty() {
+            return Err(SamlError::EncryptedUnsupported);
+        }
+        return validate_plain(&xml, &doc, idp, sp, now_ms);
+    };
+    let assertions = doc
+        .descendants()
+        .filter(|n| is(*n, NS_ASSERTION, "Assertion"))
+        .count();
+    let [encrypted] = encrypted.as_slice() else {
+        return Err(SamlError::AssertionCount(encrypted.len() + assertions));
+    };
+    if assertions != 0 {
+        return Err(SamlError::AssertionCount(1 + assertions));
     }
+    if encrypted.parent() != Some(root) {
+        return Err(SamlError::UnexpectedStructure(
+            "the assertion is not a child of the response",
+        ));
+    }
+    // Algorithms first: RSA1_5 and anything unsupported are refused before any decryption.
+    check_encryption(*encrypted, sp_key)?;
+    validate_encrypted(&xml, &doc, *encrypted, sp_key, idp, sp, now_ms)
+}
+
+/// A response carrying a plain `Assertion`.
+fn validate_plain(
+    xml: &str,
+    doc: &roxmltree::Document<'_>,
+    idp: &IdpTrust<'_>,
+    sp: &SpEndpoints<'_>,
+    now_ms: i64,
+) -> Result<ValidatedLogin, SamlError> {
+    let root = doc.root_element();
     let assertions: Vec<_> = doc
         .descendants()
         .filter(|n| is(*n, NS_ASSERTION, "Assertion"))
@@ -151,30 +187,10 @@ pub fn validate_response(
         .attribute("ID")
         .ok_or(SamlError::UnexpectedStructure("the response has no ID"))?
         .to_owned();
-    check_signatures(&doc, idp)?;
+    check_signatures(doc, idp)?;
 
     // 2. The signature, by libxmlsec1 with the configured certificates only.
-    let certs: Vec<CertificateDer> = idp
-        .certificates
-        .iter()
-        .filter_map(|c| decode_b64(c))
-        .map(CertificateDer::from)
-        .collect();
-    if certs.is_empty() {
-        return Err(SamlError::SignatureInvalid);
-    }
-    let allowlist = if idp.allow_sha1 {
-        None
-    } else {
-        Some(ALLOWLIST)
-    };
-    let reduced = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
-        &xml,
-        &certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        allowlist,
-    )
-    .map_err(|_| SamlError::SignatureInvalid)?;
+    let reduced = verify_with_xmlsec(xml, idp)?;
 
     // 3. From here on only the signed content is read.
     let signed =
@@ -197,7 +213,214 @@ pub fn validate_response(
     if signed_assertion.attribute("ID") != Some(assertion_id.as_str()) {
         return Err(SamlError::SignedElementMismatch);
     }
+    read_login(
+        root,
+        signed_assertion,
+        response_signed,
+        assertion_id,
+        idp,
+        sp,
+        now_ms,
+    )
+}
 
+/// libxmlsec1 verifies every signature in `xml` with the configured certificates and the
+/// algorithm allowlist, and returns only the signed content.
+fn verify_with_xmlsec(xml: &str, idp: &IdpTrust<'_>) -> Result<String, SamlError> {
+    let certs: Vec<CertificateDer> = idp
+        .certificates
+        .iter()
+        .filter_map(|c| decode_b64(c))
+        .map(CertificateDer::from)
+        .collect();
+    if certs.is_empty() {
+        return Err(SamlError::SignatureInvalid);
+    }
+    let allowlist = if idp.allow_sha1 {
+        None
+    } else {
+        Some(ALLOWLIST)
+    };
+    XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        &certs,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        allowlist,
+    )
+    .map_err(|_| SamlError::SignatureInvalid)
+}
+
+/// A response carrying one `EncryptedAssertion` (already screened, algorithms checked).
+///
+/// If the Response is signed, its signature is verified over the original document, with the
+/// EncryptedAssertion in place, and the EncryptedAssertion that is decrypted is the one from
+/// the signed content. The decrypted Assertion is put where the EncryptedAssertion was (so
+/// namespaces resolve as the IdP signed them), screened like the outer document, and, if it
+/// carries its own signature, verified by xmlsec with the configured certificates. Neither
+/// signature: refused as unsigned.
+fn validate_encrypted(
+    xml: &str,
+    doc: &roxmltree::Document<'_>,
+    encrypted: roxmltree::Node<'_, '_>,
+    sp_key: &SpKey,
+    idp: &IdpTrust<'_>,
+    sp: &SpEndpoints<'_>,
+    now_ms: i64,
+) -> Result<ValidatedLogin, SamlError> {
+    let root = doc.root_element();
+    let response_id = root
+        .attribute("ID")
+        .ok_or(SamlError::UnexpectedStructure("the response has no ID"))?
+        .to_owned();
+    let response_signature = child(root, NS_DSIG, "Signature");
+    let has_signatures = doc.descendants().any(|n| is(n, NS_DSIG, "Signature"));
+    let plaintext = if has_signatures {
+        check_signatures(doc, idp)?;
+        let reduced = verify_with_xmlsec(xml, idp)?;
+        let signed =
+            roxmltree::Document::parse(&reduced).map_err(|_| SamlError::SignedElementMismatch)?;
+        let signed_root = signed.root_element();
+        if !is(signed_root, NS_PROTOCOL, "Response")
+            || signed_root.attribute("ID") != Some(response_id.as_str())
+        {
+            return Err(SamlError::SignedElementMismatch);
+        }
+        let found: Vec<_> = children(signed_root, NS_ASSERTION, "EncryptedAssertion").collect();
+        let [signed_encrypted] = found.as_slice() else {
+            return Err(SamlError::SignedElementMismatch);
+        };
+        decrypt_assertion(*signed_encrypted, sp_key)
+    } else {
+        decrypt_assertion(encrypted, sp_key)
+    };
+    let decrypted = plaintext.and_then(|p| in_place(xml, encrypted, response_signature, &p));
+    // AES-CBC is malleable: without a Response signature (verified above, before decrypting)
+    // an attacker could submit modified ciphertexts, and telling padding, encoding and XML
+    // errors of the result apart would be a decryption oracle (the XML-Encryption CBC
+    // attacks). Then every failure up to the assertion's own signature is one code.
+    let decrypted = match decrypted {
+        Err(_) if !has_signatures && is_malleable(encrypted) => {
+            return Err(SamlError::DecryptionFailed);
+        }
+        other => other?,
+    };
+    let dec_doc = parse_xml(&decrypted)?;
+    let dec_root = dec_doc.root_element();
+    let assertion = child(dec_root, NS_ASSERTION, "Assertion").ok_or(
+        SamlError::UnexpectedStructure("the decrypted content is not one Assertion element"),
+    )?;
+    let assertion_id = assertion
+        .attribute("ID")
+        .ok_or(SamlError::UnexpectedStructure("the assertion has no ID"))?
+        .to_owned();
+    if child(assertion, NS_DSIG, "Signature").is_some() {
+        check_signatures(&dec_doc, idp)?;
+        let reduced = verify_with_xmlsec(&decrypted, idp)?;
+        let signed =
+            roxmltree::Document::parse(&reduced).map_err(|_| SamlError::SignedElementMismatch)?;
+        let signed_assertion = signed.root_element();
+        if !is(signed_assertion, NS_ASSERTION, "Assertion")
+            || signed_assertion.attribute("ID") != Some(assertion_id.as_str())
+        {
+            return Err(SamlError::SignedElementMismatch);
+        }
+        read_login(
+            root,
+            signed_assertion,
+            has_signatures && response_signature.is_some(),
+            assertion_id,
+            idp,
+            sp,
+            now_ms,
+        )
+    } else if has_signatures {
+        // Covered by the verified Response signature: the assertion is the decryption of the
+        // signed EncryptedAssertion.
+        read_login(root, assertion, true, assertion_id, idp, sp, now_ms)
+    } else {
+        Err(SamlError::Unsigned)
+    }
+}
+
+/// The received response with the decrypted `plaintext` in place of its EncryptedAssertion
+/// (so namespaces resolve as where the IdP signed it) and without the Response's signature
+/// (already verified; it does not cover this text), screened like the outer document: no DTD,
+/// comments or processing instructions, unique IDs, and the plaintext exactly one Assertion
+/// element holding no encrypted assertion or response.
+fn in_place(
+    xml: &str,
+    encrypted: roxmltree::Node<'_, '_>,
+    response_signature: Option<roxmltree::Node<'_, '_>>,
+    plaintext: &str,
+) -> Result<String, SamlError> {
+    let plaintext = plaintext.trim();
+    if !plaintext.starts_with('<') || plaintext.starts_with("<?") {
+        return Err(SamlError::UnexpectedStructure(
+            "the decrypted content is not one Assertion element",
+        ));
+    }
+    let mut cuts = vec![(encrypted.range(), plaintext)];
+    if let Some(signature) = response_signature {
+        cuts.push((signature.range(), ""));
+    }
+    cuts.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut decrypted = xml.to_owned();
+    for (range, with) in cuts {
+        decrypted.replace_range(range, with);
+    }
+    let dec_doc = parse_xml(&decrypted)?;
+    let dec_root = dec_doc.root_element();
+    if dec_doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
+        return Err(SamlError::CommentForbidden);
+    }
+    let mut ids = HashSet::new();
+    for node in dec_doc.descendants().filter(roxmltree::Node::is_element) {
+        for attr in node.attributes() {
+            if matches!(attr.name(), "ID" | "Id" | "id") && !ids.insert(attr.value()) {
+                return Err(SamlError::DuplicateId);
+            }
+        }
+    }
+    if dec_doc.descendants().any(|n| {
+        is(n, NS_ASSERTION, "EncryptedAssertion")
+            || (n != dec_root && is(n, NS_PROTOCOL, "Response"))
+    }) {
+        return Err(SamlError::UnexpectedStructure(
+            "the decrypted content is not one Assertion element",
+        ));
+    }
+    let assertions: Vec<_> = dec_doc
+        .descendants()
+        .filter(|n| is(*n, NS_ASSERTION, "Assertion"))
+        .collect();
+    let [assertion] = assertions.as_slice() else {
+        return Err(SamlError::AssertionCount(assertions.len()));
+    };
+    // The plaintext must be exactly the assertion element: nothing before or after it.
+    let start = encrypted.range().start
+        - response_signature
+            .filter(|s| s.range().start < encrypted.range().start)
+            .map_or(0, |s| s.range().len());
+    if assertion.parent() != Some(dec_root) || assertion.range() != (start..start + plaintext.len())
+    {
+        return Err(SamlError::UnexpectedStructure(
+            "the decrypted content is not one Assertion element",
+        ));
+    }
+    Ok(decrypted)
+}
+
+/// Reads the login from the signed assertion, checking issuer, destination, subject
+/// confirmation, conditions and audience. `root` is the received Response.
+fn read_login(
+    root: roxmltree::Node<'_, '_>,
+    signed_assertion: roxmltree::Node<'_, '_>,
+    response_signed: bool,
+    assertion_id: String,
+    idp: &IdpTrust<'_>,
+    sp: &SpEndpoints<'_>,
+    now_ms: i64,
+) -> Result<ValidatedLogin, SamlError> {
     // Issuers.
     if let Some(issuer) = child(root, NS_ASSERTION, "Issuer")
         && text_of(issuer) != idp.entity_id

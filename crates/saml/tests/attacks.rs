@@ -35,6 +35,7 @@ fn run(xml: &str, sha1: bool) -> Result<portcullis_saml::ValidatedLogin, SamlErr
     let sp = SpEndpoints {
         entity_id: AUD,
         acs_url: ACS,
+        decryption_key: None,
     };
     let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
     validate_response(&b64, &idp, &sp, NOW)
@@ -206,6 +207,7 @@ fn a_genuine_response_is_refused_when_its_signer_is_not_the_configured_certifica
         let sp = SpEndpoints {
             entity_id: AUD,
             acs_url: ACS,
+            decryption_key: None,
         };
         let b64 = base64::engine::general_purpose::STANDARD.encode(fixture(name));
         let outcome = validate_response(&b64, &idp, &sp, NOW);

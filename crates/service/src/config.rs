@@ -20,6 +20,10 @@ pub struct ServiceConfig {
     pub consistency_wait_ms: u32,
     /// How long fetching an identity provider's metadata URL may take.
     pub metadata_fetch_timeout: std::time::Duration,
+    /// The SAML service-provider key pair (validated at start-up): signs AuthnRequests of IdPs
+    /// with `sign_requests`, decrypts encrypted assertions, and its certificate is published in
+    /// the SP metadata. `None`: neither is available (and each is refused with its own code).
+    pub saml_sp_key: Option<std::sync::Arc<portcullis_saml::SpKey>>,
 }
 
 impl Default for ServiceConfig {
@@ -32,6 +36,7 @@ impl Default for ServiceConfig {
             max_orgs_per_user: 20,
             consistency_wait_ms: 2_000,
             metadata_fetch_timeout: std::time::Duration::from_secs(10),
+            saml_sp_key: None,
         }
     }
 }

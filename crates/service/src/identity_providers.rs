@@ -424,12 +424,8 @@ impl Portcullis {
             .sign_requests
             .or(base.map(|b| b.sign_requests))
             .unwrap_or(false);
-        if sign_requests {
-            return Err(ServiceError::invalid(
-                "idp.sign_requests_unsupported",
-                "sign_requests",
-                "signed AuthnRequests are not supported yet (no SP signing key is configured)",
-            ));
+        if sign_requests && self.config().saml_sp_key.is_none() {
+            return Err(crate::sso::sp_key_missing());
         }
         let clock_skew_secs = input
             .clock_skew_secs

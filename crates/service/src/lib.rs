@@ -45,6 +45,7 @@ pub use caller::{Caller, Grants, RequestMeta};
 pub use config::ServiceConfig;
 pub use error::ServiceError;
 pub use portcullis_core as core;
+pub use portcullis_saml::SpKey;
 pub use portcullis_store as store;
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

@@ -68,6 +68,16 @@ fn saml_refusal(err: &SamlError) -> ServiceError {
     }
 }
 
+/// `sign_requests` without an SP key configured.
+pub(crate) fn sp_key_missing() -> ServiceError {
+    ServiceError::invalid(
+        "idp.sp_key_missing",
+        "sign_requests",
+        "signed AuthnRequests need the service-provider key (saml_sp_key_file and \
+         saml_sp_cert_file), and none is configured",
+    )
+}
+
 fn refusal(code: &'static str, message: &str) -> ServiceError {
     ServiceError::NotAllowed {
         code,
@@ -142,10 +152,17 @@ impl Portcullis {
     pub async fn sp_metadata(&self, org_id: &str, idp: &str) -> Result<String> {
         let (_, record) = self.enabled_idp(org_id, idp).await?;
         let (entity, acs) = sp_urls(org_id, record.settings.id.as_str());
+        let certificate = self
+            .config()
+            .saml_sp_key
+            .as_ref()
+            .map(|k| k.certificate_b64());
         Ok(portcullis_saml::sp_metadata(
             &entity,
             &acs,
             &record.settings.name_id_format,
+            certificate.as_deref(),
+            record.settings.sign_requests && certificate.is_some(),
         ))
     }
 
@@ -161,6 +178,18 @@ impl Portcullis {
         let (_, record) = self.enabled_idp(org_id, idp).await?;
         let (entity, acs) = sp_urls(org_id, record.settings.id.as_str());
         let instant = portcullis_saml::rfc3339(self.now());
+        let signing = if record.settings.sign_requests {
+            // Refused when saving without a key; a key removed since then must not turn
+            // signed requests into unsigned ones silently.
+            Some(
+                self.config()
+                    .saml_sp_key
+                    .as_deref()
+                    .ok_or_else(sp_key_missing)?,
+            )
+        } else {
+            None
+        };
         let request = portcullis_saml::authn_request(
             &record.settings.sso_url,
             &entity,
@@ -168,6 +197,7 @@ impl Portcullis {
             &record.settings.name_id_format,
             &instant,
             relay.as_deref(),
+            signing,
         )
         .map_err(|e| ServiceError::Internal(Box::new(e)))?;
         let stored = SamlRequest {
@@ -243,6 +273,7 @@ impl Portcullis {
         let sp = SpEndpoints {
             entity_id: &entity,
             acs_url: &acs,
+            decryption_key: self.config().saml_sp_key.as_deref(),
         };
         let login = portcullis_saml::validate_response(saml_response, &trust, &sp, self.now())
             .map_err(|e| saml_refusal(&e))?;
@@ -252,6 +283,10 @@ impl Portcullis {
                 "IdP-initiated login is not enabled for this identity provider",
             ));
         }
+        // The account is read from the store below and its state from the index: bring the
+        // index up to every committed write first, so a user provisioned or linked through
+        // another server a moment ago is not mistaken for a suspended or unknown one.
+        self.catch_up().await?;
         // Who: (org, idp, NameID); JIT may provision.
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {

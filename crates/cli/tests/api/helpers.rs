@@ -105,13 +105,20 @@ impl TestApp {
     /// following each other's writes through the change feed. Requests spread over the two
     /// can only be arbitrated by the store transaction, as between `serve` processes.
     pub async fn peer(&self) -> TestApp {
+        self.peer_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// Like [`TestApp::peer`], reading time from `clock`.
+    pub async fn peer_with_clock(
+        &self,
+        clock: Arc<dyn portcullis_service::core::Clock>,
+    ) -> TestApp {
         let store = portcullis_service::store::Store::open(&self.store.url)
             .await
             .expect("the store opens again");
-        let service =
-            Portcullis::start(store, Arc::new(SystemClock), self.service.config().clone())
-                .await
-                .expect("service starts");
+        let service = Portcullis::start(store, clock, self.service.config().clone())
+            .await
+            .expect("service starts");
         service.spawn_follower();
         self.service.spawn_follower();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

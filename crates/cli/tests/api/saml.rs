@@ -989,3 +989,180 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
         .collect::<Vec<_>>();
     assert_eq!(marked, vec![true]);
 }
+
+/// The replay cache is in the store: an assertion accepted by one server is refused by a
+/// second server on the same database, in either direction (SQLite here, PostgreSQL with
+/// `PORTCULLIS_TEST_BACKEND=postgres`).
+#[tokio::test]
+async fn an_assertion_accepted_by_one_server_is_a_replay_on_another_sharing_the_store() {
+    let (app, clock) = clocked().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    let peer = app.peer_with_clock(Arc::new(clock.clone())).await;
+    let dave = "dave@corp.example";
+
+    let request = start_login(&app, "acme", "okta").await;
+    let response = Assertion::new("x1", Some(&request), &sp, dave).signed();
+    let first = acs(&app, "acme", "okta", &response).await;
+    let user = first.assert_status(200)["user"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revision = app.service.revision();
+    acs(&peer, "acme", "okta", &response)
+        .await
+        .assert_problem(403, "saml.replay");
+    assert_eq!(app.service.revision(), revision, "a replay changes no data");
+
+    // The other way round: a login started here, answered at the peer, replayed here.
+    let request = start_login(&app, "acme", "okta").await;
+    let response = Assertion::new("x2", Some(&request), &sp, dave).signed();
+    acs(&peer, "acme", "okta", &response)
+        .await
+        .assert_status(200);
+    acs(&app, "acme", "okta", &response)
+        .await
+        .assert_problem(403, "saml.replay");
+    assert_eq!(
+        sessions_of(&app, &user).await,
+        2,
+        "one session per accepted login"
+    );
+}
+
+/// The fixtures' throw-away SP key pair (crates/saml/tests/fixtures/encrypted).
+pub fn sp_key() -> Arc<portcullis_service::SpKey> {
+    let read = |name: &str| std::fs::read(fixture_path(&format!("encrypted/{name}"))).unwrap();
+    Arc::new(portcullis_service::SpKey::from_pem(&read("sp.key"), &read("sp.crt")).unwrap())
+}
+
+#[tokio::test]
+async fn signed_requests_need_the_sp_key_which_the_metadata_then_publishes() {
+    // Without an SP key: sign_requests is refused on create and on update, data unchanged.
+    let (app, _clock) = clocked().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    app.post(
+        "/v1/orgs/acme/identity-providers",
+        &alice,
+        json!({"id": "okta", "sign_requests": true,
+               "metadata_xml": metadata_xml(IDP_ENTITY, SSO_URL, &cert("idp.crt"))}),
+    )
+    .await
+    .assert_problem(422, "idp.sp_key_missing");
+    create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    app.patch(
+        "/v1/orgs/acme/identity-providers/okta",
+        &alice,
+        json!({"sign_requests": true}),
+    )
+    .await
+    .assert_problem(422, "idp.sp_key_missing");
+    let metadata = app
+        .client
+        .get(format!("{}/saml/acme/okta/metadata", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metadata.contains(r#"AuthnRequestsSigned="false""#));
+    assert!(
+        !metadata.contains("KeyDescriptor"),
+        "no key, no KeyDescriptor"
+    );
+
+    // With the SP key: accepted; the metadata carries the certificate for both uses.
+    let clock = FixedClock::at(NOW);
+    let config = ServiceConfig {
+        saml_sp_key: Some(sp_key()),
+        ..ServiceConfig::default()
+    };
+    let app = spawn_app_with_clock(config, Arc::new(clock)).await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    let metadata_url = format!("{}/saml/acme/okta/metadata", app.address);
+    let metadata = app
+        .client
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metadata.contains(r#"AuthnRequestsSigned="false""#));
+    assert!(metadata.contains(r#"WantAssertionsSigned="true""#));
+    let sp_cert = cert("encrypted/sp.crt");
+    assert!(metadata.contains(&format!(
+        "<ds:X509Certificate>{sp_cert}</ds:X509Certificate>"
+    )));
+    assert!(metadata.contains(r#"use="signing""#) && metadata.contains(r#"use="encryption""#));
+    let unsigned = no_redirects()
+        .get(format!("{}/saml/acme/okta/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    let location = unsigned.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!location.contains("Signature="), "{location}");
+
+    let updated = app
+        .patch(
+            "/v1/orgs/acme/identity-providers/okta",
+            &alice,
+            json!({"sign_requests": true}),
+        )
+        .await;
+    assert_eq!(updated.assert_status(200)["sign_requests"], true);
+    let metadata = app
+        .client
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metadata.contains(r#"AuthnRequestsSigned="true""#));
+    let signed = no_redirects()
+        .get(format!(
+            "{}/saml/acme/okta/login?relay_state=/apps/vision",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let location = signed.headers()["location"].to_str().unwrap().to_owned();
+    // The signature verifies with the SP certificate over SAMLRequest&RelayState&SigAlg.
+    let query = location.split_once('?').unwrap().1;
+    let (signed_part, signature) = query.rsplit_once("&Signature=").unwrap();
+    assert!(signed_part.starts_with("SAMLRequest="));
+    assert!(signed_part.contains("&RelayState=%2Fapps%2Fvision&SigAlg="));
+    let signature: String = reqwest::Url::parse(&format!("http://x/?s={signature}"))
+        .unwrap()
+        .query_pairs()
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .unwrap();
+    let pem = std::fs::read(fixture_path("encrypted/sp.crt")).unwrap();
+    let public = openssl::x509::X509::from_pem(&pem)
+        .unwrap()
+        .public_key()
+        .unwrap();
+    let verify = |data: &str| {
+        let mut v =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+        v.update(data.as_bytes()).unwrap();
+        v.verify(&signature).unwrap_or(false)
+    };
+    assert!(verify(signed_part));
+    assert!(!verify(&signed_part.replace("vision", "admin")));
+}

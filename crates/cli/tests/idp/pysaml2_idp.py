@@ -1,7 +1,15 @@
 """A minimal SAML 2.0 identity provider built on pysaml2's `saml2.server.Server` (the IdP
 implementation of the pysaml2 project), for the end-to-end SSO test.
 
-Usage: python pysaml2_idp.py <sp-metadata-url> <key.pem> <cert.pem>
+Usage: python pysaml2_idp.py <sp-metadata-url> <key.pem> <cert.pem> [options]
+Options:
+  --want-signed-requests  `want_authn_requests_signed: True`: pysaml2 verifies the redirect
+                          binding's signature with the signing certificate of the SP metadata
+                          and refuses an unsigned or wrongly signed AuthnRequest (400).
+  --encrypt-assertion     the assertion is signed, then encrypted to the SP metadata's
+                          encryption certificate (RSA-OAEP-MGF1P key transport, AES-256-CBC:
+                          pysaml2's default data algorithm, 3DES, is refused by Portcullis, and
+                          pysaml2 has no setting for it, so its default arguments are replaced).
 Listens on 127.0.0.1 (a free port), prints `READY <port>` and serves:
   GET  /metadata        the IdP's metadata (pysaml2-generated)
   GET  /sso/redirect    HTTP-Redirect AuthnRequest -> an HTML login form
@@ -9,6 +17,7 @@ Listens on 127.0.0.1 (a free port), prints `READY <port>` and serves:
                         SAMLResponse to the SP's ACS (HTTP-POST binding)
 The SP's metadata is fetched when the first AuthnRequest arrives.
 """
+import functools
 import html
 import http.server
 import secrets
@@ -18,6 +27,8 @@ import threading
 import urllib.parse
 import urllib.request
 
+import saml2.entity
+import saml2.sigver
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
@@ -26,6 +37,21 @@ from saml2.server import Server
 from saml2.authn_context import PASSWORD, AuthnBroker, authn_context_class_ref
 
 SP_METADATA_URL, KEY, CERT = sys.argv[1:4]
+WANT_SIGNED_REQUESTS = "--want-signed-requests" in sys.argv[4:]
+ENCRYPT_ASSERTION = "--encrypt-assertion" in sys.argv[4:]
+if ENCRYPT_ASSERTION:
+    saml2.entity.pre_encryption_part = functools.partial(
+        saml2.sigver.pre_encryption_part,
+        msg_enc="http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+        key_enc="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+    )
+    _encrypt_assertion = saml2.sigver.SecurityContext.encrypt_assertion
+
+    def _encrypt_assertion_aes(self, statement, enc_key, template, key_type=None, node_xpath=None):
+        # The session key to match the template's AES-256 (pysaml2 passes its default, des-192).
+        return _encrypt_assertion(self, statement, enc_key, template, "aes-256", node_xpath)
+
+    saml2.sigver.SecurityContext.encrypt_assertion = _encrypt_assertion_aes
 USERS = {
     "dave": {
         "password": "dave-secret",
@@ -51,7 +77,7 @@ def config(base, sp_metadata=None):
                 },
                 "policy": {"default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None}},
                 "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
-                "want_authn_requests_signed": False,
+                "want_authn_requests_signed": WANT_SIGNED_REQUESTS,
                 "sign_response": True,
                 "sign_assertion": True,
             }
@@ -96,7 +122,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(200, xml.decode(), "application/samlmetadata+xml")
             if url.path == "/sso/redirect":
                 idp = server()
-                req = idp.parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
+                req = idp.parse_authn_request(
+                    query["SAMLRequest"],
+                    BINDING_HTTP_REDIRECT,
+                    relay_state=query.get("RelayState"),
+                    sigalg=query.get("SigAlg"),
+                    signature=query.get("Signature"),
+                )
                 key = secrets.token_urlsafe(16)
                 PENDING[key] = (req, query.get("RelayState"))
                 return self.reply(
@@ -138,6 +170,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 authn=broker.get_authn_by_accr(PASSWORD),
                 sign_response=True,
                 sign_assertion=True,
+                encrypt_assertion=ENCRYPT_ASSERTION,
                 # pysaml2 signs with RSA-SHA1 by default, which Portcullis refuses.
                 sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
                 digest_alg="http://www.w3.org/2001/04/xmlenc#sha256",

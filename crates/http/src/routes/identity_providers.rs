@@ -51,6 +51,7 @@ pub struct IdpDto {
     pub default_role: String,
     pub group_teams: BTreeMap<String, String>,
     pub idp_initiated: bool,
+    /// AuthnRequests to this IdP are signed with the server's SAML SP key.
     pub sign_requests: bool,
     pub allow_sha1: bool,
     pub clock_skew_secs: i64,
@@ -133,6 +134,8 @@ pub struct IdpRequest {
     /// IdP group -> team id.
     pub group_teams: Option<BTreeMap<String, String>>,
     pub idp_initiated: Option<bool>,
+    /// Sign AuthnRequests (HTTP-Redirect, `SigAlg` + `Signature`) with the server's SAML SP key;
+    /// refused with 422 `idp.sp_key_missing` when the server has none configured.
     pub sign_requests: Option<bool>,
     pub allow_sha1: Option<bool>,
     pub clock_skew_secs: Option<i64>,

@@ -7,6 +7,7 @@
 use std::io::BufRead as _;
 use std::process::{Child, Stdio};
 
+use base64::Engine;
 use reqwest::Method;
 use serde_json::json;
 
@@ -56,9 +57,51 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test]
-async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
-    let Some(python) = python() else {
+/// Starts the pysaml2 IdP with the fixtures' throw-away key; it reads the SP metadata of
+/// acme/okta on `app` over HTTP. Returns the process guard and the IdP's base URL.
+async fn start_idp(
+    python: &std::path::Path,
+    app: &crate::helpers::TestApp,
+    options: &[&str],
+) -> (Killed, String) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../saml/tests/fixtures");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/pysaml2_idp.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(format!("{}/saml/acme/okta/metadata", app.address))
+        .arg(fixtures.join("idp.key"))
+        .arg(fixtures.join("idp.crt"))
+        .args(options)
+        .env("PYTHONWARNINGS", "ignore")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the IdP starts");
+    let stdout = child.stdout.take().unwrap();
+    let guard = Killed(child);
+    let ready = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    });
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(60), ready)
+        .await
+        .expect("the IdP is ready within 60 s")
+        .unwrap()
+        .unwrap();
+    let port = ready
+        .trim()
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("READY <port>, got {ready:?}"))
+        .to_owned();
+    (guard, format!("http://127.0.0.1:{port}"))
+}
+
+/// The pysaml2 venv, or `None` (the test is skipped) outside CI.
+fn python_or_skip() -> Option<std::path::PathBuf> {
+    let python = python();
+    if python.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "pysaml2 is not installed in target/idp-venv (.ci/run installs it)"
@@ -66,6 +109,13 @@ async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
         eprintln!(
             "skipped: no target/idp-venv (pip install -r crates/cli/tests/idp/requirements.txt)"
         );
+    }
+    python
+}
+
+#[tokio::test]
+async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
+    let Some(python) = python_or_skip() else {
         return;
     };
     let app = spawn_app().await;
@@ -87,38 +137,7 @@ async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
     .await
     .assert_status(200);
 
-    // The IdP: pysaml2 with the fixtures' throw-away key; it reads our SP metadata over HTTP.
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../saml/tests/fixtures");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp/pysaml2_idp.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
-        .arg(format!("{}/saml/acme/okta/metadata", app.address))
-        .arg(fixtures.join("idp.key"))
-        .arg(fixtures.join("idp.crt"))
-        .env("PYTHONWARNINGS", "ignore")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the IdP starts");
-    let stdout = child.stdout.take().unwrap();
-    let _idp = Killed(child);
-    let ready = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line)
-    });
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(60), ready)
-        .await
-        .expect("the IdP is ready within 60 s")
-        .unwrap()
-        .unwrap();
-    let port = ready
-        .trim()
-        .strip_prefix("READY ")
-        .unwrap_or_else(|| panic!("READY <port>, got {ready:?}"))
-        .to_owned();
-    let idp_base = format!("http://127.0.0.1:{port}");
+    let (_idp, idp_base) = start_idp(&python, &app, &[]).await;
 
     // The administrator creates the IdP from its metadata URL and toggles it on.
     let created = app
@@ -248,6 +267,149 @@ async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
         .assert_problem(403, "saml.replay");
     let _ = app
         .request(Method::GET, "/v1/auth/methods?org=acme", None, None)
+        .await
+        .assert_status(200);
+}
+
+/// An org with an enabled IdP `okta` created from the pysaml2 IdP's metadata URL (JIT on,
+/// email from the `mail` attribute), `sign_requests` as given. Returns alice's token.
+async fn org_with_idp(
+    app: &crate::helpers::TestApp,
+    idp_base: &str,
+    sign_requests: bool,
+) -> String {
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    app.post(
+        "/v1/orgs/acme/identity-providers",
+        &alice,
+        json!({"id": "okta", "name": "pysaml2", "metadata_url": format!("{idp_base}/metadata"),
+               "enabled": true, "sign_requests": sign_requests,
+               "jit_enabled": true, "default_role": "team_contributor",
+               "attribute_mapping": {"email": "urn:oid:0.9.2342.19200300.100.1.3"}}),
+    )
+    .await
+    .assert_status(201);
+    alice
+}
+
+/// The browser from the login redirect through the IdP's form: the IdP's answer to the
+/// AuthnRequest (status, body) and, when it answered with its login form, the POST page.
+async fn login_at_idp(app: &crate::helpers::TestApp) -> Result<String, (u16, String)> {
+    let browser = no_redirects();
+    let start = browser
+        .get(format!(
+            "{}/saml/acme/okta/login?relay_state=/apps/vision",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status().as_u16(), 303);
+    let to_idp = start.headers()["location"].to_str().unwrap().to_owned();
+    let form = browser.get(&to_idp).send().await.unwrap();
+    let status = form.status().as_u16();
+    let form = form.text().await.unwrap();
+    if status != 200 {
+        return Err((status, form));
+    }
+    let key = input_value(&form, "key").unwrap_or_else(|| panic!("a login form: {form}"));
+    let idp_base = to_idp.split("/sso/redirect").next().unwrap().to_owned();
+    let posted = browser
+        .post(format!("{idp_base}/login"))
+        .form(&[
+            ("key", key.as_str()),
+            ("username", "dave"),
+            ("password", "dave-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let posted_status = posted.status().as_u16();
+    let page = posted.text().await.unwrap();
+    assert_eq!(posted_status, 200, "the IdP answers the login: {page}");
+    Ok(input_value(&page, "SAMLResponse").unwrap_or_else(|| panic!("a SAMLResponse: {page}")))
+}
+
+/// pysaml2 with `want_authn_requests_signed` verifies our signed AuthnRequest against the
+/// certificate in our SP metadata, and encrypts the assertion to that certificate; the ACS
+/// decrypts it, verifies pysaml2's signatures, and the session works.
+#[tokio::test]
+async fn pysaml2_verifies_signed_requests_and_encrypts_the_assertion_to_the_sp_key() {
+    let Some(python) = python_or_skip() else {
+        return;
+    };
+    let config = portcullis_service::ServiceConfig {
+        saml_sp_key: Some(super::sp_key()),
+        ..portcullis_service::ServiceConfig::default()
+    };
+    let app = crate::helpers::spawn_app_with(config).await;
+    let (_idp, idp_base) = start_idp(
+        &python,
+        &app,
+        &["--want-signed-requests", "--encrypt-assertion"],
+    )
+    .await;
+    org_with_idp(&app, &idp_base, true).await;
+
+    let saml_response = login_at_idp(&app).await.unwrap_or_else(|(status, body)| {
+        panic!("the IdP accepts the signed request: {status} {body}")
+    });
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&saml_response)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains("EncryptedAssertion"), "{xml}");
+    assert!(
+        !xml.contains("dave@corp.example"),
+        "nothing about the user in clear text: {xml}"
+    );
+    let login = acs(&app, "acme", "okta", &saml_response).await;
+    let login = login.assert_status(200).clone();
+    assert_eq!(login["relay_state"], "/apps/vision");
+    let token = login["session_token"].as_str().unwrap().to_owned();
+    let me = app.get("/v1/users/me", &token).await;
+    assert_eq!(me.assert_status(200)["email"], "dave@corp.example");
+    // Decrypted or not, an assertion is used once.
+    acs(&app, "acme", "okta", &saml_response)
+        .await
+        .assert_problem(403, "saml.replay");
+}
+
+/// The same IdP wanting signed requests refuses our unsigned one (the IdP record without
+/// `sign_requests`): the property is the IdP's check, shown with real IdP software.
+#[tokio::test]
+async fn pysaml2_refuses_an_unsigned_request_when_it_wants_signed_ones() {
+    let Some(python) = python_or_skip() else {
+        return;
+    };
+    let config = portcullis_service::ServiceConfig {
+        saml_sp_key: Some(super::sp_key()),
+        ..portcullis_service::ServiceConfig::default()
+    };
+    let app = crate::helpers::spawn_app_with(config).await;
+    let (_idp, idp_base) = start_idp(&python, &app, &["--want-signed-requests"]).await;
+    let alice = org_with_idp(&app, &idp_base, false).await;
+    let (status, body) = login_at_idp(&app)
+        .await
+        .expect_err("the IdP refuses an unsigned AuthnRequest");
+    assert_eq!(status, 400);
+    assert!(body.contains("IncorrectlySigned"), "{body}");
+    // Turned on, the same IdP (which has cached our metadata) accepts the signed request and
+    // pysaml2 signs a plain assertion.
+    app.patch(
+        "/v1/orgs/acme/identity-providers/okta",
+        &alice,
+        json!({"sign_requests": true}),
+    )
+    .await
+    .assert_status(200);
+    let saml_response = login_at_idp(&app)
+        .await
+        .unwrap_or_else(|(status, body)| panic!("now accepted: {status} {body}"));
+    acs(&app, "acme", "okta", &saml_response)
         .await
         .assert_status(200);
 }
