@@ -34,7 +34,7 @@ pub struct Store {
 pub(crate) enum BulkSource {
     /// The database file, read with rusqlite.
     Sqlite(std::path::PathBuf),
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
     Pool,
 }
 
@@ -103,9 +103,9 @@ impl Store {
                     .get_filename()
                     .to_owned(),
             ),
-            Backend::Postgres => {
-                BulkSource::Postgres(PgConnectOptions::from_str(url)?.disable_statement_logging())
-            }
+            Backend::Postgres => BulkSource::Postgres(Box::new(
+                PgConnectOptions::from_str(url)?.disable_statement_logging(),
+            )),
         };
         let store = Self {
             pool,
