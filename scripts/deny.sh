@@ -53,6 +53,10 @@ if [[ -n "$snapshot" ]]; then
     unset GIT_AUTHOR_DATE GIT_COMMITTER_DATE
     export PORTCULLIS_ADVISORY_DBS="$dbs"
     fetch=(--offline)
+    # --offline also keeps `cargo metadata` offline, and it needs every package of the lockfile,
+    # other platforms' too (wasm-bindgen, android_system_properties), which a Linux build never
+    # downloads: fetch them all from the registry first.
+    cargo fetch --locked
     echo "advisories from the snapshot $snapshot ($(head -c 80 "$snapshot/SNAPSHOT.txt" 2> /dev/null || echo 'no SNAPSHOT.txt'))"
 fi
 
