@@ -13,8 +13,13 @@ export PORTCULLIS_TEST_POSTGRES_URL="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 skipped=()
 
+# Each heading also says how long the previous section took, so a slow stage shows in the CI log.
+started=$SECONDS
+section_started=$SECONDS
 section() {
-    printf '\n==== %s ====\n' "$*"
+    printf '\n[previous section %ds, total %ds]\n==== %s ====\n' \
+        $((SECONDS - section_started)) $((SECONDS - started)) "$*"
+    section_started=$SECONDS
 }
 
 postgres_up() {
