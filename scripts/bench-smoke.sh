@@ -15,6 +15,10 @@ cd "$(dirname "$0")/../bench"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 engines="${BENCH_SMOKE_ENGINES-cedar,casbin}"
 cargo build --profile smoke --no-default-features --features "$engines" --bin bench
+# BENCH_SMOKE_BUILD_ONLY=1: compile and stop (scripts/test.sh builds it in the background).
+if [[ -n "${BENCH_SMOKE_BUILD_ONLY:-}" ]]; then
+    exit 0
+fi
 bin=target/smoke/bench
 out="$("$bin" engines 2000 20000)"
 agreed=$(grep -o '"engine": "[^"]*"' <<< "$out" | cut -d'"' -f4 | paste -sd, -)

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-cargo run -q -p portcullis -- openapi > "$generated"
+source scripts/lib/portcullis-bin.sh
+"$binary" openapi > "$generated"
 
 if ! diff -u docs/openapi.json "$generated"; then
     echo >&2

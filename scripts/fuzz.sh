@@ -25,6 +25,10 @@ read -r -a targets <<< "${FUZZ_TARGETS:-$(cargo fuzz list | tr '\n' ' ')}"
 # default (optimised, ASan) for long runs.
 read -r -a build_flags <<< "${FUZZ_BUILD_FLAGS---dev -s none}"
 cargo fuzz build "${build_flags[@]}"
+# FUZZ_BUILD_ONLY=1: compile the targets and stop (scripts/test.sh builds them in the background).
+if [[ -n "${FUZZ_BUILD_ONLY:-}" ]]; then
+    exit 0
+fi
 
 for target in "${targets[@]}"; do
     # New inputs go to a scratch corpus under fuzz/target; the committed seeds stay untouched.

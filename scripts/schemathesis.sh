@@ -44,8 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p portcullis
-binary="${CARGO_TARGET_DIR:-target}/debug/portcullis"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/portcullis-bin.sh"
 
 export PORTCULLIS_ADMIN_PASSWORD="operator-password-$RANDOM$RANDOM"
 TOKEN="$("$binary" init --data-dir "$work/data" --id operator --email operator@example.com --print-token 2> /dev/null)"

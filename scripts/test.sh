@@ -39,12 +39,48 @@ cargo fmt --all -- --check
 section "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
+# binaries side by side), else under cargo test; doc tests (nextest does not run them) once.
+run_tests() {
+    if cargo nextest --version > /dev/null 2>&1; then
+        cargo nextest run --workspace
+    else
+        cargo test --workspace --lib --bins --tests
+    fi
+}
+
 section "tests on SQLite"
-PORTCULLIS_TEST_BACKEND=sqlite cargo test --workspace
+PORTCULLIS_TEST_BACKEND=sqlite run_tests
+cargo test --workspace --doc
+
+# The fuzz targets and the benchmark smoke binary are separate builds (other flags, another
+# workspace). They compile in the background at low priority while the PostgreSQL suite and
+# the browser and server scripts below, which mostly wait on I/O, leave the cores idle.
+mkdir -p target
+FUZZ_BUILD_ONLY=1 nice -n 15 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
+fuzz_build=$!
+BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 15 scripts/bench-smoke.sh \
+    > target/ci-bench-build.log 2>&1 &
+bench_build=$!
+stop_builds() {
+    for pid in $fuzz_build $bench_build ${fuzz_run:-}; do
+        pkill -TERM -P "$pid" 2> /dev/null || true
+        kill "$pid" 2> /dev/null || true
+    done
+}
+trap stop_builds EXIT
+# waits for a background job; its log only if it failed.
+finish_build() {
+    if ! wait "$1"; then
+        cat "$2" >&2
+        echo "the background build logged in $2 failed" >&2
+        exit 1
+    fi
+}
 
 section "tests on PostgreSQL ($PORTCULLIS_TEST_POSTGRES_URL)"
 if postgres_up; then
-    PORTCULLIS_TEST_BACKEND=postgres cargo test --workspace
+    PORTCULLIS_TEST_BACKEND=postgres run_tests
 elif [[ "${CI:-}" == "true" ]]; then
     echo "PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL" >&2
     exit 1
@@ -52,6 +88,11 @@ else
     echo "SKIPPED: PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL"
     skipped+=("PostgreSQL test suite")
 fi
+
+# The server binary the test build made (with the workspace's unified features): the scripts
+# below run it instead of building `-p portcullis` again (scripts/lib/portcullis-bin.sh).
+target_dir="$(realpath "${CARGO_TARGET_DIR:-target}")"
+export PORTCULLIS_BIN="${PORTCULLIS_BIN:-$target_dir/debug/portcullis}"
 
 section "OpenAPI drift"
 scripts/check-openapi.sh
@@ -63,9 +104,19 @@ scripts/walkthrough.sh
 section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
 section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
-section "fuzz targets, 15 s each (fuzz/README.md)"; FUZZ_SECONDS=15 scripts/fuzz.sh
-section "API fuzzing with schemathesis (issue 10)"; scripts/schemathesis.sh
-section "benchmark smoke: engines agree, store loads identical (issue 8)"; BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
+# The fuzz targets (one core each, 15 s, one after another) run beside schemathesis: both are
+# bounded by time, not by work, so together they take the time of the longer one.
+section "API fuzzing with schemathesis (issue 10), cargo fuzz targets beside it"
+finish_build "$fuzz_build" target/ci-fuzz-build.log
+FUZZ_SECONDS=15 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
+fuzz_run=$!
+scripts/schemathesis.sh
+section "fuzz targets, 15 s each (fuzz/README.md)"
+finish_build "$fuzz_run" target/ci-fuzz.log
+cat target/ci-fuzz.log
+section "benchmark smoke: engines agree, store loads identical (issue 8)"
+finish_build "$bench_build" target/ci-bench-build.log
+BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 
 section "summary"
 if ((${#skipped[@]})); then

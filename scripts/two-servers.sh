@@ -37,10 +37,8 @@ if ((blocks < 5)); then
 fi
 
 # --- set-up the doc leaves to the reader: binary, ports, a unique database -----------------
-if [[ -z "${PORTCULLIS_BIN:-}" ]]; then
-    cargo build -q -p portcullis
-    PORTCULLIS_BIN="$repo/target/debug/portcullis"
-fi
+source "$repo/scripts/lib/portcullis-bin.sh"
+PORTCULLIS_BIN="$(realpath "$binary")"
 bin_dir="$(mktemp -d)"
 ln -s "$PORTCULLIS_BIN" "$bin_dir/portcullis"
 export PATH="$bin_dir:$PATH"

@@ -84,8 +84,7 @@ step() {
 if [[ -n "${PORTCULLIS_URL:-}" ]]; then
     BASE="${PORTCULLIS_URL%/}"
 else
-    cargo build -q -p portcullis
-    binary="${CARGO_TARGET_DIR:-target}/debug/portcullis"
+    source "$(dirname "${BASH_SOURCE[0]}")/lib/portcullis-bin.sh"
     "$binary" serve --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/stdout" 2> "$work/server.log" &
     server_pid=$!
     for _ in $(seq 1 100); do
