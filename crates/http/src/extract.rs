@@ -16,7 +16,7 @@ fn request_meta(parts: &Parts) -> RequestMeta {
             .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect::<String>())
+            .map(|v| at_most_chars(v, 200).to_owned())
     };
     let source_ip = parts
         .extensions
@@ -26,6 +26,14 @@ fn request_meta(parts: &Parts) -> RequestMeta {
         request_id: header_str("x-request-id"),
         source_ip,
         user_agent: header_str(header::USER_AGENT.as_str()),
+    }
+}
+
+/// The first `limit` characters of `text` (header values kept for the audit log are bounded).
+fn at_most_chars(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -214,5 +222,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
                 rejection.body_text(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_most_chars;
+
+    #[test]
+    fn header_values_are_cut_at_a_character_boundary() {
+        assert_eq!(at_most_chars("abc", 200), "abc");
+        assert_eq!(at_most_chars("abcdef", 3), "abc");
+        assert_eq!(at_most_chars("ééé", 2), "éé");
+        assert_eq!(at_most_chars("", 2), "");
     }
 }

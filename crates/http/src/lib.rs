@@ -38,18 +38,13 @@ pub fn router(service: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
-            ops::await_revision,
-        ))
-        .layer(axum::middleware::from_fn(ops::track))
-        .layer(axum::middleware::map_response_with_state(
-            service.clone(),
-            stamp_revision,
+            ops::around,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-            tower_http::request_id::MakeRequestUuid,
+            ops::RequestIds::default(),
         ))
         .with_state(service)
 }
@@ -73,23 +68,3 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// Header carrying the data revision after a write: pass it as `consistency.at_least` to a
 /// later check (on any server) to be sure the check sees the write.
 pub const REVISION_HEADER: &str = "portcullis-revision";
-
-/// Stamps successful writes with the index revision. Taken after the write was applied, it is
-/// at least the write's own revision, which is what a consistency token needs.
-async fn stamp_revision(
-    axum::extract::State(service): axum::extract::State<AppState>,
-    method: axum::http::Method,
-    mut response: axum::response::Response,
-) -> axum::response::Response {
-    let mutating = !matches!(
-        method,
-        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
-    if mutating
-        && response.status().is_success()
-        && let Ok(value) = axum::http::HeaderValue::from_str(&service.revision().to_string())
-    {
-        response.headers_mut().insert(REVISION_HEADER, value);
-    }
-    response
-}

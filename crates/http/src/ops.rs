@@ -2,17 +2,21 @@
 //! `/metrics`, per-request metrics and request ids. These are not part of the v1 API (no
 //! OpenAPI entry): probes and scrapers call them, and a proxy in front may keep them internal.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -22,6 +26,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// How long `/readyz` lets the index catch up with the store before answering "not ready".
 const READY_WAIT: Duration = Duration::from_secs(1);
+
+/// How often pending histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -43,6 +50,18 @@ fn prometheus() -> Option<&'static PrometheusHandle> {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            // A recorder made with `build_recorder` keeps every histogram sample until a scrape
+            // or an upkeep drains it: without a scraper, memory would grow with every request.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
             // Counters that must be present (at 0) before their first event.
             for name in [
                 "portcullis_login_failures_total",
@@ -125,23 +144,27 @@ async fn metrics_text(State(service): State<AppState>) -> Response {
         .into_response()
 }
 
-/// A request carrying `portcullis-revision: N` (the header a write answered with, on any
-/// server) is handled only once this server's index reflects revision N: a credential revoked,
-/// a member removed or a user suspended by that write is refused here too. Past the configured
-/// `consistency_wait_ms` the answer is 503 `consistency.revision_unavailable`.
-pub async fn await_revision(
-    State(service): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let wanted = request
-        .headers()
-        .get(crate::REVISION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().parse::<u64>());
-    match wanted {
+/// Everything the server does around each request, in one layer (each separate axum
+/// middleware clones and boxes the inner service per request):
+///
+/// 1. **Consistency**: a request carrying `portcullis-revision: N` (the header a write answered
+///    with, on any server) is handled only once this server's index reflects revision N, so a
+///    credential revoked, a member removed or a user suspended by that write is refused here
+///    too. Past the configured `consistency_wait_ms` the answer is 503
+///    `consistency.revision_unavailable`.
+/// 2. **Metrics**: requests counted by route template (never the raw path: ids would explode
+///    the label set), method and status, and timed; checks also feed the check histogram.
+/// 3. **Revision stamp**: a successful write answers with the index revision in
+///    `portcullis-revision`. Taken after the write was applied, it is at least the write's own
+///    revision, which is what a consistency token needs.
+pub async fn around(State(service): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = match wanted_revision(&request) {
         None => next.run(request).await,
-        Some(Err(_)) => ApiError::new(
+        Some(Err(())) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "consistency.invalid_revision",
             "the portcullis-revision header must be a revision number",
@@ -154,33 +177,162 @@ pub async fn await_revision(
                 Err(err) => ApiError::from(err).into_response(),
             }
         }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let metrics = RouteMetrics::of(route);
+    if let Some(check) = &metrics.check_duration {
+        check.record(elapsed);
+    }
+    metrics.duration.record(elapsed);
+    metrics.requests(&method, response.status()).increment(1);
+    stamp_revision(&service, &method, response)
+}
+
+/// The revision a request asks the server to have reached, if it names one.
+fn wanted_revision(request: &Request) -> Option<Result<u64, ()>> {
+    let value = request.headers().get(crate::REVISION_HEADER)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or(()),
+    )
+}
+
+fn stamp_revision(service: &AppState, method: &Method, mut response: Response) -> Response {
+    let mutating = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if mutating && response.status().is_success() {
+        response.headers_mut().insert(
+            crate::REVISION_HEADER,
+            HeaderValue::from(service.revision()),
+        );
+    }
+    response
+}
+
+/// The metric handles of one route, registered on its first request. Registering builds a
+/// labelled key and looks it up in the recorder's registry (allocations and hashing); a
+/// request only records into handles it already holds.
+struct RouteMetrics {
+    route: String,
+    duration: Histogram,
+    check_duration: Option<Histogram>,
+    /// One counter per method and status seen on this route (a handful).
+    requests: RwLock<Vec<(Method, StatusCode, Counter)>>,
+}
+
+impl RouteMetrics {
+    fn of(route: &str) -> Arc<Self> {
+        static ROUTES: OnceLock<RwLock<HashMap<String, Arc<RouteMetrics>>>> = OnceLock::new();
+        let routes = ROUTES.get_or_init(Default::default);
+        if let Some(found) = routes.read().ok().and_then(|r| r.get(route).cloned()) {
+            return found;
+        }
+        let mut routes = routes.write().unwrap_or_else(PoisonError::into_inner);
+        routes
+            .entry(route.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Self {
+                    route: route.to_owned(),
+                    duration: metrics::histogram!(
+                        "portcullis_http_request_duration_seconds",
+                        "route" => route.to_owned()
+                    ),
+                    check_duration: route.starts_with("/v1/check").then(|| {
+                        metrics::histogram!(
+                            "portcullis_check_duration_seconds",
+                            "route" => route.to_owned()
+                        )
+                    }),
+                    requests: RwLock::default(),
+                })
+            })
+            .clone()
+    }
+
+    fn requests(&self, method: &Method, status: StatusCode) -> Counter {
+        let find = |counters: &[(Method, StatusCode, Counter)]| {
+            counters
+                .iter()
+                .find(|(m, s, _)| m == method && *s == status)
+                .map(|(_, _, counter)| counter.clone())
+        };
+        if let Some(found) = self.requests.read().ok().and_then(|c| find(&c)) {
+            return found;
+        }
+        let mut counters = self.requests.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = find(&counters) {
+            return found;
+        }
+        let counter = metrics::counter!(
+            "portcullis_http_requests_total",
+            "method" => method.as_str().to_owned(),
+            "route" => self.route.clone(),
+            "status" => status.as_u16().to_string()
+        );
+        counters.push((method.clone(), status, counter.clone()));
+        counter
     }
 }
 
-/// Counts requests by route template (never the raw path: ids would explode the label set)
-/// and status, and times them; check requests also feed the check latency histogram.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16().to_string();
-    if route.starts_with("/v1/check") {
-        metrics::histogram!("portcullis_check_duration_seconds", "route" => route.clone())
-            .record(elapsed);
+/// Request ids: a random 64-bit prefix drawn once per process and a counter, shaped as a UUID.
+/// Unique across servers and restarts like a random UUID, without asking the operating
+/// system for randomness on every request.
+#[derive(Clone)]
+pub struct RequestIds {
+    prefix: u64,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let (prefix, _) = uuid::Uuid::new_v4().as_u64_pair();
+        Self {
+            prefix,
+            next: Arc::new(AtomicU64::new(1)),
+        }
     }
-    metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route.clone())
-        .record(elapsed);
-    metrics::counter!(
-        "portcullis_http_requests_total",
-        "method" => method,
-        "route" => route,
-        "status" => status
-    )
-    .increment(1);
-    response
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        // Multiplying by an odd constant is a bijection on u64: ids stay unique, and do not
+        // tell a client how many requests the server has answered.
+        let id = uuid::Uuid::from_u64_pair(self.prefix, n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_uuids_that_do_not_count_requests() {
+        let mut ids = RequestIds::default();
+        let request = axum::http::Request::new(());
+        let made: Vec<uuid::Uuid> = (0..1000)
+            .map(|_| {
+                let id = ids.make_request_id(&request).expect("an id");
+                uuid::Uuid::parse_str(id.header_value().to_str().expect("ascii")).expect("a uuid")
+            })
+            .collect();
+        assert_eq!(made.iter().collect::<HashSet<_>>().len(), made.len());
+        let (prefix, _) = made[0].as_u64_pair();
+        assert!(made.iter().all(|id| id.as_u64_pair().0 == prefix));
+        let (_, first) = made[0].as_u64_pair();
+        let (_, second) = made[1].as_u64_pair();
+        assert_ne!(second.wrapping_sub(first), 1, "consecutive ids reveal a counter");
+        // Another process (another generator) draws another prefix.
+        let mut other = RequestIds::default();
+        let id = other.make_request_id(&request).expect("an id");
+        let id = uuid::Uuid::parse_str(id.header_value().to_str().expect("ascii")).expect("uuid");
+        assert_ne!(id.as_u64_pair().0, prefix);
+    }
 }
