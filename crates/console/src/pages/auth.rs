@@ -213,6 +213,13 @@ pub async fn two_factor(
         .await
     {
         Ok(outcome) => after_login(outcome, false, service.now()),
+        // The service answers a wrong code like a wrong password; here the password was right.
+        Err(ServiceError::InvalidCredentials) => redirect_with(
+            "/sign-in/two-factor",
+            true,
+            "that code was not accepted: enter the current six-digit code from your \
+             authenticator app, or a recovery code you have not used yet",
+        ),
         Err(err) => login_failed(&err, "/sign-in/two-factor"),
     }
 }
