@@ -742,6 +742,21 @@ test('a member whose password breaks the organization policy must change it at s
 
 const ERIN_PASSWORD = 'quiet-lantern-orbit-maple-river-5';
 
+/** Every cell of `row` is a table cell spanning the row's full height (borders line up). */
+async function assertCellsAligned(row) {
+  const cells = await row.locator('td, th').evaluateAll((all) =>
+    all.map((cell) => {
+      const box = cell.getBoundingClientRect();
+      return { display: getComputedStyle(cell).display, top: box.top, bottom: box.bottom };
+    }));
+  assert.ok(cells.length > 1);
+  for (const cell of cells) {
+    assert.equal(cell.display, 'table-cell');
+    assert.equal(cell.top, cells[0].top);
+    assert.equal(cell.bottom, cells[0].bottom);
+  }
+}
+
 test('a member locked out by failed sign-ins is shown as locked and the admin unlocks it', async () => {
   const page = await personPage();
   // acme's `nist` policy locks an account after 10 failures; guess through the API.
@@ -759,6 +774,7 @@ test('a member locked out by failed sign-ins is shown as locked and the admin un
   await admin.goto(`${BASE}/a/acme/members`);
   const row = admin.getByRole('row', { name: /^erin/ });
   assert.match(await row.textContent(), /Locked/);
+  await assertCellsAligned(row);
   assert.match(await admin.getByRole('row', { name: /^bob/ }).textContent(), /Active/);
   assert.equal(await admin.getByRole('button', { name: 'Unlock bob' }).count(), 0);
   await shot(admin, 'members-locked');
