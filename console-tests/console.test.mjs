@@ -801,3 +801,89 @@ test('"remember me" makes the session cookie persistent; without it the cookie e
     await page.context().close();
   }
 });
+
+/** The session cookie's expiry: -1 for a browser-session cookie. */
+async function sessionExpiry(page) {
+  return (await page.context().cookies()).find((c) => c.name === '__Host-portcullis').expires;
+}
+
+function assertPersistent(expires) {
+  assert.ok(expires > Date.now() / 1000 + 7 * 86400, `persistent: ${expires}`);
+}
+
+test('a member of an organization that requires two-factor enrols while signing in; "remember me" survives every step', async () => {
+  // frank creates `vault` and invites gina, who has no two-factor.
+  const frank = await personPage();
+  await signUp(frank, 'frank', 'frank@example.com');
+  await frank.goto(`${BASE}/account`);
+  await frank.getByLabel('Organization id').fill('vault');
+  await frank.getByLabel('Name', { exact: true }).fill('Vault');
+  await frank.getByRole('button', { name: 'Create organization' }).click();
+  await frank.waitForURL(`${BASE}/a/vault/apps`);
+  await frank.goto(`${BASE}/a/vault/members`);
+  await frank.getByLabel('Email').fill('gina@example.com');
+  await frank.getByLabel('Role', { exact: true }).selectOption('org_user');
+  await frank.getByRole('button', { name: 'Send invitation' }).click();
+  const gina = await personPage();
+  await signUp(gina, 'gina', 'gina@example.com');
+  await gina.goto(`${BASE}/account`);
+  await assertCellsAligned(gina.locator('tr', { has: gina.getByRole('button', { name: 'Accept' }) }));
+  await gina.getByRole('button', { name: 'Accept' }).click();
+  assert.match(await flash(gina), /invitation accepted/);
+  await signOut(gina);
+
+  // vault requires two-factor (through the API: the console has no switch for it yet).
+  const login = await frank.request.post(`${BASE}/v1/login`, {
+    data: { email: 'frank@example.com', password: PASSWORD },
+  });
+  const token = (await login.json()).session_token;
+  const required = await frank.request.put(`${BASE}/v1/orgs/vault/two-factor`, {
+    headers: { authorization: `Bearer ${token}` },
+    data: { required: true },
+  });
+  assert.equal(required.status(), 200);
+  await frank.context().close();
+
+  // gina signs in with "remember me": the password, then the setup, before any session.
+  await signIn(gina, 'gina@example.com', PASSWORD, { remember: true });
+  await gina.waitForURL(`${BASE}/sign-in/two-factor/setup`);
+  assert.match(await gina.locator('main').textContent(), /requires two-factor authentication/);
+  assert.equal((await gina.context().cookies()).find((c) => c.name === '__Host-portcullis'), undefined);
+  await gina.getByRole('button', { name: 'Set up two-factor' }).click();
+  await gina.getByRole('heading', { level: 1, name: 'Set up two-factor authentication' }).waitFor();
+  assert.ok(await gina.getByRole('img', { name: 'QR code of the otpauth URI' }).isVisible());
+  const secret = (await gina.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.ok((await gina.locator('#totp-uri').textContent()).startsWith(`otpauth://totp/Portcullis:gina?secret=${secret}&`));
+  await shot(gina, 'sign-in-two-factor-setup');
+  const app = authenticator(secret);
+  await gina.getByLabel('Six-digit code from the app').fill(app.wrong());
+  await gina.getByRole('button', { name: 'Turn on two-factor' }).click();
+  assert.match(await gina.locator('#code-error').textContent(), /the code is not valid/);
+  assert.equal(await gina.locator('#totp-secret').count(), 0, 'the secret is not shown again');
+  assert.equal((await gina.context().cookies()).find((c) => c.name === '__Host-portcullis'), undefined);
+  await gina.getByLabel('Six-digit code from the app').fill(await app.next());
+  await gina.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await gina.getByRole('heading', { name: 'Save your recovery codes now' }).waitFor();
+  const codes = await gina.locator('.codes code').allTextContents();
+  assert.equal(codes.length, 10);
+  assertPersistent(await sessionExpiry(gina));
+  await gina.getByRole('link', { name: /continue to Portcullis/ }).click();
+  await gina.waitForURL(`${BASE}/a/vault/apps`);
+
+  // The next sign-ins ask for a code; "remember me" decides the cookie after the second step.
+  for (const remember of [false, true]) {
+    await signOut(gina);
+    await signIn(gina, 'gina@example.com', PASSWORD, { remember });
+    await gina.waitForURL(`${BASE}/sign-in/two-factor`);
+    await gina.getByLabel('Authentication code').fill(await app.next());
+    await gina.getByRole('button', { name: 'Verify' }).click();
+    await gina.waitForURL(`${BASE}/a/vault/apps`);
+    if (remember) {
+      assertPersistent(await sessionExpiry(gina));
+    } else {
+      assert.equal(await sessionExpiry(gina), -1, 'a browser-session cookie has no expiry');
+    }
+  }
+  await gina.context().close();
+});

@@ -52,6 +52,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             get(auth::two_factor_page).post(auth::two_factor),
         )
         .route(
+            "/sign-in/two-factor/setup",
+            get(auth::enrol_page).post(auth::enrol_start),
+        )
+        .route("/sign-in/two-factor/confirm", post(auth::enrol_confirm))
+        .route(
             "/sign-in/password",
             get(auth::password_page).post(auth::password_change),
         )

@@ -1,5 +1,8 @@
 //! Two-factor authentication on the Account page: set up (the secret, its `otpauth://` URI and
 //! a QR code of it), confirm with a current code (the recovery codes, shown once), turn off.
+//! The setup pieces ([`shown`], [`Flow`] and the `two_factor_setup_steps.html` and
+//! `two_factor_codes_list.html` partials) also serve the sign-in step of an organization that
+//! requires two-factor (`auth.rs`).
 //!
 //! Every rule is the service's (`enrol_totp`, `confirm_totp`, `disable_totp`): the console
 //! only shows its answers. The secret is shown on the page that starts the setup and is never
@@ -24,18 +27,36 @@ use crate::view::{Nav, after_post, message_of, page_error, render};
 const SECTION: &str = "/account#two-factor-h";
 
 /// What the setup page shows of a new secret.
-struct Shown {
+pub(crate) struct Shown {
     /// The base32 secret in groups of four, for typing it in by hand.
-    secret_grouped: String,
-    otpauth_url: String,
+    pub secret_grouped: String,
+    pub otpauth_url: String,
     /// The QR code of `otpauth_url` as an inline `<svg>` (generated, no user text in it).
-    qr_svg: String,
+    pub qr_svg: String,
+}
+
+/// Where the setup forms post (the Account page's or the sign-in step's) and their CSRF token.
+pub(crate) struct Flow {
+    pub csrf: String,
+    pub confirm: &'static str,
+    pub restart: &'static str,
+}
+
+impl Flow {
+    fn account(viewer: &SignedIn) -> Self {
+        Self {
+            csrf: viewer.csrf.clone(),
+            confirm: "/account/two-factor/confirm",
+            restart: "/account/two-factor/setup",
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "two_factor_setup.html")]
 struct SetupPage {
     nav: Nav,
+    flow: Flow,
     shown: Option<Shown>,
     /// Why the last code was refused, shown next to the field.
     code_error: Option<String>,
@@ -75,7 +96,7 @@ fn qr_svg(text: &str) -> Option<String> {
     ))
 }
 
-fn shown(enrolment: &Enrolment) -> Shown {
+pub(crate) fn shown(enrolment: &Enrolment) -> Shown {
     let url = enrolment.otpauth_url.expose_secret();
     Shown {
         secret_grouped: grouped(enrolment.secret.expose_secret()),
@@ -114,6 +135,7 @@ pub async fn setup(State(service): State<ConsoleState>, posted: Posted<Empty>) -
     };
     let page = SetupPage {
         nav,
+        flow: Flow::account(&viewer),
         shown: Some(shown(&enrolment)),
         code_error: None,
     };
@@ -154,6 +176,7 @@ pub async fn confirm(State(service): State<ConsoleState>, posted: Posted<CodeFor
         Err(err @ ServiceError::Invalid { .. }) => {
             let page = SetupPage {
                 nav,
+                flow: Flow::account(&viewer),
                 shown: None,
                 code_error: Some(message_of(&err)),
             };
