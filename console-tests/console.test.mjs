@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,6 +15,7 @@ import { chromium } from 'playwright-core';
 const BASE = process.env.PORTCULLIS_URL;
 const SHOTS = process.env.SCREENSHOTS === '1' ? new URL('../docs/screenshots/', import.meta.url) : null;
 const PASSWORD = 'correct-horse-battery-staple-42';
+const VIEWPORT = { width: 1280, height: 800 };
 
 let browser;
 let admin; // page of the administrator
@@ -55,7 +57,7 @@ before(async () => {
       '--no-first-run',
     ],
   });
-  const viewport = { width: 1280, height: 800 };
+  const viewport = VIEWPORT;
   admin = await (await browser.newContext({ viewport })).newPage();
   bob = await (await browser.newContext({ viewport })).newPage();
   guest = await (await browser.newContext({ viewport })).newPage();
@@ -538,4 +540,350 @@ test('sign out ends the session', async () => {
   await bob.waitForURL(`${BASE}/a/acme/apps`);
   const session = (await bob.context().cookies()).find((c) => c.name === '__Host-portcullis');
   assert.ok(session.expires > Date.now() / 1000 + 7 * 86400, 'remember me keeps the cookie');
+});
+
+// ---- Two-factor, forced password change, lockout and "remember me", each with a fresh user ----
+
+/** A new browser context of its own (its own cookies) for one more person. */
+async function personPage() {
+  const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  page.setDefaultTimeout(5000);
+  page.on('request', (request) => {
+    assert.ok(request.url().startsWith(BASE), `external request to ${request.url()}`);
+  });
+  return page;
+}
+
+async function signIn(page, email, password, { remember = false } = {}) {
+  await page.goto(`${BASE}/sign-in`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  if (remember) await page.getByLabel(/Remember me/).check();
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function signOut(page) {
+  await page.locator('.menu summary').click();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${BASE}/sign-in`);
+}
+
+/** RFC 4648 base32 (what the setup page shows) to bytes. */
+function base32(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = [];
+  let bits = 0;
+  let value = 0;
+  for (const ch of text.replace(/[\s=]/g, '').toUpperCase()) {
+    value = ((value << 5) | alphabet.indexOf(ch)) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s) of time step `step`. */
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/**
+ * An authenticator app: each code it hands out is of a later time step than the last (the
+ * server takes each step once) and within the ±1 step the server accepts.
+ */
+function authenticator(secret) {
+  let last = -Infinity;
+  const nowStep = () => Math.floor(Date.now() / 30_000);
+  return {
+    async next() {
+      for (;;) {
+        const now = nowStep();
+        // The previous step is accepted only until the next boundary: not late in a step.
+        const late = Date.now() % 30_000 > 25_000;
+        const step = Math.max(last + 1, late ? now : now - 1);
+        if (step <= now + 1) {
+          last = step;
+          return totp(secret, step);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    },
+    /** A code that no step near now shows. */
+    wrong() {
+      const now = nowStep();
+      const near = [-2, -1, 0, 1, 2].map((d) => totp(secret, now + d));
+      return ['000000', '111111', '222222', '333333', '444444', '555555'].find((c) => !near.includes(c));
+    },
+  };
+}
+
+test('a user turns two-factor on from the Account page, signs in with codes, then turns it off', async () => {
+  const page = await personPage();
+  await signUp(page, 'dana', 'dana@example.com');
+  await page.goto(`${BASE}/account`);
+  const section = page.locator('section[aria-labelledby="two-factor-h"]');
+  assert.match(await section.textContent(), /Off/);
+  await page.getByRole('button', { name: 'Set up two-factor' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Set up two-factor authentication' }).waitFor();
+  assert.ok(await page.getByRole('img', { name: 'QR code of the otpauth URI' }).isVisible());
+  const secret = (await page.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.ok((await page.locator('#totp-uri').textContent()).startsWith(`otpauth://totp/Portcullis:dana?secret=${secret}&`));
+  await shot(page, 'two-factor-setup');
+
+  const app = authenticator(secret);
+  await page.getByLabel('Six-digit code from the app').fill(app.wrong());
+  await page.getByRole('button', { name: 'Turn on two-factor' }).click();
+  assert.match(await page.locator('#code-error').textContent(), /the code is not valid/);
+  assert.equal(await page.getByLabel('Six-digit code from the app').getAttribute('aria-invalid'), 'true');
+  await page.getByLabel('Six-digit code from the app').fill(await app.next());
+  await page.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await page.getByRole('heading', { name: 'Save your recovery codes now' }).waitFor();
+  assert.match(await page.locator('main').textContent(), /Store these codes now/);
+  const codes = await page.locator('.codes code').allTextContents();
+  assert.equal(codes.length, 10);
+  await page.getByRole('link', { name: /back to my account/ }).click();
+  assert.match(await section.textContent(), /On:.*10 of 10 recovery codes left/s);
+
+  // Sign in again: the password, then the two-factor step; a wrong code is refused.
+  await signOut(page);
+  await signIn(page, 'dana@example.com', PASSWORD);
+  await page.waitForURL(`${BASE}/sign-in/two-factor`);
+  await page.getByLabel('Authentication code').fill(app.wrong());
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL(`${BASE}/sign-in/two-factor`);
+  assert.match(await flash(page), /code was not accepted/);
+  await page.getByLabel('Authentication code').fill(await app.next());
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL(`${BASE}/a/dana/apps`);
+
+  // A recovery code works once; its second use is refused, another one still works.
+  await signOut(page);
+  await signIn(page, 'dana@example.com', PASSWORD);
+  await page.getByLabel('Or a recovery code').fill(codes[0]);
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL(`${BASE}/a/dana/apps`);
+  await signOut(page);
+  await signIn(page, 'dana@example.com', PASSWORD);
+  await page.getByLabel('Or a recovery code').fill(codes[0]);
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL(`${BASE}/sign-in/two-factor`);
+  assert.match(await flash(page), /code was not accepted/);
+  await page.getByLabel('Or a recovery code').fill(codes[1]);
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForURL(`${BASE}/a/dana/apps`);
+
+  // Off again: a wrong code is refused, a current one turns it off; sign-in is one step again.
+  await page.goto(`${BASE}/account`);
+  assert.match(await section.textContent(), /8 of 10 recovery codes left/);
+  await page.getByLabel('Current code from your authenticator app').fill(app.wrong());
+  await page.getByRole('button', { name: 'Turn off two-factor' }).click();
+  assert.match(await flash(page), /the code is not valid/);
+  await page.getByLabel('Current code from your authenticator app').fill(await app.next());
+  await page.getByRole('button', { name: 'Turn off two-factor' }).click();
+  assert.match(await flash(page), /two-factor authentication is off/);
+  assert.match(await section.textContent(), /Off/);
+  await signOut(page);
+  await signIn(page, 'dana@example.com', PASSWORD);
+  await page.waitForURL(`${BASE}/a/dana/apps`);
+  await page.context().close();
+});
+
+// A password that the server-wide default accepts (8+) but acme's `nist` policy (15+) does not.
+const SHORT_PASSWORD = 'Tr0ub4dor&3x-9';
+
+test('a member whose password breaks the organization policy must change it at sign-in', async () => {
+  const page = await personPage();
+  await page.goto(`${BASE}/sign-up`);
+  await page.getByLabel('User id').fill('erin');
+  await page.getByLabel('Email').fill('erin@example.com');
+  await page.getByLabel('Password').fill(SHORT_PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.waitForURL(`${BASE}/a/erin/apps`);
+  await admin.goto(`${BASE}/a/acme/members`);
+  await admin.getByLabel('Email').fill('erin@example.com');
+  await admin.getByLabel('Role', { exact: true }).selectOption('org_user');
+  await admin.getByRole('button', { name: 'Send invitation' }).click();
+  assert.match(await flash(admin), /invitation sent to erin@example.com/);
+  await page.goto(`${BASE}/account`);
+  await page.getByRole('button', { name: 'Accept' }).click();
+  assert.match(await flash(page), /invitation accepted/);
+
+  // Now acme's policy applies: the next sign-in stops at the forced change.
+  await signOut(page);
+  await signIn(page, 'erin@example.com', SHORT_PASSWORD);
+  await page.waitForURL(`${BASE}/sign-in/password`);
+  assert.match(await page.locator('main').textContent(), /must be changed/);
+  await page.getByLabel('Current password').fill(SHORT_PASSWORD);
+  await page.getByLabel('New password').fill('still-14-chars');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.waitForURL(`${BASE}/sign-in/password`);
+  assert.match(await flash(page), /breaks the password policy: .*minimum_length/);
+  const next = 'quiet-lantern-orbit-maple-river-5';
+  await page.getByLabel('Current password').fill(SHORT_PASSWORD);
+  await page.getByLabel('New password').fill(next);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.waitForURL(`${BASE}/sign-in`);
+  assert.match(await flash(page), /password changed/);
+  await signIn(page, 'erin@example.com', SHORT_PASSWORD);
+  await page.waitForURL(`${BASE}/sign-in`);
+  assert.match(await flash(page), /invalid email or password/);
+  await signIn(page, 'erin@example.com', next);
+  await page.waitForURL(`${BASE}/a/acme/apps`);
+  await page.context().close();
+});
+
+const ERIN_PASSWORD = 'quiet-lantern-orbit-maple-river-5';
+
+/** Every cell of `row` is a table cell spanning the row's full height (borders line up). */
+async function assertCellsAligned(row) {
+  const cells = await row.locator('td, th').evaluateAll((all) =>
+    all.map((cell) => {
+      const box = cell.getBoundingClientRect();
+      return { display: getComputedStyle(cell).display, top: box.top, bottom: box.bottom };
+    }));
+  assert.ok(cells.length > 1);
+  for (const cell of cells) {
+    assert.equal(cell.display, 'table-cell');
+    assert.equal(cell.top, cells[0].top);
+    assert.equal(cell.bottom, cells[0].bottom);
+  }
+}
+
+test('a member locked out by failed sign-ins is shown as locked and the admin unlocks it', async () => {
+  const page = await personPage();
+  // acme's `nist` policy locks an account after 10 failures; guess through the API.
+  for (let i = 0; i < 10; i += 1) {
+    const refused = await page.request.post(`${BASE}/v1/login`, {
+      data: { email: 'erin@example.com', password: `wrong-guess-${i}` },
+    });
+    assert.equal(refused.status(), 401);
+  }
+  // Locked: even the right password is refused, with the same answer as a wrong one.
+  await signIn(page, 'erin@example.com', ERIN_PASSWORD);
+  await page.waitForURL(`${BASE}/sign-in`);
+  assert.match(await flash(page), /invalid email or password/);
+
+  await admin.goto(`${BASE}/a/acme/members`);
+  const row = admin.getByRole('row', { name: /^erin/ });
+  assert.match(await row.textContent(), /Locked/);
+  await assertCellsAligned(row);
+  assert.match(await admin.getByRole('row', { name: /^bob/ }).textContent(), /Active/);
+  assert.equal(await admin.getByRole('button', { name: 'Unlock bob' }).count(), 0);
+  await shot(admin, 'members-locked');
+  await admin.getByRole('button', { name: 'Unlock erin' }).click();
+  assert.match(await flash(admin), /erin unlocked/);
+  assert.match(await admin.getByRole('row', { name: /^erin/ }).textContent(), /Active/);
+
+  await signIn(page, 'erin@example.com', ERIN_PASSWORD);
+  await page.waitForURL(`${BASE}/a/acme/apps`);
+  await page.context().close();
+});
+
+test('"remember me" makes the session cookie persistent; without it the cookie ends with the browser', async () => {
+  for (const remember of [false, true]) {
+    const page = await personPage();
+    await signIn(page, 'erin@example.com', ERIN_PASSWORD, { remember });
+    await page.waitForURL(`${BASE}/a/acme/apps`);
+    const session = (await page.context().cookies()).find((c) => c.name === '__Host-portcullis');
+    if (remember) {
+      assert.ok(session.expires > Date.now() / 1000 + 7 * 86400, `persistent: ${session.expires}`);
+    } else {
+      assert.equal(session.expires, -1, 'a browser-session cookie has no expiry');
+    }
+    await page.context().close();
+  }
+});
+
+/** The session cookie's expiry: -1 for a browser-session cookie. */
+async function sessionExpiry(page) {
+  return (await page.context().cookies()).find((c) => c.name === '__Host-portcullis').expires;
+}
+
+function assertPersistent(expires) {
+  assert.ok(expires > Date.now() / 1000 + 7 * 86400, `persistent: ${expires}`);
+}
+
+test('a member of an organization that requires two-factor enrols while signing in; "remember me" survives every step', async () => {
+  // frank creates `vault` and invites gina, who has no two-factor.
+  const frank = await personPage();
+  await signUp(frank, 'frank', 'frank@example.com');
+  await frank.goto(`${BASE}/account`);
+  await frank.getByLabel('Organization id').fill('vault');
+  await frank.getByLabel('Name', { exact: true }).fill('Vault');
+  await frank.getByRole('button', { name: 'Create organization' }).click();
+  await frank.waitForURL(`${BASE}/a/vault/apps`);
+  await frank.goto(`${BASE}/a/vault/members`);
+  await frank.getByLabel('Email').fill('gina@example.com');
+  await frank.getByLabel('Role', { exact: true }).selectOption('org_user');
+  await frank.getByRole('button', { name: 'Send invitation' }).click();
+  const gina = await personPage();
+  await signUp(gina, 'gina', 'gina@example.com');
+  await gina.goto(`${BASE}/account`);
+  await assertCellsAligned(gina.locator('tr', { has: gina.getByRole('button', { name: 'Accept' }) }));
+  await gina.getByRole('button', { name: 'Accept' }).click();
+  assert.match(await flash(gina), /invitation accepted/);
+  await signOut(gina);
+
+  // vault requires two-factor (through the API: the console has no switch for it yet).
+  const login = await frank.request.post(`${BASE}/v1/login`, {
+    data: { email: 'frank@example.com', password: PASSWORD },
+  });
+  const token = (await login.json()).session_token;
+  const required = await frank.request.put(`${BASE}/v1/orgs/vault/two-factor`, {
+    headers: { authorization: `Bearer ${token}` },
+    data: { required: true },
+  });
+  assert.equal(required.status(), 200);
+  await frank.context().close();
+
+  // gina signs in with "remember me": the password, then the setup, before any session.
+  await signIn(gina, 'gina@example.com', PASSWORD, { remember: true });
+  await gina.waitForURL(`${BASE}/sign-in/two-factor/setup`);
+  assert.match(await gina.locator('main').textContent(), /requires two-factor authentication/);
+  assert.equal((await gina.context().cookies()).find((c) => c.name === '__Host-portcullis'), undefined);
+  await gina.getByRole('button', { name: 'Set up two-factor' }).click();
+  await gina.getByRole('heading', { level: 1, name: 'Set up two-factor authentication' }).waitFor();
+  assert.ok(await gina.getByRole('img', { name: 'QR code of the otpauth URI' }).isVisible());
+  const secret = (await gina.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.ok((await gina.locator('#totp-uri').textContent()).startsWith(`otpauth://totp/Portcullis:gina?secret=${secret}&`));
+  await shot(gina, 'sign-in-two-factor-setup');
+  const app = authenticator(secret);
+  await gina.getByLabel('Six-digit code from the app').fill(app.wrong());
+  await gina.getByRole('button', { name: 'Turn on two-factor' }).click();
+  assert.match(await gina.locator('#code-error').textContent(), /the code is not valid/);
+  assert.equal(await gina.locator('#totp-secret').count(), 0, 'the secret is not shown again');
+  assert.equal((await gina.context().cookies()).find((c) => c.name === '__Host-portcullis'), undefined);
+  await gina.getByLabel('Six-digit code from the app').fill(await app.next());
+  await gina.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await gina.getByRole('heading', { name: 'Save your recovery codes now' }).waitFor();
+  const codes = await gina.locator('.codes code').allTextContents();
+  assert.equal(codes.length, 10);
+  assertPersistent(await sessionExpiry(gina));
+  await gina.getByRole('link', { name: /continue to Portcullis/ }).click();
+  await gina.waitForURL(`${BASE}/a/vault/apps`);
+
+  // The next sign-ins ask for a code; "remember me" decides the cookie after the second step.
+  for (const remember of [false, true]) {
+    await signOut(gina);
+    await signIn(gina, 'gina@example.com', PASSWORD, { remember });
+    await gina.waitForURL(`${BASE}/sign-in/two-factor`);
+    await gina.getByLabel('Authentication code').fill(await app.next());
+    await gina.getByRole('button', { name: 'Verify' }).click();
+    await gina.waitForURL(`${BASE}/a/vault/apps`);
+    if (remember) {
+      assertPersistent(await sessionExpiry(gina));
+    } else {
+      assert.equal(await sessionExpiry(gina), -1, 'a browser-session cookie has no expiry');
+    }
+  }
+  await gina.context().close();
 });

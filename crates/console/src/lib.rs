@@ -31,7 +31,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
-    use pages::{account, apps, audit, auth, members, passwords, security, teams};
+    use pages::{account, apps, audit, auth, members, passwords, security, teams, two_factor};
     Router::new()
         .route("/", get(account::home))
         .route("/assets/console.css", get(assets::css))
@@ -52,6 +52,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             get(auth::two_factor_page).post(auth::two_factor),
         )
         .route(
+            "/sign-in/two-factor/setup",
+            get(auth::enrol_page).post(auth::enrol_start),
+        )
+        .route("/sign-in/two-factor/confirm", post(auth::enrol_confirm))
+        .route(
             "/sign-in/password",
             get(auth::password_page).post(auth::password_change),
         )
@@ -59,6 +64,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route("/sign-out", post(auth::sign_out))
         .route("/account", get(account::account_page))
         .route("/account/orgs", post(account::create_org))
+        .route("/account/two-factor/setup", post(two_factor::setup))
+        .route("/account/two-factor/confirm", post(two_factor::confirm))
+        .route("/account/two-factor/disable", post(two_factor::disable))
         .route(
             "/account/invitations/{id}/{decision}",
             post(account::decide_invitation),

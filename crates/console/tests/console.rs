@@ -531,3 +531,163 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
         assert!(total < 100 * 1024, "{path} weighs {total} bytes");
     }
 }
+
+/// The text of the element with `id` (its first text node), as the page shows it.
+fn text_of(body: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let start = body.find(&marker).expect(id);
+    let open = start + body[start..].find('>').unwrap() + 1;
+    let close = open + body[open..].find('<').unwrap();
+    body[open..close].to_owned()
+}
+
+#[tokio::test]
+async fn two_factor_is_set_up_confirmed_and_turned_off_from_the_account_page() {
+    use portcullis_service::totp::code_at;
+
+    let console = console().await;
+    let alice = console.sign_up("alice").await;
+    let account = console.get("/account", &alice).await;
+    assert!(account.body.contains("Two-factor authentication"));
+    assert!(
+        account
+            .body
+            .contains("action=\"/account/two-factor/setup\"")
+    );
+    let csrf = account.csrf();
+
+    // Without the CSRF token nothing starts.
+    let refused = console.post("/account/two-factor/setup", &alice, "").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let setup = console
+        .post("/account/two-factor/setup", &alice, &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    assert_only_external_scripts("/account/two-factor/setup", &setup.body);
+    assert!(setup.body.contains("<svg class=\"qr\" role=\"img\""));
+    assert!(!setup.body.contains("style="));
+    let css = console.get("/assets/console.css", "").await.body.len();
+    assert!(setup.body.len() + css < 100 * 1024, "{}", setup.body.len());
+    let secret: String = text_of(&setup.body, "totp-secret").replace(' ', "");
+    assert_eq!(secret.len(), 32, "{secret}");
+    assert!(
+        text_of(&setup.body, "totp-uri")
+            .starts_with(&format!("otpauth://totp/Portcullis:alice?secret={secret}&"))
+    );
+
+    // A wrong code: the form again with the reason beside the field, and no secret.
+    let now = console.service.now();
+    let right = code_at(&secret, now).unwrap();
+    // A code no step of the accepted window (±30 s) shows.
+    let window: Vec<String> = [-30_000, 0, 30_000, 60_000]
+        .iter()
+        .map(|d| code_at(&secret, now + d).unwrap())
+        .collect();
+    let wrong = ["000000", "111111", "222222", "333333", "444444"]
+        .into_iter()
+        .find(|c| !window.iter().any(|w| w == c))
+        .unwrap();
+    let again = console
+        .post(
+            "/account/two-factor/confirm",
+            &alice,
+            &format!("csrf={csrf}&code={wrong}"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.body.contains("id=\"code-error\""), "{}", again.body);
+    assert!(again.body.contains("the code is not valid"));
+    assert!(!again.body.contains(&secret));
+    let caller = console.caller(&alice);
+    assert!(!console.service.totp_status(&caller).await.unwrap().0);
+
+    let codes = console
+        .post(
+            "/account/two-factor/confirm",
+            &alice,
+            &format!("csrf={csrf}&code={right}"),
+        )
+        .await;
+    assert_eq!(codes.status, StatusCode::OK, "{}", codes.body);
+    assert!(codes.body.contains("Store these codes now"));
+    assert_eq!(codes.body.matches("<li><code>").count(), 10);
+    assert_eq!(
+        console.service.totp_status(&caller).await.unwrap(),
+        (true, 10)
+    );
+    let account = console.get("/account", &alice).await;
+    assert!(account.body.contains("10 of 10 recovery codes left"));
+    assert!(account.body.contains("Turn off two-factor"));
+
+    // Turning it off needs a current code the service has not seen used yet.
+    let reply = console
+        .post(
+            "/account/two-factor/disable",
+            &alice,
+            &format!("csrf={csrf}&code={wrong}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(console.service.totp_status(&caller).await.unwrap().0);
+    let next = code_at(&secret, console.service.now() + 30_000).unwrap();
+    let reply = console
+        .post(
+            "/account/two-factor/disable",
+            &alice,
+            &format!("csrf={csrf}&code={next}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers[header::LOCATION], "/account#two-factor-h");
+    assert!(!console.service.totp_status(&caller).await.unwrap().0);
+}
+
+#[tokio::test]
+async fn a_locked_out_member_is_shown_and_unlocked_on_the_members_page() {
+    use secrecy::SecretString;
+
+    let console = console().await;
+    let (alice, _) = console.org_with_member().await;
+    let page = console.get("/a/acme/members", &alice).await;
+    assert!(!page.body.contains("Locked"));
+    assert!(!page.body.contains("/members/bob/unlock"));
+    let csrf = page.csrf();
+
+    let limit = console
+        .service
+        .effective_policy(console.caller(&alice).user().unwrap())
+        .await
+        .unwrap()
+        .max_failed_attempts;
+    for _ in 0..limit {
+        let wrong = SecretString::from("not-the-password".to_owned());
+        let refused = console
+            .service
+            .login(Default::default(), "bob@example.com", wrong, false)
+            .await;
+        assert!(refused.is_err());
+    }
+    let page = console.get("/a/acme/members", &alice).await;
+    assert!(page.body.contains("Locked"), "{}", page.body);
+    assert!(page.body.contains("/members/bob/unlock"));
+
+    let reply = console
+        .post(
+            "/a/acme/members/bob/unlock",
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let page = console.get("/a/acme/members", &alice).await;
+    assert!(!page.body.contains("Locked"));
+    let right = SecretString::from("correct-horse-battery-staple-42".to_owned());
+    assert!(
+        console
+            .service
+            .login(Default::default(), "bob@example.com", right, false)
+            .await
+            .is_ok()
+    );
+}

@@ -4,7 +4,7 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Permission, UserKey};
+use portcullis_core::{Permission, Timestamp, UserKey};
 use portcullis_store::{AuditRecord, FailureCount, LOCKED_UNTIL_UNLOCKED};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -174,6 +174,33 @@ impl Portcullis {
                 &lockout,
             )
             .await?)
+    }
+
+    /// The members of an organization locked out now, by account id, with when each lockout
+    /// ends (`None`: when an administrator unlocks it). Those who may unlock (`members.manage`)
+    /// may see it.
+    pub async fn locked_members(
+        &self,
+        caller: &Caller,
+        org: &str,
+    ) -> Result<Vec<(String, Option<Timestamp>)>> {
+        let org_key = self.resolve_org(org)?;
+        self.authorize(
+            caller,
+            Permission::MembersManage,
+            Resource::Account(Account::Org(org_key)),
+            "organization",
+        )?;
+        let locked = self.store().locked_members(org_key, self.now()).await?;
+        Ok(self.with_index(|index| {
+            locked
+                .into_iter()
+                .filter_map(|(user, until)| {
+                    let id = index.user(user)?.id.to_string();
+                    Some((id, (until != LOCKED_UNTIL_UNLOCKED).then_some(until)))
+                })
+                .collect()
+        }))
     }
 
     /// Lifts a member's lockout (`members.manage` in an organization it belongs to).

@@ -60,6 +60,9 @@ pub struct NewSession {
     pub token: SecretString,
     pub expires_at: Timestamp,
     pub user: UserRecord,
+    /// Whether the login asked to be remembered (at the password step, carried by the
+    /// service through any later step), so a browser keeps the cookie past its own session.
+    pub remember_me: bool,
 }
 
 pub(crate) fn check_name(field: &'static str, value: &str, max: usize) -> Result<String> {
@@ -369,6 +372,7 @@ impl Portcullis {
             token: SecretString::from(minted.secret),
             expires_at,
             user,
+            remember_me,
         })
     }
 

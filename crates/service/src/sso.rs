@@ -498,6 +498,7 @@ impl Portcullis {
                 token: SecretString::from(minted.secret),
                 expires_at,
                 user,
+                remember_me: false,
             },
             org: label.to_owned(),
             relay_state,

@@ -8,13 +8,13 @@ use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
 use portcullis_core::{Permission, Subject, UserKey};
-use portcullis_store::{AuditRecord, TokenPurpose, UserRecord};
+use portcullis_store::{AuditRecord, RedeemedToken, TokenPurpose, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::password::{one_time_secret, token_hash_hex};
-use crate::sessions::LoginOutcome;
+use crate::sessions::{LoginOutcome, NewSession};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
 pub const STEP_SECONDS: i64 = 30;
@@ -29,6 +29,14 @@ pub const ISSUER: &str = "Portcullis";
 pub enum TotpAuthority<'a> {
     Caller(&'a Caller),
     EnrolmentToken(&'a Caller, &'a str),
+}
+
+/// A login completed by enrolling the factor an organization requires.
+#[derive(Debug)]
+pub struct EnrolledLogin {
+    /// Shown once.
+    pub recovery_codes: Vec<String>,
+    pub session: NewSession,
 }
 
 /// A started enrolment: shown once; confirm it with a current code.
@@ -192,10 +200,70 @@ impl Portcullis {
         authority: TotpAuthority<'_>,
         code: &str,
     ) -> Result<Committed<Vec<String>>> {
+        let confirmed = self.confirm_factor(&authority, code).await?;
+        Ok(Committed {
+            value: confirmed.value.0,
+            revision: confirmed.revision,
+        })
+    }
+
+    /// Completes, in one sitting, a login that an organization's two-factor requirement
+    /// stopped: confirms the factor started with the login's enrolment token
+    /// ([`Self::enrol_totp`]) and grants the session that login asked for, "remember me"
+    /// included. The token stands for the password step: bound to its user, single use
+    /// (redeemed in the transaction that turns the factor on) and expiring
+    /// ([`LOGIN_TOKEN_TTL_MS`]); the current code proves the new factor, as the second step
+    /// of a two-step login would. A suspended or locked account gets no session.
+    pub async fn login_enrolling_second_factor(
+        &self,
+        meta: RequestMeta,
+        enrolment_token: &str,
+        code: &str,
+    ) -> Result<EnrolledLogin> {
+        let anonymous = Caller::anonymous(meta);
+        self.check_throttle(&anonymous).await?;
+        let authority = TotpAuthority::EnrolmentToken(&anonymous, enrolment_token);
         let user = self.totp_subject(&authority).await?;
+        let user = self
+            .store()
+            .user(user)
+            .await?
+            .filter(|u| u.active)
+            .ok_or(ServiceError::InvalidCredentials)?;
+        if self
+            .store()
+            .login_state(user.key)
+            .await?
+            .locked_at(self.now())
+        {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        let (recovery_codes, redeemed) = self.confirm_factor(&authority, code).await?.value;
+        let redeemed = redeemed.ok_or_else(|| internal("enrolment token not redeemed"))?;
+        let actor = Caller {
+            subject: Subject::user(user.key),
+            ..anonymous.clone()
+        };
+        let session = self
+            .issue_session(&actor, user, redeemed.remember_me, None, "totp_enrolment")
+            .await?;
+        Ok(EnrolledLogin {
+            recovery_codes,
+            session,
+        })
+    }
+
+    /// Turns a pending factor on with a current code: the recovery codes and, for an
+    /// enrolment token, what redeeming it said about its login.
+    async fn confirm_factor(
+        &self,
+        authority: &TotpAuthority<'_>,
+        code: &str,
+    ) -> Result<Committed<(Vec<String>, Option<RedeemedToken>)>> {
+        let user = self.totp_subject(authority).await?;
         let caller = Caller {
             subject: Subject::user(user),
-            ..Self::authority_caller(&authority).clone()
+            ..Self::authority_caller(authority).clone()
         };
         let factor = self
             .store()
@@ -214,22 +282,26 @@ impl Portcullis {
             .iter()
             .map(|c| token_hash_hex(&normalise_recovery(c)))
             .collect();
-        let enrolment = match &authority {
+        let enrolment = match authority {
             TotpAuthority::EnrolmentToken(_, raw) => Some(token_hash_hex(raw)),
             TotpAuthority::Caller(_) => None,
         };
         let id = self.user_id(user);
         self.commit(&caller, async |w| {
-            if let Some(hash) = &enrolment
-                && w.redeem_one_time_token(hash, TokenPurpose::TwoFactorEnrolment)
+            let mut redeemed = None;
+            if let Some(hash) = &enrolment {
+                redeemed = w
+                    .redeem_one_time_token(hash, TokenPurpose::TwoFactorEnrolment)
                     .await?
-                    .is_none()
-            {
-                return Err(ServiceError::invalid(
-                    "token.invalid",
-                    "enrolment_token",
-                    "the token is unknown, expired or already used",
-                ));
+                    // The token is of the user whose factor this is (peeked above).
+                    .filter(|token| token.user == user);
+                if redeemed.is_none() {
+                    return Err(ServiceError::invalid(
+                        "token.invalid",
+                        "enrolment_token",
+                        "the token is unknown, expired or already used",
+                    ));
+                }
             }
             if !w.enable_totp(user, step).await? {
                 return Err(ServiceError::state(
@@ -242,7 +314,7 @@ impl Portcullis {
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
                     .with_details(json!({"recovery_codes": RECOVERY_CODE_COUNT})),
             );
-            Ok((codes.clone(), vec![]))
+            Ok(((codes.clone(), redeemed), vec![]))
         })
         .await
     }

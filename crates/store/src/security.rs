@@ -8,7 +8,7 @@ use portcullis_core::{OrgKey, Timestamp, UserKey};
 
 use crate::audit::{Actor, AuditRecord, insert_audit};
 use crate::credentials::{CREDENTIAL_COLUMNS, CredentialRecord, credential_from_row};
-use crate::rows::{id_of, org_key};
+use crate::rows::{id_of, org_key, user_key};
 use crate::write::{audit_write_failed, count_audit};
 use crate::{Result, Store, Write};
 
@@ -87,6 +87,28 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    /// The members of `org` whose account is locked at `now`, with when the lockout ends
+    /// ([`LOCKED_UNTIL_UNLOCKED`]: when an administrator lifts it).
+    pub async fn locked_members(
+        &self,
+        org: OrgKey,
+        now: Timestamp,
+    ) -> Result<Vec<(UserKey, Timestamp)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT s.user_id, s.locked_until FROM login_state s \
+             JOIN memberships m ON m.user_id = s.user_id \
+             WHERE m.org_id = $1 AND s.locked_until IS NOT NULL AND s.locked_until > $2 \
+             ORDER BY s.user_id",
+        )
+        .bind(id_of(org.0))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(user, until)| Ok((user_key(user)?, until)))
+            .collect()
     }
 
     pub async fn login_state(&self, user: UserKey) -> Result<LoginState> {

@@ -7,7 +7,8 @@ use portcullis_core::index::Account;
 use portcullis_core::{AccountId, CredentialKind, Email, OrgRole, PermissionSet, UserKey};
 use portcullis_store::testing::fresh_store_of;
 use portcullis_store::{
-    Actor, AuditRecord, Backend, NewCredential, NewOrg, NewUser, Store, StoreError,
+    Actor, AuditRecord, Backend, FailureCount, LOCKED_UNTIL_UNLOCKED, NewCredential, NewOrg,
+    NewUser, Store, StoreError,
 };
 use serde_json::json;
 
@@ -271,6 +272,106 @@ async fn expired_credentials_stay_out_of_the_index_and_failures_are_recorded() {
         let last = store.audit_entries(None).await.unwrap().pop().unwrap();
         assert_eq!(last.operation, Operation::LoginFailure.code());
         assert!(!last.success, "{backend:?}");
+    })
+    .await;
+}
+
+/// Counts failures of `user` at `at` until it is locked until `until` (one failure suffices).
+async fn lock(store: &Store, user: UserKey, at: i64, until: i64) {
+    let failure = AuditRecord::new(None, Operation::LoginFailure, json!({"user": user.0}));
+    let lockout = AuditRecord::new(None, Operation::AccountLockout, json!({"user": user.0}));
+    let counted = store
+        .count_login_failure(user, at, 1, until, &Actor::system(), &failure, &lockout)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted,
+        FailureCount::Counted {
+            attempts: 1,
+            locked: until > at
+        }
+    );
+}
+
+#[tokio::test]
+async fn locked_members_are_the_org_members_locked_now() {
+    each_backend(async |store, backend| {
+        let alice = create_user(&store, "alice").await;
+        let timed = create_user(&store, "timed").await;
+        let held = create_user(&store, "held").await;
+        let expired = create_user(&store, "expired").await;
+        let counted = create_user(&store, "counted").await;
+        let elsewhere = create_user(&store, "elsewhere").await;
+        let loner = create_user(&store, "loner").await;
+        let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+        let org = |id: &str| NewOrg {
+            id: AccountId::parse(id).unwrap(),
+            name: id.into(),
+            billing_email: Email::parse("b@e.co").unwrap(),
+        };
+        let acme = w.create_org(&org("acme"), alice).await.unwrap();
+        let globex = w.create_org(&org("globex"), alice).await.unwrap();
+        for member in [timed, held, expired, counted] {
+            w.add_member(acme, member, OrgRole::OrgUser).await.unwrap();
+        }
+        w.add_member(globex, elsewhere, OrgRole::OrgUser)
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+
+        // Locked until a time, until an administrator unlocks it, a lockout that has ended,
+        // failures below the limit, and locked users of another org and of none.
+        lock(&store, timed, NOW, NOW + 60_000).await;
+        lock(&store, held, NOW, LOCKED_UNTIL_UNLOCKED).await;
+        lock(&store, expired, NOW - 120_000, NOW - 60_000).await;
+        let failure = AuditRecord::new(None, Operation::LoginFailure, json!({}));
+        store
+            .count_login_failure(
+                counted,
+                NOW,
+                5,
+                NOW + 60_000,
+                &Actor::system(),
+                &failure,
+                &failure,
+            )
+            .await
+            .unwrap();
+        lock(&store, elsewhere, NOW, NOW + 60_000).await;
+        lock(&store, loner, NOW, LOCKED_UNTIL_UNLOCKED).await;
+
+        assert_eq!(
+            store.locked_members(acme, NOW).await.unwrap(),
+            vec![(timed, NOW + 60_000), (held, LOCKED_UNTIL_UNLOCKED)],
+            "{backend:?}"
+        );
+        assert_eq!(
+            store.locked_members(globex, NOW).await.unwrap(),
+            vec![(elsewhere, NOW + 60_000)],
+            "{backend:?}"
+        );
+        // A timed lockout ends at its instant; the other lasts until it is lifted.
+        assert_eq!(
+            store.locked_members(acme, NOW + 60_000).await.unwrap(),
+            vec![(held, LOCKED_UNTIL_UNLOCKED)],
+            "{backend:?}"
+        );
+        let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+        assert!(w.unlock_user(held).await.unwrap(), "{backend:?}");
+        w.commit().await.unwrap();
+        assert_eq!(
+            store.locked_members(acme, NOW).await.unwrap(),
+            vec![(timed, NOW + 60_000)],
+            "{backend:?}"
+        );
+        assert!(
+            store
+                .locked_members(acme, NOW + 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend:?}"
+        );
     })
     .await;
 }

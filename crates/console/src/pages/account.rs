@@ -39,6 +39,7 @@ struct AccountPage {
     email: String,
     orgs: Vec<OrgRow>,
     invitations: Vec<InvitationRecord>,
+    two_factor: super::two_factor::Status,
 }
 
 impl AccountPage {
@@ -62,6 +63,10 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
         Ok(loaded) => loaded,
         Err(err) => return page_error(err),
     };
+    let two_factor = match super::two_factor::status(&service, &viewer).await {
+        Ok(status) => status,
+        Err(response) => return response,
+    };
     let page = AccountPage {
         email: me.email,
         orgs: orgs
@@ -73,6 +78,7 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
             })
             .collect(),
         invitations,
+        two_factor,
         nav,
     };
     render(&page, viewer.flash.is_some())

@@ -1,23 +1,29 @@
-//! Sign in (password, then the two-factor step or the forced password change when the login
-//! service asks for them), sign up, sign out.
+//! Sign in (password, then the two-factor step, the two-factor setup an organization requires,
+//! or the forced password change, when the login service asks for them), sign up, sign out.
+//!
+//! A pending step's token lives in a short-lived HttpOnly cookie, prefixed with its kind
+//! (`2fa.`, `enrol.`, `pwd.`). Everything else about the pending login ("remember me"
+//! included) stays in the service's state of that token, where a browser cannot change it.
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_service::password::ChangeAuthority;
-use portcullis_service::sessions::{LoginOutcome, SignupInput};
+use portcullis_service::sessions::{LoginOutcome, NewSession, SignupInput};
 use portcullis_service::sso::LoginMethod;
+use portcullis_service::totp::TotpAuthority;
 use portcullis_service::{Caller, ServiceError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::ConsoleState;
+use crate::pages::two_factor::{Flow, Shown, shown};
 use crate::session::{
-    AnonPosted, Flash, Posted, PreToken, SESSION_COOKIE, STEP_COOKIE, clear_cookie, redirect_with,
-    set_cookie,
+    AnonPosted, Flash, PRE_COOKIE, Posted, PreToken, SESSION_COOKIE, STEP_COOKIE, clear_cookie,
+    redirect_with, set_cookie,
 };
-use crate::view::{error_page, render};
+use crate::view::{error_page, message_of, render};
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -89,20 +95,27 @@ pub struct SignInForm {
     remember_me: Option<String>,
 }
 
+/// Adds the cookie of a new session to `response` (persistent only when the login asked to be
+/// remembered, as the service recorded it) and ends the pending step.
+fn grant_session(mut response: Response, session: &NewSession, now: i64) -> Response {
+    let max_age = session
+        .remember_me
+        .then(|| (session.expires_at - now).max(0) / 1000);
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, session.token.expose_secret(), max_age),
+    );
+    headers.append(header::SET_COOKIE, clear_cookie(STEP_COOKIE));
+    response
+}
+
 /// Where a login outcome leads: a session cookie, or the next step with its token in a
 /// short-lived cookie.
-fn after_login(outcome: LoginOutcome, remember: bool, now: i64) -> Response {
+fn after_login(outcome: LoginOutcome, now: i64) -> Response {
     let (to, cookie) = match outcome {
         LoginOutcome::Session(session) => {
-            let max_age = remember.then(|| (session.expires_at - now).max(0) / 1000);
-            let mut response = Redirect::to("/").into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, session.token.expose_secret(), max_age),
-            );
-            headers.append(header::SET_COOKIE, clear_cookie(STEP_COOKIE));
-            return response;
+            return grant_session(Redirect::to("/").into_response(), &session, now);
         }
         LoginOutcome::SecondFactorRequired { login_token, .. } => (
             "/sign-in/two-factor",
@@ -112,14 +125,12 @@ fn after_login(outcome: LoginOutcome, remember: bool, now: i64) -> Response {
             "/sign-in/password",
             format!("pwd.{}", change_token.expose_secret()),
         ),
-        LoginOutcome::TwoFactorEnrolmentRequired { .. } => {
-            return redirect_with(
-                "/sign-in",
-                true,
-                "an organization you belong to requires two-factor authentication: \
-                 enrol an authenticator with the API (POST /v1/users/me/totp), then sign in again",
-            );
-        }
+        LoginOutcome::TwoFactorEnrolmentRequired {
+            enrolment_token, ..
+        } => (
+            "/sign-in/two-factor/setup",
+            format!("enrol.{}", enrolment_token.expose_secret()),
+        ),
     };
     let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(
@@ -159,7 +170,7 @@ pub async fn sign_in(
         )
         .await
     {
-        Ok(outcome) => after_login(outcome, remember, service.now()),
+        Ok(outcome) => after_login(outcome, service.now()),
         Err(err) => login_failed(&err, "/sign-in"),
     }
 }
@@ -212,8 +223,145 @@ pub async fn two_factor(
         .login_second_factor(posted.meta, token, code, recovery)
         .await
     {
-        Ok(outcome) => after_login(outcome, false, service.now()),
+        Ok(outcome) => after_login(outcome, service.now()),
+        // The service answers a wrong code like a wrong password; here the password was right.
+        Err(ServiceError::InvalidCredentials) => redirect_with(
+            "/sign-in/two-factor",
+            true,
+            "that code was not accepted: enter the current six-digit code from your \
+             authenticator app, or a recovery code you have not used yet",
+        ),
         Err(err) => login_failed(&err, "/sign-in/two-factor"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_enrol.html")]
+struct EnrolPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_enrol_setup.html")]
+struct EnrolSetupPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    flow: Flow,
+    shown: Option<Shown>,
+    code_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_enrol_codes.html")]
+struct EnrolCodesPage {
+    title: &'static str,
+    flash: Option<Flash>,
+    codes: Vec<String>,
+}
+
+const ENROL_TITLE: &str = "Set up two-factor authentication";
+
+fn enrol_flow(csrf: &str) -> Flow {
+    Flow {
+        csrf: csrf.to_owned(),
+        confirm: "/sign-in/two-factor/confirm",
+        restart: "/sign-in/two-factor/setup",
+    }
+}
+
+fn step_expired() -> Response {
+    redirect_with("/sign-in", true, "the sign-in step expired; sign in again")
+}
+
+/// `GET /sign-in/two-factor/setup`: an organization requires two-factor and the user has none.
+pub async fn enrol_page(pre: PreToken) -> Response {
+    if step_token(pre.step.as_deref(), "enrol").is_none() {
+        return Redirect::to("/sign-in").into_response();
+    }
+    let page = EnrolPage {
+        title: ENROL_TITLE,
+        flash: pre.flash.clone(),
+        csrf: pre.token.clone(),
+    };
+    pre.finish(render(&page, false))
+}
+
+/// `POST /sign-in/two-factor/setup`: a new secret for the pending login's user.
+pub async fn enrol_start(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<Empty>,
+) -> Response {
+    let step = crate::session::cookie(&posted.headers, STEP_COOKIE);
+    let Some(token) = step_token(step, "enrol") else {
+        return step_expired();
+    };
+    let csrf = crate::session::cookie(&posted.headers, PRE_COOKIE).unwrap_or_default();
+    let caller = Caller::anonymous(posted.meta);
+    match service
+        .enrol_totp(TotpAuthority::EnrolmentToken(&caller, token))
+        .await
+    {
+        Ok(enrolment) => render(
+            &EnrolSetupPage {
+                title: ENROL_TITLE,
+                flash: None,
+                flow: enrol_flow(csrf),
+                shown: Some(shown(&enrolment.value)),
+                code_error: None,
+            },
+            false,
+        ),
+        Err(ServiceError::Invalid { .. }) => step_expired(),
+        Err(err) => login_failed(&err, "/sign-in/two-factor/setup"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EnrolCodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /sign-in/two-factor/confirm`: turns the factor on and signs in, in one service call;
+/// the recovery codes are shown once, on the first signed-in page.
+pub async fn enrol_confirm(
+    State(service): State<ConsoleState>,
+    posted: AnonPosted<EnrolCodeForm>,
+) -> Response {
+    let step = crate::session::cookie(&posted.headers, STEP_COOKIE);
+    let Some(token) = step_token(step, "enrol") else {
+        return step_expired();
+    };
+    let csrf = crate::session::cookie(&posted.headers, PRE_COOKIE).unwrap_or_default();
+    match service
+        .login_enrolling_second_factor(posted.meta, token, &posted.form.code)
+        .await
+    {
+        Ok(done) => {
+            let page = EnrolCodesPage {
+                title: "Two-factor authentication is on",
+                flash: None,
+                codes: done.recovery_codes,
+            };
+            grant_session(render(&page, false), &done.session, service.now())
+        }
+        // A wrong code: the same form again, with the reason beside the field.
+        Err(err @ ServiceError::Invalid { field: "code", .. }) => render(
+            &EnrolSetupPage {
+                title: ENROL_TITLE,
+                flash: None,
+                flow: enrol_flow(csrf),
+                shown: None,
+                code_error: Some(message_of(&err)),
+            },
+            false,
+        ),
+        Err(ServiceError::Invalid { .. }) => step_expired(),
+        // Suspended or locked since the password step: back to the start, as any login.
+        Err(err @ ServiceError::InvalidCredentials) => login_failed(&err, "/sign-in"),
+        Err(err) => login_failed(&err, "/sign-in/two-factor/setup"),
     }
 }
 
@@ -332,7 +480,7 @@ pub async fn sign_up(
         .login(posted.meta, &email, SecretString::from(password), false)
         .await
     {
-        Ok(outcome) => after_login(outcome, false, service.now()),
+        Ok(outcome) => after_login(outcome, service.now()),
         Err(err) => login_failed(&err, "/sign-in"),
     }
 }

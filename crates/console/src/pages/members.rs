@@ -21,6 +21,9 @@ struct MembersPage {
     next_cursor: Option<String>,
     invitations: Vec<InvitationRecord>,
     roles: Vec<(&'static str, &'static str)>,
+    /// Members locked out by failed sign-ins, with when each lockout ends (`None`: until
+    /// unlocked); only loaded for those who may unlock.
+    locked: Vec<(String, Option<i64>)>,
 }
 
 impl MembersPage {
@@ -29,6 +32,16 @@ impl MembersPage {
     }
     fn expires(&self, invitation: &InvitationRecord) -> String {
         when(invitation.expires_at)
+    }
+    /// "until …" for a locked member, `None` for one who may sign in.
+    fn lockout(&self, member: &MemberRecord) -> Option<String> {
+        self.locked
+            .iter()
+            .find(|(id, _)| *id == member.id)
+            .map(|(_, until)| match until {
+                Some(at) => format!("until {}", when(*at)),
+                None => "until an administrator unlocks it".to_owned(),
+            })
     }
 }
 
@@ -66,17 +79,21 @@ pub async fn list(
         Ok(page) => page,
         Err(err) => return page_error(err),
     };
-    // Only managers may list invitations; others simply do not see the section.
-    let invitations = if nav.can("members.manage") {
-        match service.list_invitations(&viewer.caller, &account).await {
+    // Only managers may list invitations and lockouts; others simply do not see them.
+    let (invitations, locked) = if nav.can("members.manage") {
+        let invitations = match service.list_invitations(&viewer.caller, &account).await {
             Ok(list) => list
                 .into_iter()
                 .filter(|i| i.state.as_str() == "pending")
                 .collect(),
             Err(err) => return page_error(err),
+        };
+        match service.locked_members(&viewer.caller, &account).await {
+            Ok(locked) => (invitations, locked),
+            Err(err) => return page_error(err),
         }
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let page = MembersPage {
         nav,
@@ -84,6 +101,7 @@ pub async fn list(
         next_cursor: page.next_cursor,
         invitations,
         roles: roles(),
+        locked,
     };
     render(&page, viewer.flash.is_some())
 }

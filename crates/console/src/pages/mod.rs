@@ -9,3 +9,4 @@ pub mod money;
 pub mod passwords;
 pub mod security;
 pub mod teams;
+pub mod two_factor;
