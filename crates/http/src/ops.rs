@@ -261,7 +261,10 @@ impl RouteMetrics {
         if let Some(found) = self.requests.read().ok().and_then(|c| find(&c)) {
             return found;
         }
-        let mut counters = self.requests.write().unwrap_or_else(PoisonError::into_inner);
+        let mut counters = self
+            .requests
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = find(&counters) {
             return found;
         }
@@ -328,7 +331,11 @@ mod tests {
         assert!(made.iter().all(|id| id.as_u64_pair().0 == prefix));
         let (_, first) = made[0].as_u64_pair();
         let (_, second) = made[1].as_u64_pair();
-        assert_ne!(second.wrapping_sub(first), 1, "consecutive ids reveal a counter");
+        assert_ne!(
+            second.wrapping_sub(first),
+            1,
+            "consecutive ids reveal a counter"
+        );
         // Another process (another generator) draws another prefix.
         let mut other = RequestIds::default();
         let id = other.make_request_id(&request).expect("an id");
