@@ -832,16 +832,15 @@ test('a member of an organization that requires two-factor enrols while signing 
   assert.match(await flash(gina), /invitation accepted/);
   await signOut(gina);
 
-  // vault requires two-factor (through the API: the console has no switch for it yet).
-  const login = await frank.request.post(`${BASE}/v1/login`, {
-    data: { email: 'frank@example.com', password: PASSWORD },
-  });
-  const token = (await login.json()).session_token;
-  const required = await frank.request.put(`${BASE}/v1/orgs/vault/two-factor`, {
-    headers: { authorization: `Bearer ${token}` },
-    data: { required: true },
-  });
-  assert.equal(required.status(), 200);
+  // frank requires two-factor of vault's members on the Security page.
+  await frank.goto(`${BASE}/a/vault/security`);
+  const tfa = frank.locator('section[aria-labelledby="tfa-h"]');
+  assert.match(await tfa.textContent(), /is not required/);
+  await frank.getByLabel('Require two-factor authentication of every member').check();
+  await frank.getByRole('button', { name: 'Save two-factor requirement' }).click();
+  assert.match(await flash(frank), /two-factor authentication required of every member/);
+  assert.match(await tfa.textContent(), /is required/);
+  assert.ok(await frank.getByLabel('Require two-factor authentication of every member').isChecked());
   await frank.context().close();
 
   // gina signs in with "remember me": the password, then the setup, before any session.

@@ -114,6 +114,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             post(security::delete_idp),
         )
         .route("/a/{account}/security/sso", post(security::set_sso))
+        .route(
+            "/a/{account}/security/two-factor",
+            post(security::set_two_factor),
+        )
         .route("/a/{account}/roles", get(security::roles_page_in_org))
         .route("/a/{account}/audit", get(audit::log))
         .route("/a/{account}/audit/export.csv", get(audit::export_csv))

@@ -298,6 +298,7 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
             "id=rogue&cloud_provider=aws&region=x&cluster_type=eks".to_owned(),
         ),
         ("/a/acme/security/sso", "enforced=on".to_owned()),
+        ("/a/acme/security/two-factor", "required=on".to_owned()),
         (
             "/a/acme/security/idps/okta/delete",
             "confirm=okta".to_owned(),
@@ -330,6 +331,13 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
             .await
             .unwrap()
             .0
+    );
+    assert!(
+        !console
+            .service
+            .org_requires_two_factor(&admin, "acme")
+            .await
+            .unwrap()
     );
 
     // A budget amount that is not money is refused by name and changes nothing.

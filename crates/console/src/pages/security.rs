@@ -127,6 +127,8 @@ struct SecurityPage {
     sso: Option<(bool, Vec<String>)>,
     /// The organization's administrators (break-glass candidates).
     admins: Vec<String>,
+    /// Whether members must use two-factor authentication.
+    two_factor_required: bool,
 }
 
 impl SecurityPage {
@@ -237,6 +239,13 @@ pub async fn security_page(
             .collect(),
         Err(err) => return page_error(err),
     };
+    let two_factor_required = match service
+        .org_requires_two_factor(&viewer.caller, &account)
+        .await
+    {
+        Ok(required) => required,
+        Err(err) => return page_error(err),
+    };
     let page = SecurityPage {
         nav,
         view,
@@ -247,6 +256,7 @@ pub async fn security_page(
         idps,
         sso,
         admins,
+        two_factor_required,
     };
     render(&page, viewer.flash.is_some())
 }
@@ -547,6 +557,25 @@ pub async fn set_sso(
         "SSO enforcement on"
     } else {
         "SSO enforcement off"
+    };
+    after_post(result, &format!("/a/{account}/security"), done)
+}
+
+/// Whether the organization requires two-factor authentication of its members (`required`
+/// ticked or not).
+pub async fn set_two_factor(
+    State(service): State<ConsoleState>,
+    Path(account): Path<String>,
+    posted: Posted<Vec<(String, String)>>,
+) -> Response {
+    let required = posted.form.iter().any(|(k, _)| k == "required");
+    let result = service
+        .set_org_requires_two_factor(&posted.viewer.caller, &account, required)
+        .await;
+    let done = if required {
+        "two-factor authentication required of every member"
+    } else {
+        "two-factor authentication no longer required"
     };
     after_post(result, &format!("/a/{account}/security"), done)
 }
