@@ -57,9 +57,11 @@ cargo test --workspace --doc
 # workspace). They compile in the background at low priority while the PostgreSQL suite and
 # the browser and server scripts below, which mostly wait on I/O, leave the cores idle.
 mkdir -p target
-FUZZ_BUILD_ONLY=1 nice -n 15 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
+# The fuzz build is needed first (its runs start before the benchmark smoke), so it gets the
+# larger share of whatever the tests leave.
+FUZZ_BUILD_ONLY=1 nice -n 10 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
 fuzz_build=$!
-BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 15 scripts/bench-smoke.sh \
+BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 19 scripts/bench-smoke.sh \
     > target/ci-bench-build.log 2>&1 &
 bench_build=$!
 stop_builds() {
