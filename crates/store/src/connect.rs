@@ -23,13 +23,13 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
-    /// How `load_index` opens its native connection (see `snapshot.rs`).
+    /// How `load_index` reads its snapshot (see `snapshot.rs`).
     pub(crate) bulk: BulkSource,
 }
 
-/// Where the start-up snapshot is read from: a native connection of the store's own driver,
-/// or the pool itself for an in-memory SQLite database (a new connection would see another,
-/// empty database).
+/// Where the start-up snapshot is read from: the SQLite file through rusqlite (on a blocking
+/// thread), a native sqlx PostgreSQL connection, or the pool itself for an in-memory SQLite
+/// database (a new connection would see another, empty database).
 #[derive(Clone)]
 pub(crate) enum BulkSource {
     /// The database file, read with rusqlite.
