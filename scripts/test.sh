@@ -33,6 +33,9 @@ postgres_up() {
     fi
 }
 
+section "set-up: the tools the suite needs (scripts/setup.sh)"
+[[ -n "${PORTCULLIS_SETUP_DONE:-}" ]] || bash scripts/setup.sh
+
 section "cargo fmt --check"
 cargo fmt --all -- --check
 

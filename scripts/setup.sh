@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything the whole test suite needs on a fresh Debian/Ubuntu machine, and nothing
+# when it is all present (each step checks first): the build's system libraries, the test
+# identity provider's Python environment, Chromium and the console test tools, nginx and jq,
+# cargo-fuzz and cargo-deny. scripts/test.sh runs it first; .ci/run adds only CI's own steps
+# (starting PostgreSQL, clearing leftover test databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_updated=""
+apt_install() {
+    local sudo_cmd=""
+    [[ "$(id -u)" != 0 ]] && sudo_cmd="sudo"
+    if [[ -z "$apt_updated" ]]; then
+        DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" > /dev/null
+}
+
+source scripts/lib/build-deps.sh
+install_build_deps
+
+# The Python test servers (the SAML identity provider, and whatever else the requirements
+# list) live in one virtual environment, rebuilt when the requirements change.
+requirements=crates/cli/tests/idp/requirements.txt
+venv=target/idp-venv
+stamp="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [[ "$(cat "$venv/.requirements" 2> /dev/null)" != "$stamp" ]]; then
+    echo "setting up the test servers' Python environment in $venv"
+    if ! python3 -m venv --help > /dev/null 2>&1 || ! python3 -c 'import ensurepip' 2> /dev/null; then
+        apt_install python3 python3-venv
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r "$requirements"
+    echo "$stamp" > "$venv/.requirements"
+fi
+
+if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
+    echo "installing Chromium"
+    apt_install chromium chromium-driver
+fi
+# Separately: a machine whose Node.js comes from NodeSource already has npm, and Debian's npm
+# package conflicts with it.
+if ! command -v npm > /dev/null; then
+    echo "installing Node.js and npm"
+    apt_install nodejs npm
+fi
+if [[ ! -d console-tests/node_modules/playwright-core ]]; then
+    (cd console-tests && npm ci --no-audit --no-fund)
+fi
+
+if ! command -v nginx > /dev/null || ! command -v jq > /dev/null; then
+    echo "installing nginx and jq"
+    apt_install nginx-light jq
+fi
+
+# Both cargo tools are built unoptimised (--debug): that halves their build on a fresh machine,
+# and their own running time is seconds either way.
+if ! command -v cargo-fuzz > /dev/null; then
+    cargo install --locked --debug cargo-fuzz
+fi
+if ! command -v cargo-deny > /dev/null; then
+    cargo install --locked --debug cargo-deny
+fi
