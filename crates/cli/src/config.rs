@@ -28,7 +28,7 @@ pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
     /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
-    /// saml_sp_cert_file).
+    /// saml_sp_cert_file, public_url).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// The PEM X.509 certificate of that key, published in the SP metadata.
     #[arg(long, env = "PORTCULLIS_SAML_SP_CERT_FILE", value_name = "FILE")]
     pub saml_sp_cert_file: Option<PathBuf>,
+    /// Where browsers and identity providers reach this server (e.g.
+    /// https://auth.example.com): SAML entity ids, ACS URLs and links in mail derive from it
+    /// [default: http:// and the address `serve` listens on].
+    #[arg(long, env = "PORTCULLIS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -116,6 +121,7 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub saml_sp_key_file: Option<PathBuf>,
     pub saml_sp_cert_file: Option<PathBuf>,
+    pub public_url: Option<String>,
 }
 
 impl FileConfig {
@@ -159,6 +165,34 @@ pub struct Settings {
     /// The SAML SP key pair's files and the validated pair (never printed or logged).
     pub saml_sp_files: Option<(PathBuf, PathBuf)>,
     pub saml_sp_key: Option<Arc<SpKey>>,
+    /// `None`: derived from the listening address by `serve` (and warned about when identity
+    /// providers exist, since they need a stable address).
+    pub public_url: Option<String>,
+}
+
+/// A public URL is an absolute http(s) URL with a host and no query, fragment or credentials:
+/// every SSO address and mailed link is built by appending a path to it.
+fn validate_public_url(url: &str) -> Result<(), CliError> {
+    let invalid = |why: &str| {
+        CliError::usage(format!(
+            "`public_url` must be an http:// or https:// URL {why} (got `{url}`)"
+        ))
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| invalid("with a scheme"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(invalid("with a host"));
+    }
+    if host.contains('@') {
+        return Err(invalid("without credentials"));
+    }
+    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("without a query, fragment or spaces"));
+    }
+    Ok(())
 }
 
 /// Reads and validates the SAML SP key pair; the errors name the files, never their contents.
@@ -232,6 +266,11 @@ impl Settings {
                 .unwrap_or(defaults.consistency_wait_ms),
             saml_sp_files: None,
             saml_sp_key: None,
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|url| url.trim_end_matches('/').to_owned()),
         };
         let key_file = args.saml_sp_key_file.clone().or(file.saml_sp_key_file);
         let cert_file = args.saml_sp_cert_file.clone().or(file.saml_sp_cert_file);
@@ -280,6 +319,9 @@ impl Settings {
         if self.audit_retention_days == Some(0) {
             return Err(CliError::usage("`audit_retention_days` must be at least 1"));
         }
+        if let Some(url) = &self.public_url {
+            validate_public_url(url)?;
+        }
         if self.listen.trim().is_empty() {
             return Err(CliError::usage("`listen` must not be empty"));
         }
@@ -295,6 +337,10 @@ impl Settings {
             max_orgs_per_user: self.max_orgs_per_user,
             consistency_wait_ms: self.consistency_wait_ms,
             saml_sp_key: self.saml_sp_key.clone(),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| ServiceConfig::default().public_url),
             ..ServiceConfig::default()
         }
     }
@@ -320,6 +366,7 @@ impl Settings {
             "saml_sp_key_file": self.saml_sp_files.as_ref().map(|(k, _)| k.display().to_string()),
             "saml_sp_cert_file": self.saml_sp_files.as_ref().map(|(_, c)| c.display().to_string()),
             "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
+            "public_url": self.public_url,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -410,6 +457,57 @@ mod tests {
             settings.store,
             StoreLocation::DataDir(PathBuf::from(DEFAULT_DATA_DIR))
         );
+    }
+
+    #[test]
+    fn public_url_is_a_setting_of_every_layer_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "public_url = \"https://auth.example.com/\"\n").unwrap();
+        let from_file = ServeArgs {
+            store: StoreArgs {
+                config: Some(path),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(&from_file).unwrap();
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert_eq!(
+            settings.service_config().public_url,
+            "https://auth.example.com"
+        );
+        assert!(
+            settings
+                .to_json()
+                .contains("\"public_url\": \"https://auth.example.com\"")
+        );
+        let flag = ServeArgs {
+            public_url: Some("http://sso.test:8443/pcl".into()),
+            ..from_file
+        };
+        assert_eq!(
+            Settings::resolve(&flag).unwrap().public_url.as_deref(),
+            Some("http://sso.test:8443/pcl")
+        );
+        for bad in [
+            "auth.example.com",
+            "ftp://auth.example.com",
+            "https://",
+            "https://user:pw@auth.example.com",
+            "https://auth.example.com/?next=x",
+            "https://auth.example.com/#x",
+        ] {
+            let args = ServeArgs {
+                public_url: Some(bad.into()),
+                ..ServeArgs::default()
+            };
+            let err = Settings::resolve(&args).unwrap_err();
+            assert!(err.to_string().contains("public_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

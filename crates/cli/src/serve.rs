@@ -15,12 +15,6 @@ use crate::error::CliError;
 pub async fn run(settings: Settings) -> Result<(), CliError> {
     init_logging(settings.log_format, "info");
     let store = open_store(&settings).await?;
-    let service = Portcullis::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        settings.service_config(),
-    )
-    .await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(CliError::io(format!(
@@ -30,8 +24,24 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     let address = listener
         .local_addr()
         .map_err(CliError::io("cannot read the listening address"))?;
+    let mut config = settings.service_config();
+    if settings.public_url.is_none() {
+        config.public_url = format!("http://{address}");
+        // Identity providers are configured with this server's addresses: one derived from
+        // the listening socket is wrong behind any proxy or name.
+        if store.identity_provider_count().await.unwrap_or_default() > 0 {
+            tracing::warn!(
+                public_url = %config.public_url,
+                "identity providers exist but `public_url` is not set: their SP entity ids and \
+                 ACS URLs use the listening address"
+            );
+        }
+    }
+    let public_url = config.public_url.clone();
+    let service = Portcullis::start(store.clone(), Arc::new(SystemClock), config).await?;
     tracing::info!(
         %address,
+        %public_url,
         store = %settings.store_description(),
         revision = service.revision(),
         signup_enabled = settings.signup_enabled,

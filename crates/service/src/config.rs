@@ -4,6 +4,9 @@
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
+/// Where a server reachable only on this machine is (the default listen address's port).
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// Whether `POST /v1/signup` creates accounts.
@@ -24,6 +27,10 @@ pub struct ServiceConfig {
     /// with `sign_requests`, decrypts encrypted assertions, and its certificate is published in
     /// the SP metadata. `None`: neither is available (and each is refused with its own code).
     pub saml_sp_key: Option<std::sync::Arc<portcullis_saml::SpKey>>,
+    /// Where browsers and identity providers reach this server (scheme, host, optional port
+    /// and path prefix, no trailing slash): SAML entity ids and ACS URLs derive from it, and so
+    /// does every link the server sends out.
+    pub public_url: String,
 }
 
 impl Default for ServiceConfig {
@@ -37,6 +44,7 @@ impl Default for ServiceConfig {
             consistency_wait_ms: 2_000,
             metadata_fetch_timeout: std::time::Duration::from_secs(10),
             saml_sp_key: None,
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct IdpView {
     pub record: IdpRecord,
     pub certificates: Vec<CertificateView>,
     pub warnings: Vec<String>,
+    /// The SP entity id and ACS URL to configure at the IdP (under `public_url`).
+    pub sp_entity_id: String,
+    pub acs_url: String,
 }
 
 fn invalid_saml(field: &'static str, err: &SamlError) -> ServiceError {
@@ -95,7 +98,9 @@ fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
     non_empty(field, check_name(field, raw, max)?)
 }
 
-pub(crate) fn view(org: String, record: IdpRecord, now: Timestamp) -> IdpView {
+pub(crate) fn view(org: String, record: IdpRecord, now: Timestamp, public_url: &str) -> IdpView {
+    let (sp_entity_id, acs_url) =
+        crate::sso::sp_urls(public_url, &org, record.settings.id.as_str());
     let mut warnings = Vec::new();
     let certificates = record
         .settings
@@ -131,6 +136,8 @@ pub(crate) fn view(org: String, record: IdpRecord, now: Timestamp) -> IdpView {
         record,
         certificates,
         warnings,
+        sp_entity_id,
+        acs_url,
     }
 }
 
@@ -492,7 +499,10 @@ impl Portcullis {
                 )
                 .with_details(json!({"after": audit_view(&settings)})),
             );
-            Ok((view(label.clone(), record, now), vec![]))
+            Ok((
+                view(label.clone(), record, now, &self.config().public_url),
+                vec![],
+            ))
         })
         .await
     }
@@ -512,7 +522,7 @@ impl Portcullis {
             .identity_providers(org)
             .await?
             .into_iter()
-            .map(|r| view(label.clone(), r, now))
+            .map(|r| view(label.clone(), r, now, &self.config().public_url))
             .collect())
     }
 
@@ -534,7 +544,12 @@ impl Portcullis {
             .identity_provider(org, idp)
             .await?
             .ok_or(ServiceError::NotFound("identity provider"))?;
-        Ok(view(org_label(self, org), record, self.now()))
+        Ok(view(
+            org_label(self, org),
+            record,
+            self.now(),
+            &self.config().public_url,
+        ))
     }
 
     /// Updates fields; `refresh` re-reads the stored metadata URL.
@@ -593,7 +608,10 @@ impl Portcullis {
                     "after": audit_view(&settings),
                 })),
             );
-            Ok((view(label.clone(), record, now), vec![]))
+            Ok((
+                view(label.clone(), record, now, &self.config().public_url),
+                vec![],
+            ))
         })
         .await
     }

@@ -24,19 +24,9 @@ pub const SSO_SESSION_TTL_MS: i64 = 7 * 86_400_000;
 const REQUEST_TTL_MS: i64 = 10 * 60_000;
 const MAX_RELAY_STATE: usize = 512;
 
-/// Where this server is reachable (SP entity ids and ACS URLs derive from it).
-pub fn public_base_url() -> String {
-    std::env::var("PORTCULLIS_PUBLIC_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "http://localhost:8080".to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// The SP entity id and ACS URL of one IdP connection.
-pub fn sp_urls(org: &str, idp: &str) -> (String, String) {
-    let base = public_base_url();
+/// The SP entity id and ACS URL of one IdP connection, under the server's public URL.
+pub fn sp_urls(public_url: &str, org: &str, idp: &str) -> (String, String) {
+    let base = public_url.trim_end_matches('/');
     let org = org.to_ascii_lowercase();
     let idp = idp.to_ascii_lowercase();
     (
@@ -151,7 +141,11 @@ impl Portcullis {
     /// SP metadata XML for one IdP connection.
     pub async fn sp_metadata(&self, org_id: &str, idp: &str) -> Result<String> {
         let (_, record) = self.enabled_idp(org_id, idp).await?;
-        let (entity, acs) = sp_urls(org_id, record.settings.id.as_str());
+        let (entity, acs) = sp_urls(
+            &self.config().public_url,
+            org_id,
+            record.settings.id.as_str(),
+        );
         let certificate = self
             .config()
             .saml_sp_key
@@ -176,7 +170,11 @@ impl Portcullis {
     ) -> Result<String> {
         let relay = relay_state(relay)?;
         let (_, record) = self.enabled_idp(org_id, idp).await?;
-        let (entity, acs) = sp_urls(org_id, record.settings.id.as_str());
+        let (entity, acs) = sp_urls(
+            &self.config().public_url,
+            org_id,
+            record.settings.id.as_str(),
+        );
         let instant = portcullis_saml::rfc3339(self.now());
         let signing = if record.settings.sign_requests {
             // Refused when saving without a key; a key removed since then must not turn
@@ -263,7 +261,7 @@ impl Portcullis {
         relay: Option<&str>,
     ) -> Result<SsoLogin> {
         let settings = &record.settings;
-        let (entity, acs) = sp_urls(label, settings.id.as_str());
+        let (entity, acs) = sp_urls(&self.config().public_url, label, settings.id.as_str());
         let trust = IdpTrust {
             entity_id: &settings.entity_id,
             certificates: &settings.certificates,

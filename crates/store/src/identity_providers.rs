@@ -123,6 +123,14 @@ fn idp_from_row(row: IdpRow) -> Result<IdpRecord> {
 }
 
 impl Store {
+    /// How many identity providers exist across every organization (start-up checks).
+    pub async fn identity_provider_count(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identity_providers")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     /// The identity providers of an org, by id.
     pub async fn identity_providers(&self, org: OrgKey) -> Result<Vec<IdpRecord>> {
         let rows: Vec<IdpRow> = sqlx::query(&format!(

@@ -378,7 +378,7 @@ async fn identity_provider_records_need_security_manage_certificates_and_are_aud
     assert_eq!(body["warnings"], json!([]));
     assert_eq!(
         body["acs_url"], "http://localhost:8080/saml/acme/okta/acs",
-        "SP URLs from PORTCULLIS_PUBLIC_URL (default)"
+        "SP URLs under the service's public_url"
     );
     app.post(path, &alice, from_metadata)
         .await

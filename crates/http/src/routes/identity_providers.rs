@@ -69,7 +69,7 @@ pub struct IdpDto {
 impl From<IdpView> for IdpDto {
     fn from(v: IdpView) -> Self {
         let s = v.record.settings;
-        let (sp_entity_id, acs_url) = portcullis_service::sso::sp_urls(&v.org, s.id.as_str());
+        let (sp_entity_id, acs_url) = (v.sp_entity_id, v.acs_url);
         Self {
             id: s.id.as_str().to_owned(),
             name: s.name,
