@@ -11,6 +11,7 @@ mod audit_cmd;
 mod backup_cmd;
 mod check_cmd;
 mod config;
+mod doctor_cmd;
 mod error;
 mod init;
 mod migrate_cmd;
@@ -53,6 +54,9 @@ enum Command {
     Restore(backup_cmd::RestoreArgs),
     /// Copy an SQLite data directory into an empty PostgreSQL database, ids and audit chain intact.
     Migrate(migrate_cmd::MigrateArgs),
+    /// Report stored data that needs an operator's decision (email addresses that collide under
+    /// the canonical form); exit 1 when there is any.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Print the queued outgoing messages (password reset links) for delivery by the operator.
     Outbox(outbox_cmd::OutboxArgs),
     /// Print the OpenAPI document of the v1 API.
@@ -95,6 +99,10 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Restore(args) => backup_cmd::restore(args).await,
         Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Outbox(args) => outbox_cmd::run(args).await,
+        Command::Doctor(args) => {
+            let settings = config::Settings::resolve_store_only(&args.store)?;
+            doctor_cmd::run(settings).await
+        }
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

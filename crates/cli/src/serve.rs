@@ -39,6 +39,7 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     }
     let public_url = config.public_url.clone();
     let service = Portcullis::start(store.clone(), Arc::new(SystemClock), config).await?;
+    report_email_keys(&service).await?;
     tracing::info!(
         %address,
         %public_url,
@@ -65,6 +66,27 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     .map_err(CliError::io("the server failed"))?;
     store.close().await;
     tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// Upgrades stored email keys to the canonical form and names the accounts that collide under
+/// it (left alone: `portcullis doctor` lists them too).
+async fn report_email_keys(service: &Portcullis) -> Result<(), CliError> {
+    let report = service.upgrade_email_keys().await?;
+    if report.upgradable > 0 {
+        tracing::info!(
+            upgraded = report.upgradable,
+            "email keys upgraded to the canonical form"
+        );
+    }
+    for collision in &report.collisions {
+        tracing::warn!(
+            canonical = %collision.canonical,
+            accounts = ?collision.accounts,
+            "accounts whose email addresses collide under the canonical form keep the keys they \
+             had; an operator decides which owns the address (portcullis doctor)"
+        );
+    }
     Ok(())
 }
 

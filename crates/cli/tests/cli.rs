@@ -817,3 +817,53 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0_refusing_new_connec
         .unwrap();
     assert!(requested < stopped);
 }
+
+/// `doctor` reports accounts an older version let register with a look-alike of another's
+/// address (exit 1, both named), and nothing on a clean store (exit 0).
+#[tokio::test]
+async fn doctor_names_accounts_that_collide_under_the_canonical_email_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let output = run(portcullis(&[
+        "init",
+        "--data-dir",
+        &data,
+        "--email",
+        "kate@example.com",
+        "--id",
+        "kate",
+    ])
+    .env("PORTCULLIS_ADMIN_PASSWORD", "a long operator password"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["email_keys"]["collisions"], serde_json::json!([]));
+
+    // What an older version let register: a fullwidth look-alike keyed by its lower case only.
+    sqlx::any::install_default_drivers();
+    let url = format!(
+        "sqlite://{}/{}",
+        data,
+        portcullis_service::store::SQLITE_FILE
+    );
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    for statement in [
+        "INSERT INTO accounts (handle, handle_key, kind, created_at, modified_at) \
+         VALUES ('other', 'other', 'user', 0, 0)",
+        "INSERT INTO users (account_id, email, email_key, first_name, last_name, state, is_operator) \
+         SELECT id, '\u{ff4b}ate@example.com', '\u{ff4b}ate@example.com', 'O', 'Ther', 'active', 0 \
+         FROM accounts WHERE handle = 'other'",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data]));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        report["email_keys"]["collisions"],
+        serde_json::json!([{"canonical": "kate@example.com", "accounts": ["kate", "other"]}])
+    );
+}

@@ -115,6 +115,7 @@ operations! {
     SsoTeamSync = 2313, "auth.sso.team_sync";
     SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
     SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
+    EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
 }
 
 #[cfg(test)]

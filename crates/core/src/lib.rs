@@ -9,6 +9,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod clock;
 pub mod decision;
+pub mod email;
 pub mod ids;
 pub mod index;
 pub mod password_policy;
@@ -18,7 +19,8 @@ pub mod token;
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use decision::{Decision, Denial, Grant, Resource, Subject, check};
-pub use ids::{AccountId, Email, IdError};
+pub use email::Email;
+pub use ids::{AccountId, IdError};
 pub use index::{AccessIndex, AppKey, Change, CredentialKind, OrgKey, TeamKey, UserKey};
 pub use permissions::{Level, MATRIX_VERSION, Permission, PermissionSet};
 pub use roles::{OrgRole, TeamRole, Visibility};

@@ -5,7 +5,7 @@ use portcullis_core::audit::Operation;
 use portcullis_core::decision::{Binding, Subject};
 use portcullis_core::index::CredentialEntry;
 use portcullis_core::{
-    AccountId, Change, CredentialKind, Email, PermissionSet, Timestamp, UserKey, token,
+    AccountId, Change, CredentialKind, Email, IdError, PermissionSet, Timestamp, UserKey, token,
 };
 use portcullis_store::{AuditRecord, NewCredential, NewUser, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,7 +89,14 @@ pub(crate) fn parse_id(field: &'static str, raw: &str) -> Result<AccountId> {
 }
 
 pub(crate) fn parse_email(field: &'static str, raw: &str) -> Result<Email> {
-    Email::parse(raw).map_err(|e| ServiceError::invalid("email.invalid", field, e.to_string()))
+    Email::parse(raw).map_err(|e| {
+        let code = match e {
+            IdError::EmailNotNormalized(_) => "email.not_normalized",
+            IdError::EmailInvisibleCharacters(_) => "email.invisible_characters",
+            _ => "email.invalid",
+        };
+        ServiceError::invalid(code, field, e.to_string())
+    })
 }
 
 /// A random public id for listing and revoking credentials (not a secret).
