@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Login cost with the OWASP argon2id parameters, and proof that hashing does not block other
-# requests: check latency alone, then again while a login flood runs (issue 4).
+# requests: check latency alone, then again while a login flood runs.
 # Needs wrk (Debian package `wrk`). Loopback only; each load runs for a fixed, short time.
 # Usage: scripts/bench-login.sh [seconds]   (prints a Markdown table)
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale-out figures for docs/deployment.md (issue 9), on release builds, with wrk:
+# Scale-out figures for docs/deployment.md, on release builds, with wrk:
 #   1. check throughput: one server vs two on the same PostgreSQL, direct and through nginx;
 #   2. write throughput (team creations) with one server and with two;
 #   3. revision lag: how long after a write on A answers until B's index reaches its revision,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short run of the benchmark at a tiny size (issue 8): Portcullis, the two floors and the
+# A short run of the benchmark at a tiny size: Portcullis, the two floors and the
 # comparison engines compiled in answer the same query stream and must agree with Portcullis on
 # every query; the SQLite bulk load (and the PostgreSQL one when PostgreSQL answers at
 # PORTCULLIS_TEST_POSTGRES_URL) must give an index that answers identically, and every role

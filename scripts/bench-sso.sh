@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SSO logins per second end to end (issue 5, Performance): a release `portcullis serve` on
+# SSO logins per second end to end: a release `portcullis serve` on
 # loopback (SQLite, or PostgreSQL with PORTCULLIS_BENCH_DATABASE_URL), an enabled IdP trusting
 # the test fixtures' throw-away key, N responses pre-signed with the xmlsec1 CLI (unique
 # assertion ids, NameIDs cycling over U users, valid for the next hour), then POSTed to the ACS

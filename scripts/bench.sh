@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the benchmarks of issue 8 and writes docs/benchmarks.md and
+# Reproduces the benchmarks and writes docs/benchmarks.md and
 # docs/benchmarks-scaling.svg from one run:
 #   1. every engine in process (Portcullis, hash-map and dense floors, cedar-policy, casbin) on
 #      the same data and query stream, at each size of BENCH_SIZES (answers must agree);

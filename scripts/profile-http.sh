@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the CPU of one `POST /v1/check` goes, against the minimal axum floor (issue 8, goal 4):
+# Where the CPU of one `POST /v1/check` goes, against the minimal axum floor:
 # both servers run under `valgrind --tool=callgrind`, which counts instructions (repeatable
 # whatever else the machine does), with counters zeroed after warm-up and dumped after a fixed
 # load. Writes bench/target/profile/{portcullis,floor}.txt (inclusive cost per function) and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# API fuzzing against the OpenAPI document with schemathesis (issue 10 part 1).
+# API fuzzing against the OpenAPI document with schemathesis.
 #
 # Builds Portcullis, starts `portcullis serve` on a fresh SQLite data dir and a free port,
 # creates the platform operator with `portcullis init --print-token`, seeds one organization

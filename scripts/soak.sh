@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test (issue 10 part 5; not run by CI): a release build of Portcullis on a fresh SQLite
+# Soak test (not run by CI): a release build of Portcullis on a fresh SQLite
 # data dir on loopback, seeded with one organization (an admin, members in every role, a team,
 # an app), then SOAK_SECS (default 600) of mixed traffic from scripts/soak/load.py: permission
 # checks, reads, logins with logouts, and self-undoing mutations. The server's RSS is sampled

@@ -106,12 +106,12 @@ section "README walkthrough"
 scripts/walkthrough.sh
 
 
-section "console in headless Chromium (issue 7)"; scripts/console-tests.sh
+section "console in headless Chromium"; scripts/console-tests.sh
 section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
 # The fuzz targets (one core each, 15 s, one after another) run beside schemathesis: both are
 # bounded by time, not by work, so together they take the time of the longer one.
-section "API fuzzing with schemathesis (issue 10), cargo fuzz targets beside it"
+section "API fuzzing with schemathesis, cargo fuzz targets beside it"
 finish_build "$fuzz_build" target/ci-fuzz-build.log
 FUZZ_SECONDS=15 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
 fuzz_run=$!
@@ -119,7 +119,7 @@ scripts/schemathesis.sh
 section "fuzz targets, 15 s each (fuzz/README.md)"
 finish_build "$fuzz_run" target/ci-fuzz.log
 cat target/ci-fuzz.log
-section "benchmark smoke: engines agree, store loads identical (issue 8)"
+section "benchmark smoke: engines agree, store loads identical"
 finish_build "$bench_build" target/ci-bench-build.log
 BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 

@@ -1,4 +1,4 @@
-//! The issue 8 benchmark runner. Subcommands (all print one JSON document on stdout):
+//! The benchmark runner. Subcommands (all print one JSON document on stdout):
 //!
 //! - `engines <members> <queries>`: every engine on the same data and query stream; fails
 //!   (exit 1) when any engine's answer differs from Portcullis on any query.

@@ -1,4 +1,4 @@
-//! Several real `portcullis serve` processes on one PostgreSQL database (issue 9): consistency
+//! Several real `portcullis serve` processes on one PostgreSQL database: consistency
 //! tokens across servers, convergence without them, revocation, and a server killed with
 //! SIGKILL in the middle of writes. PostgreSQL only (`PORTCULLIS_TEST_BACKEND=postgres`); on
 //! the SQLite pass these tests return at once.

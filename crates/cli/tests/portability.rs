@@ -1,5 +1,5 @@
 //! Backup, restore and SQLite → PostgreSQL migration of a populated instance: the same API
-//! answers before and after, and the audit chains verify (issue 9).
+//! answers before and after, and the audit chains verify.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod common;

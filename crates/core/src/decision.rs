@@ -1,4 +1,4 @@
-//! The decision function of SPEC 3: pure, synchronous, deny by default.
+//! The decision function of docs/contract.md §4: pure, synchronous, deny by default.
 //!
 //! `check` reads only the [`AccessIndex`] it is given and allocates nothing: grant paths are
 //! collected into an inline vector of copyable keys, and callers render names when (and only
@@ -10,7 +10,7 @@ use crate::index::{AccessIndex, Account, AppKey, OrgKey, TeamKey, UserKey};
 use crate::permissions::{Level, Permission, PermissionSet, role_permissions};
 use crate::roles::{OrgRole, TeamRole, Visibility, collaborator_forbidden};
 
-/// Who is asking, after the credential was resolved (SPEC 3 step 2 happens when the credential
+/// Who is asking, after the credential was resolved (docs/contract.md §4 step 2 happens when the credential
 /// is looked up; a revoked or expired credential never becomes a `Subject`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subject {
@@ -23,7 +23,7 @@ pub struct Subject {
     /// A platform service key: holds its scoped org-level permissions in the bound orgs
     /// without being a member.
     pub platform_service: bool,
-    /// Whether the credential came from an SSO login of the resource's org (SPEC 3 step 3).
+    /// Whether the credential came from an SSO login of the resource's org (docs/contract.md §4 step 3).
     pub sso_orgs: SmallVec<[OrgKey; 1]>,
 }
 
@@ -84,7 +84,7 @@ pub enum Grant {
     PlatformService,
 }
 
-/// Why a decision denied, in the order SPEC 3 evaluates.
+/// Why a decision denied, in the order docs/contract.md §4 evaluates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
     NotFound,
@@ -313,7 +313,7 @@ fn app_grants(
             }
         }
         if let Some((_, granted)) = app.collaborators.iter().find(|(u, _)| *u == user) {
-            // SPEC 3: a collaboration never carries these, whatever reached the index.
+            // docs/contract.md §4: a collaboration never carries these, whatever reached the index.
             if granted
                 .difference(collaborator_forbidden())
                 .contains(permission)

@@ -1,4 +1,4 @@
-//! Validated identifiers (SPEC 1). Parsing happens once at the edge; everything inside the
+//! Validated identifiers (docs/contract.md §1). Parsing happens once at the edge; everything inside the
 //! system holds an already-valid value.
 //!
 //! Users and organizations share one account-id namespace; apps and teams use the same grammar
@@ -33,7 +33,7 @@ pub enum IdError {
     EmailInvisibleCharacters(String),
 }
 
-/// An id in the SPEC 1 grammar: 1–32 chars of `[A-Za-z0-9]` with single `-`/`_` separators.
+/// An id in the docs/contract.md §1 grammar: 1–32 chars of `[A-Za-z0-9]` with single `-`/`_` separators.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(String);
 

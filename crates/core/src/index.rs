@@ -119,7 +119,7 @@ pub struct OrgEntry {
     pub id: Box<str>,
     pub members: FxHashSet<UserKey>,
     pub sso_enforced: bool,
-    /// Break-glass administrators: exempt from SSO enforcement (SPEC 3 step 3).
+    /// Break-glass administrators: exempt from SSO enforcement (docs/contract.md §4 step 3).
     pub sso_exempt: SmallVec<[UserKey; 2]>,
 }
 

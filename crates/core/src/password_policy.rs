@@ -1,4 +1,4 @@
-//! Password policies (SPEC 5): the policy record, its presets, validation of its values,
+//! Password policies (docs/contract.md §7): the policy record, its presets, validation of its values,
 //! warnings for knobs that contradict NIST SP 800-63B, the strictest combination of several
 //! policies, and the pure evaluation of a password against one, which reports every violation
 //! by the name of the field it breaks.

@@ -1,4 +1,4 @@
-//! The permission catalogue and the role matrix of SPEC 2, as one versioned table.
+//! The permission catalogue and the role matrix of docs/contract.md §2, as one versioned table.
 //!
 //! [`CATALOGUE`] is the single source: the engine, `GET /v1/roles`, the console's role summary
 //! and the tests all read it. Role rows are compiled once into bitmasks ([`PermissionSet`]) so a
@@ -27,7 +27,7 @@ impl Level {
 
 macro_rules! permissions {
     ($( $variant:ident = $id:literal, $level:ident, $label:literal, [$($role:ident),*]; )*) => {
-        /// A permission id (SPEC 2). The discriminant is its bit in a [`PermissionSet`].
+        /// A permission id (docs/contract.md §2). The discriminant is its bit in a [`PermissionSet`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
         pub enum Permission { $($variant),* }

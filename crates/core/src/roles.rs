@@ -1,4 +1,4 @@
-//! Organization roles, team roles and visibility levels (SPEC 2–3).
+//! Organization roles, team roles and visibility levels (docs/contract.md §2 and §4).
 
 use crate::permissions::{Permission, PermissionSet};
 
@@ -54,7 +54,7 @@ impl OrgRole {
     }
 
     /// "(all apps)" roles hold their app-level cells on every app of the org; a team
-    /// contributor only on its teams' apps (SPEC 9).
+    /// contributor only on its teams' apps (docs/contract.md §2).
     pub fn covers_all_apps(self) -> bool {
         matches!(
             self,
@@ -102,7 +102,7 @@ string_enum! {
     }
 }
 
-/// Permissions a collaborator may never be given (SPEC 3).
+/// Permissions a collaborator may never be given (docs/contract.md §4).
 pub fn collaborator_forbidden() -> PermissionSet {
     PermissionSet::from_iter([
         Permission::AppDelete,

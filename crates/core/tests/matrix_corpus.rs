@@ -1,4 +1,4 @@
-//! The permission matrix of SPEC 2 and the decision rules of SPEC 3, as a data corpus run
+//! The permission matrix of docs/contract.md §2 and the decision rules of docs/contract.md §4, as a data corpus run
 //! through one world and one assertion helper.
 //!
 //! `corpus/matrix.txt` is a hand transcription of SPEC.md, independent of `src/permissions.rs`:
@@ -534,7 +534,7 @@ impl Place {
     }
 }
 
-/// The decision SPEC 3 prescribes for one cell, from the corpus alone.
+/// The decision docs/contract.md §4 prescribes for one cell, from the corpus alone.
 fn expected_cell(
     corpus: &Corpus,
     (role, reach): (OrgRole, Reach),
@@ -787,7 +787,7 @@ fn collaborators_hold_what_they_were_granted_on_that_app_only() {
 #[test]
 #[rustfmt::skip]
 fn a_collaborator_never_holds_delete_edit_id_or_change_visibility() {
-    // SPEC 3: a collaboration is "never `app.delete`, `app.edit_id`, `app.change_visibility`",
+    // docs/contract.md §4: a collaboration is "never `app.delete`, `app.edit_id`, `app.change_visibility`",
     // even if such a grant reached the index.
     let index = world_with(&[Change::CollaboratorSet {
         app: OUTSIDE,

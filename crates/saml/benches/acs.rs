@@ -1,4 +1,4 @@
-//! ACS validation time per response (issue 5, Performance): criterion's estimate for a valid
+//! ACS validation time per response: criterion's estimate for a valid
 //! signed response and for one signed with an unconfigured key (refused by xmlsec), then the
 //! median and p99 over individually timed validations of the valid one (criterion reports no
 //! percentiles). Fixtures: `tests/fixtures` (throw-away key, clock fixed at 2030-01-01).

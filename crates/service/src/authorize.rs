@@ -224,7 +224,7 @@ fn sso_required() -> ServiceError {
     }
 }
 
-/// Whether SSO enforcement keeps this member's credential out of `org` (SPEC 3 step 3): the
+/// Whether SSO enforcement keeps this member's credential out of `org` (docs/contract.md §4 step 3): the
 /// org enforces SSO, the user is a member and not a break-glass admin, and the credential did
 /// not come from (and was not authorized by) an SSO login of the org.
 fn sso_blocked(index: &AccessIndex, subject: &Subject, org: OrgKey) -> bool {

@@ -1,5 +1,5 @@
 //! Collaborators: a user (member of the owning organization or not) granted a set of
-//! app-level permissions on one app (SPEC 3). Listing needs `collaborators.view`, granting and
+//! app-level permissions on one app (docs/contract.md §4). Listing needs `collaborators.view`, granting and
 //! removing `collaborators.edit`.
 //!
 //! A collaboration never carries `app.delete`, `app.edit_id` or `app.change_visibility`, and an

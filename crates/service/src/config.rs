@@ -11,12 +11,12 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 pub struct ServiceConfig {
     /// Whether `POST /v1/signup` creates accounts.
     pub signup_enabled: bool,
-    /// Session lifetime without and with "remember me" (SPEC 5: 1 day, 30 days).
+    /// Session lifetime without and with "remember me" (docs/contract.md §7: 1 day, 30 days).
     pub session_ttl_ms: i64,
     pub remember_me_ttl_ms: i64,
-    /// How long an invitation stays acceptable (SPEC 4: 7 days).
+    /// How long an invitation stays acceptable (docs/contract.md §6: 7 days).
     pub invitation_ttl_ms: i64,
-    /// How many organizations one user may belong to (SPEC 1: 20).
+    /// How many organizations one user may belong to (docs/contract.md §1: 20).
     pub max_orgs_per_user: u32,
     /// Longest a request carrying a consistency token (`at_least`, `fully_consistent`, the
     /// `portcullis-revision` header) waits for this server's index to reach the revision.

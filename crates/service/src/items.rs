@@ -1,7 +1,7 @@
 //! Resources inside an app: models, workflows and modules (create, list, view, change
 //! visibility, delete), "delete all models", the base workflow, and module installations.
 //!
-//! Each item has its own visibility, capped by its app's (SPEC 3): reading an item needs
+//! Each item has its own visibility, capped by its app's (docs/contract.md §4): reading an item needs
 //! `app.view` on it, which a role, team, collaboration or ownership grant on the app gives for
 //! every item, while `org` / `public` visibility gives it only for items that are themselves at
 //! least that visible. Items the caller may not read are `not_found`, never `forbidden`.

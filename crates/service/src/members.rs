@@ -185,7 +185,7 @@ impl Portcullis {
             .unwrap_or_default();
         self.commit(caller, async |w| {
             let mut removed = w.remove_member(org, user).await?;
-            // Removed from its last organization, a user keeps no live credential (issue 4):
+            // Removed from its last organization, a user keeps no live credential:
             // nothing it could reach is left. Leaving on one's own does not sign one out.
             if operation == Operation::MemberRemove {
                 let orphaned = w.revoke_credentials_if_orgless(user).await?;

@@ -18,7 +18,7 @@ use crate::sessions::{NewSession, credential_change, public_id};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
-/// SSO sessions last 7 days (SPEC 5).
+/// SSO sessions last 7 days (docs/contract.md §7).
 pub const SSO_SESSION_TTL_MS: i64 = 7 * 86_400_000;
 /// How long an AuthnRequest may be answered.
 const REQUEST_TTL_MS: i64 = 10 * 60_000;

@@ -1,4 +1,4 @@
-//! Transfer of a personal app into an organization (SPEC 4): only its owner may move it, and
+//! Transfer of a personal app into an organization (docs/contract.md §6): only its owner may move it, and
 //! only into an organization where the owner holds `apps.create`. The app keeps its row, so
 //! its models, workflows, modules, installations, collaborators and keys go with it.
 

@@ -1,6 +1,6 @@
 //! Loading the whole access index from committed data, at one consistent revision.
 //!
-//! The one place the store leaves the `Any` driver (issue 8): start-up reads every account,
+//! The one place the store leaves the `Any` driver: start-up reads every account,
 //! membership and link (millions of rows at a million members), and the `Any` driver turns
 //! each row into boxed `AnyValue`s and owned strings before the index sees it, which made the
 //! load several times slower than the database itself. So the snapshot is read through a

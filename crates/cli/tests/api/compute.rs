@@ -1,6 +1,6 @@
 //! Compute through the API: clusters, nodepools and deployments under `compute.manage`,
 //! `compute.deploy` and `compute.view` for every role, visibility, and every bad input of
-//! issue 3 (min above max, priority 10, a model or nodepool of another org, duplicates, in-use
+//! the compute contract (min above max, priority 10, a model or nodepool of another org, duplicates, in-use
 //! deletions) answered with a problem and no change.
 
 use reqwest::Method;

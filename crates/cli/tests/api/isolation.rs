@@ -1,4 +1,4 @@
-//! Tenant isolation over the whole HTTP API (issue 10 part 6).
+//! Tenant isolation over the whole HTTP API.
 //!
 //! A seeded generator builds two organizations with members in all six roles, teams, apps with
 //! models/workflows/modules, collaborators, app keys, PATs, compute, a budget and an identity

@@ -1,4 +1,4 @@
-//! The permission matrix through the real HTTP API: the hand-written corpus of SPEC 2–3
+//! The permission matrix through the real HTTP API: the hand-written corpus of docs/contract.md §2 and §4
 //! (crates/core/tests/corpus/matrix.txt) drives `POST /v1/check` for every (role × permission)
 //! cell on an app inside a team contributor's team and one outside it, under every team role,
 //! and drives the real endpoints of the rows this server implements.
@@ -81,7 +81,7 @@ pub fn corpus() -> Corpus {
 }
 
 impl Corpus {
-    /// What SPEC 2–3 say a member of `role` gets for `permission` on `app` ("in-team" or
+    /// What docs/contract.md §2 and §4 say a member of `role` gets for `permission` on `app` ("in-team" or
     /// "outside"; `None` for org-level), with the team holding `team_role` on "in-team".
     pub fn expected(
         &self,

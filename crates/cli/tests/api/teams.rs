@@ -547,7 +547,7 @@ async fn team_membership_grants_its_apps_to_a_team_contributor() {
         .assert_problem(404, "not_found");
 }
 
-/// Read-your-writes (issue 8 goal 5): a role change, a team change and a grant are each seen
+/// Read-your-writes: a role change, a team change and a grant are each seen
 /// by the very next check, in both directions, with no consistency token.
 #[tokio::test]
 async fn every_access_write_is_visible_to_the_very_next_check() {

@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Declares the policy DTO and the `PUT` request from one field list.
 macro_rules! policy_dtos {
     ($($field:ident: $ty:ty),* $(,)?) => {
-        /// A password policy (SPEC 5).
+        /// A password policy (docs/contract.md §7).
         #[derive(Debug, Serialize, ToSchema)]
         pub struct PasswordPolicyDto { $(pub $field: $ty,)* }
 
