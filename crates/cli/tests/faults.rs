@@ -588,7 +588,24 @@ async fn postgres_down_fails_fast_and_recovers_without_restart() {
 
     cluster.stop();
     let down_at = Instant::now();
+    // The first write after the stop, before the probe noticed: bounded by the pool's timeout.
+    let (status, _, body) = server
+        .call(
+            "PUT",
+            "/v1/orgs/acme/members/u1",
+            Some(&admin),
+            Some(json!({"role": "org_user"})),
+        )
+        .await;
+    let first_503 = down_at.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        first_503 < FAIL_FAST_BOUND,
+        "the first write took {first_503:?}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut slowest_503 = Duration::ZERO;
+    let mut slowest_ready = Duration::ZERO;
     for _ in 0..3 {
         let started = Instant::now();
         let (status, headers, body) = server
@@ -657,7 +674,11 @@ async fn postgres_down_fails_fast_and_recovers_without_restart() {
             "a loaded write took {took:?}"
         );
     }
-    eprintln!("outage {outage:?}, writes back {recovered:?} after PostgreSQL started");
+    eprintln!(
+        "PostgreSQL down: first 503 after {first_503:?}, later 503s within {slowest_503:?}, \
+         /readyz within {slowest_ready:?}; outage {outage:?}; writes back {recovered:?} after \
+         PostgreSQL started"
+    );
 }
 
 /// `restore` and `migrate` refuse a data directory (and `migrate` a database) a running

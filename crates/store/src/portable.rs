@@ -106,6 +106,14 @@ impl Store {
         let order = target.tables_in_dependency_order().await?;
         let source_tables: BTreeSet<String> = self.tables().await?.into_iter().collect();
         let mut tx = target.pool.begin().await?;
+        // One long transaction that waits on the source between statements: the bounds that
+        // protect serving sessions from a stuck peer do not apply to it.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         // Rows the migrations seeded (the revision counter, defaults) are replaced by the source's.
         for table in order.iter().rev() {
             sqlx::query(&format!("DELETE FROM {table}"))
