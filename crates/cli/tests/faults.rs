@@ -813,6 +813,28 @@ fn start_up_errors_name_the_cause_quickly() {
             "not a database",
         ),
     ];
+    // Root ignores file modes: a read-only mount is what makes a directory read-only for it.
+    let read_only = is_root().then(|| {
+        let fs = Tmpfs::mount("1m");
+        std::fs::create_dir(fs.path.join("data")).unwrap();
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&fs.path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs
+    });
+    let mut cases = cases;
+    if let Some(fs) = &read_only {
+        cases.push((
+            vec![
+                "--data-dir".into(),
+                fs.path.join("data").display().to_string(),
+            ],
+            "Read-only file system",
+        ));
+    }
     for (args, cause) in cases {
         let started = Instant::now();
         let out = Command::new(BIN)
