@@ -96,8 +96,13 @@ pub fn router() -> Router<AppState> {
 /// body then says `degraded`, as checks keep answering from the index in memory.
 async fn readyz(State(service): State<AppState>) -> Response {
     let started = tokio::time::Instant::now();
-    let asked = tokio::time::timeout(STORE_ASK, service.store().revision()).await;
-    let store_revision = match (asked, service.store_state()) {
+    let state = service.store_state();
+    // Known down or full: no point waiting for the store.
+    let asked = match state {
+        StoreState::Up => tokio::time::timeout(STORE_ASK, service.store().revision()).await,
+        StoreState::Full | StoreState::Down => Ok(Ok(0)),
+    };
+    let store_revision = match (asked, state) {
         (Ok(Ok(revision)), StoreState::Up) => revision,
         (_, StoreState::Full) => {
             return degraded(

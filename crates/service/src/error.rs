@@ -72,6 +72,10 @@ impl From<StoreError> for ServiceError {
             StoreError::LastAdmin => ServiceError::LastAdmin,
             StoreError::Full(_) => ServiceError::StoreFull,
             StoreError::Unavailable(_) => crate::health::unavailable(),
+            StoreError::Busy(_) => ServiceError::Unavailable {
+                code: "store.busy",
+                message: "the store is busy; retry shortly".to_owned(),
+            },
             other => ServiceError::Internal(Box::new(other)),
         }
     }

@@ -63,6 +63,12 @@ impl Health {
                 self.failed_probes.store(0, Ordering::Relaxed);
             }
             Err(ServiceError::StoreFull) => self.full.store(true, Ordering::Relaxed),
+            // Unreachable: the writes queued behind this one fail at once, not one pool timeout
+            // each, until the probe reaches the store again.
+            Err(ServiceError::Unavailable {
+                code: "store.unavailable",
+                ..
+            }) => self.failed_probes.store(DOWN_AFTER, Ordering::Relaxed),
             Err(_) => {}
         }
     }

@@ -140,6 +140,8 @@ impl Portcullis {
                 message: "too many writes are waiting for the store; retry shortly".to_owned(),
             });
         };
+        // The store may have been found unreachable while this write waited its turn.
+        self.writable()?;
         // Dropping the write at the deadline closes its connection: the database rolls it back.
         let result = tokio::time::timeout(WRITE_DEADLINE, self.commit_serialised(caller, op))
             .await
