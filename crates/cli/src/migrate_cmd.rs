@@ -29,6 +29,12 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
             "--to-database-url must be a postgres:// URL",
         ));
     }
+    if !args.from_data_dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "no data directory `{}`",
+            args.from_data_dir.display()
+        )));
+    }
     // The copy is one read of the source: no server may write to it meanwhile.
     let _source_claim = portcullis_service::store::claim_data_dir(&args.from_data_dir)?;
     let source = crate::audit_cmd::start(&Settings::resolve_store_only(&StoreArgs {

@@ -150,17 +150,29 @@ impl Portcullis {
                 Err(health::unavailable())
             });
         self.health.note_write(&result);
-        if let Err(err @ (ServiceError::StoreFull | ServiceError::Unavailable { .. })) = &result {
-            tracing::warn!(error = %err, "write refused by the store");
+        let (value, revision, changes) = match result {
+            Ok(committed) => committed,
+            Err(err) => {
+                if let ServiceError::StoreFull | ServiceError::Unavailable { .. } = &err {
+                    tracing::warn!(error = %err, "write refused by the store");
+                }
+                return Err(err);
+            }
+        };
+        // Committed: from here on the answer is success. Other servers' earlier writes first,
+        // so the index stays a prefix of the history; the follower retries a failed catch-up.
+        if let Err(err) = self.apply_committed(revision, &changes).await {
+            tracing::error!(error = %err, revision, "cannot apply a committed write to the index");
         }
-        result
+        Ok(Committed { value, revision })
     }
 
+    /// Begin to commit of one write; returns its value, revision and index changes.
     async fn commit_serialised<T>(
         &self,
         caller: &Caller,
         op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
-    ) -> Result<Committed<T>> {
+    ) -> Result<(T, u64, Vec<Change>)> {
         let mut write = self
             .store
             .begin_write(&caller.actor(), self.clock.now())
@@ -185,12 +197,7 @@ impl Portcullis {
                 return Err(err.into());
             }
         };
-        // Other servers' earlier writes first, so the index stays a prefix of the history.
-        // The write is committed whatever happens here; the follower retries a failed catch-up.
-        if let Err(err) = self.apply_committed(revision, &changes).await {
-            tracing::error!(error = %err, revision, "cannot apply a committed write to the index");
-        }
-        Ok(Committed { value, revision })
+        Ok((value, revision, changes))
     }
 
     /// The checks and the operation of a write, inside its transaction.

@@ -66,8 +66,9 @@ pub fn claim_data_dir(dir: &Path) -> Result<Claim> {
     }
 }
 
+/// The directory must exist: a claim never creates a data directory (an empty store would
+/// follow from a typo).
 fn lock_file(dir: &Path) -> Result<File> {
-    std::fs::create_dir_all(dir)?;
     Ok(File::options()
         .create(true)
         .truncate(false)
