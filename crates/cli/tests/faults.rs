@@ -762,6 +762,34 @@ async fn restore_and_migrate_refuse_a_store_in_use() {
         drop(on_target);
     }
 
+    // A tampered backup does not verify: exit 1, and nothing is left to serve from.
+    let tampered = temp.path().join("tampered.db");
+    std::fs::copy(&backup, &tampered).unwrap();
+    {
+        let url = format!("sqlite://{}?mode=rw", tampered.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE audit_log SET details = '{\"forged\":true}' WHERE org_id IS NOT NULL")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let fresh = temp.path().join("fresh");
+    let (code, out, err) = common::run(&[
+        "restore",
+        "--from",
+        tampered.to_str().unwrap(),
+        "--data-dir",
+        fresh.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(!fresh.join(portcullis_store::SQLITE_FILE).exists(), "{out}");
+
     // A garbage backup is refused quickly, and leaves the data directory as it was.
     let garbage = temp.path().join("garbage.db");
     std::fs::write(&garbage, vec![0x42_u8; 100_000]).unwrap();
