@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use portcullis_service::core::OrgKey;
-use portcullis_service::store::SQLITE_FILE;
+use portcullis_service::store::{LOCK_FILE, SQLITE_FILE, claim_data_dir};
 use serde_json::json;
 
 use crate::config::{Settings, StoreArgs, StoreLocation};
@@ -51,10 +51,12 @@ pub async fn backup(args: BackupArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let service = crate::audit_cmd::start(&settings).await?;
-    service.store().backup_to(&args.out).await?;
+    // The revision read from the written file: a running server may have committed more
+    // since this command loaded its index.
+    let revision = service.store().backup_to(&args.out).await?;
     println!(
         "{}",
-        json!({"backup": args.out.display().to_string(), "revision": service.revision()})
+        json!({"backup": args.out.display().to_string(), "revision": revision})
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -66,8 +68,19 @@ pub async fn restore(args: RestoreArgs) -> Result<ExitCode, CliError> {
             args.from.display()
         )));
     }
+    std::fs::create_dir_all(&args.data_dir).map_err(CliError::io(format!(
+        "cannot create `{}`",
+        args.data_dir.display()
+    )))?;
+    // Held to the end: no server may start on the directory, and none may be running on it.
+    let _claim = claim_data_dir(&args.data_dir)?;
     let occupied = std::fs::read_dir(&args.data_dir)
-        .map(|mut entries| entries.next().is_some())
+        .map(|entries| {
+            entries.flatten().any(|entry| {
+                let name = entry.file_name();
+                name != LOCK_FILE && name != RESTORE_STAGING
+            })
+        })
         .unwrap_or(false);
     if occupied && !args.force {
         return Err(CliError::usage(format!(
@@ -75,41 +88,95 @@ pub async fn restore(args: RestoreArgs) -> Result<ExitCode, CliError> {
             args.data_dir.display()
         )));
     }
-    std::fs::create_dir_all(&args.data_dir).map_err(CliError::io(format!(
+    // Restored and verified beside the live file, then moved over it in one rename: a failed
+    // or interrupted restore leaves the directory as it was.
+    let staging = args.data_dir.join(RESTORE_STAGING);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(CliError::io(format!(
+            "cannot remove `{}`",
+            staging.display()
+        )))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(CliError::io(format!(
         "cannot create `{}`",
-        args.data_dir.display()
+        staging.display()
     )))?;
+    let verified = stage(&args.from, &staging).await;
+    let (revision, intact) = match verified {
+        Ok(done) => done,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(err);
+        }
+    };
+    if !intact {
+        let _ = std::fs::remove_dir_all(&staging);
+        eprintln!(
+            "error: the backup's audit chains do not verify; `{}` was left unchanged",
+            args.data_dir.display()
+        );
+        println!(
+            "{}",
+            json!({"restored": false, "revision": revision, "audit_chains_intact": false})
+        );
+        return Ok(ExitCode::from(1));
+    }
     let db = args.data_dir.join(SQLITE_FILE);
-    for stale in [db.clone(), sidecar(&db, "-wal"), sidecar(&db, "-shm")] {
+    // A journal of the replaced file must not be replayed into the restored one.
+    for stale in [sidecar(&db, "-wal"), sidecar(&db, "-shm")] {
         if stale.exists() {
             std::fs::remove_file(&stale)
                 .map_err(CliError::io(format!("cannot remove `{}`", stale.display())))?;
         }
     }
-    std::fs::copy(&args.from, &db).map_err(CliError::io(format!(
-        "cannot copy `{}` to `{}`",
-        args.from.display(),
+    std::fs::rename(staging.join(SQLITE_FILE), &db).map_err(CliError::io(format!(
+        "cannot move the restored store to `{}`",
         db.display()
     )))?;
-    let settings = Settings::resolve_store_only(&StoreArgs {
-        data_dir: Some(args.data_dir.clone()),
-        ..StoreArgs::default()
-    })?;
-    let service = crate::audit_cmd::start(&settings).await?;
-    let intact = verify_chains(&service).await?;
+    let _ = std::fs::remove_dir_all(&staging);
     println!(
         "{}",
         json!({
             "restored": args.data_dir.display().to_string(),
-            "revision": service.revision(),
-            "audit_chains_intact": intact,
+            "revision": revision,
+            "audit_chains_intact": true,
         })
     );
-    Ok(if intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a restore is prepared inside the data directory (same filesystem, so the final move
+/// is one rename).
+const RESTORE_STAGING: &str = ".restoring";
+
+/// Copies the backup into `staging`, opens it (migrating it to this version) and verifies its
+/// audit chains; returns its revision and whether the chains are intact. The store is closed
+/// with its journal folded back into the one file.
+async fn stage(from: &Path, staging: &Path) -> Result<(u64, bool), CliError> {
+    let db = staging.join(SQLITE_FILE);
+    std::fs::copy(from, &db).map_err(CliError::io(format!(
+        "cannot copy `{}` to `{}`",
+        from.display(),
+        db.display()
+    )))?;
+    let settings = Settings::resolve_store_only(&StoreArgs {
+        data_dir: Some(staging.to_owned()),
+        ..StoreArgs::default()
+    })?;
+    let service = crate::audit_cmd::start(&settings).await?;
+    let intact = verify_chains(&service).await?;
+    let revision = service.revision();
+    service.store().close().await;
+    drop(service);
+    if sidecar(&db, "-wal")
+        .metadata()
+        .is_ok_and(|wal| wal.len() > 0)
+    {
+        return Err(CliError::usage(
+            "the restored store's journal was not folded back into its file; nothing replaced",
+        ));
+    }
+    Ok((revision, intact))
 }
 
 fn sidecar(db: &Path, suffix: &str) -> PathBuf {

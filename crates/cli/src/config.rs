@@ -132,11 +132,21 @@ impl FileConfig {
         )))?;
         toml::from_str(&text).map_err(|err| {
             // toml's message names the key (e.g. "unknown field `lisen`, expected one of ...").
-            CliError::usage(format!(
-                "invalid config file `{}`: {}",
-                path.display(),
-                err.message()
-            ))
+            let line = err
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            CliError::usage(match line {
+                Some(line) => format!(
+                    "invalid config file `{}` (line {line}): {}",
+                    path.display(),
+                    err.message()
+                ),
+                None => format!(
+                    "invalid config file `{}`: {}",
+                    path.display(),
+                    err.message()
+                ),
+            })
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `portcullis migrate --from-data-dir DIR --to-database-url URL`: moves an embedded SQLite
-//! instance to PostgreSQL with every row (ids preserved) and the audit chain intact. Stop the
-//! server first: the copy is one read of the source.
+//! instance to PostgreSQL with every row (ids preserved) and the audit chain intact. It refuses
+//! a data directory or database a running server uses: the copy is one read of the source.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,14 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
             "--to-database-url must be a postgres:// URL",
         ));
     }
+    if !args.from_data_dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "no data directory `{}`",
+            args.from_data_dir.display()
+        )));
+    }
+    // The copy is one read of the source: no server may write to it meanwhile.
+    let _source_claim = portcullis_service::store::claim_data_dir(&args.from_data_dir)?;
     let source = crate::audit_cmd::start(&Settings::resolve_store_only(&StoreArgs {
         data_dir: Some(args.from_data_dir.clone()),
         ..StoreArgs::default()
@@ -39,6 +47,7 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
         ..StoreArgs::default()
     })?;
     let target_store = crate::serve::open_store(&target_settings).await?;
+    let _target_claim = target_store.claim_database().await?;
     let copied = source.store().copy_into(&target_store).await?;
     let mut equal = true;
     for table in &copied {
@@ -61,9 +70,10 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
             "audit_chains_intact": intact,
         })
     );
-    Ok(if equal && intact && same_revision {
-        ExitCode::SUCCESS
+    if equal && intact && same_revision {
+        Ok(ExitCode::SUCCESS)
     } else {
-        ExitCode::from(1)
-    })
+        eprintln!("error: the migrated database does not match the source; do not serve from it");
+        Ok(ExitCode::from(1))
+    }
 }

@@ -15,6 +15,11 @@ use crate::error::CliError;
 pub async fn run(settings: Settings) -> Result<(), CliError> {
     init_logging(settings.log_format, "info");
     let store = open_store(&settings).await?;
+    // Held until the process ends: `restore` and `migrate` refuse a store a server is using.
+    let _claim = match &settings.store {
+        StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
+        StoreLocation::Url(_) => store.share_database().await?,
+    };
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(CliError::io(format!(
@@ -114,10 +119,8 @@ pub async fn open_store(settings: &Settings) -> Result<Store, CliError> {
         StoreLocation::DataDir(dir) => Store::open_data_dir(dir).await,
         StoreLocation::Url(url) => Store::open(url).await,
     };
-    store.map_err(|err| {
-        tracing::error!(store = %settings.store_description(), "cannot open the store");
-        CliError::Store(err)
-    })
+    // Reported once, by the caller, as the command's `error:` line.
+    store.map_err(CliError::Store)
 }
 
 /// Logs go to stderr (stdout carries command output). `RUST_LOG` overrides the level.

@@ -158,6 +158,11 @@ pub fn page_error(err: ServiceError) -> Response {
         ServiceError::NotAllowed { message, .. } => {
             error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
         }
+        err @ (ServiceError::StoreFull | ServiceError::Unavailable { .. }) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            &err.to_string(),
+        ),
         ServiceError::Internal(err) => {
             tracing::error!(error = %err, "console request failed");
             error_page(

@@ -113,6 +113,11 @@ impl From<ServiceError> for ApiError {
             E::Unavailable { code, message } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             }
+            E::StoreFull => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "store.full",
+                "the store is out of space; nothing was written",
+            ),
             E::Throttled { retry_after_secs } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "auth.throttled",
@@ -153,6 +158,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // Temporary conditions: the same request may succeed shortly.
+        if matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }

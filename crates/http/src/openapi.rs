@@ -59,15 +59,16 @@ pub(crate) fn complete(doc: &OpenApiDoc) -> serde_json::Value {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            for operation in item.values_mut() {
-                complete_operation(operation);
+            for (method, operation) in item.iter_mut() {
+                let mutating = matches!(method.as_str(), "post" | "put" | "patch" | "delete");
+                complete_operation(operation, mutating);
             }
         }
     }
     value
 }
 
-fn complete_operation(operation: &mut serde_json::Value) {
+fn complete_operation(operation: &mut serde_json::Value, mutating: bool) {
     use serde_json::{Value, json};
     let has_body = operation.get("requestBody").is_some();
     let parameters = |location: &str| {
@@ -116,6 +117,31 @@ fn complete_operation(operation: &mut serde_json::Value) {
     if has_body {
         add("413", "The body is larger than the server accepts");
         add("415", "The body is not `application/json`");
+    }
+    // Store faults: temporary, and answered with `Retry-After`.
+    let retry_after = json!({"Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "integer"}
+    }});
+    let mut add_retryable = |status: &str, description: &str| {
+        let response = responses.entry(status.to_owned()).or_insert_with(|| {
+            json!({
+                "description": description,
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            })
+        });
+        response["headers"] = retry_after.clone();
+    };
+    add_retryable(
+        "503",
+        "Temporarily unavailable (`store.unavailable`, `store.busy`, or a revision this server \
+         has not reached); retry after `Retry-After` seconds",
+    );
+    if mutating {
+        add_retryable(
+            "507",
+            "The store is out of space (`store.full`); nothing was written",
+        );
     }
 }
 

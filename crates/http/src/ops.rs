@@ -20,12 +20,16 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 
 use crate::AppState;
 use crate::error::ApiError;
+use portcullis_service::health::StoreState;
 
 /// The header carrying the request id: kept from the client or a proxy if present, else set.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// How long `/readyz` lets the index catch up with the store before answering "not ready".
+/// The longest `/readyz` takes to answer; the index may catch up with the store until then.
 const READY_WAIT: Duration = Duration::from_secs(1);
+
+/// How long `/readyz` and `/metrics` wait for the store itself before relying on the probe.
+const STORE_ASK: Duration = Duration::from_millis(400);
 
 /// How often pending histogram samples are folded into their buckets.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -86,21 +90,36 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Ready when the store answers and the index has reached the store's committed revision
-/// (waiting up to [`READY_WAIT`] for it, as a write load keeps it a few revisions behind).
+/// (waiting briefly for it, as a write load keeps it a few revisions behind). Always answers
+/// within [`READY_WAIT`]: the store is asked with a short timeout, and when it does not answer
+/// the state comes from the background probe. Not ready (503) when writes cannot succeed; the
+/// body then says `degraded`, as checks keep answering from the index in memory.
 async fn readyz(State(service): State<AppState>) -> Response {
-    let store_revision = match service.store().revision().await {
-        Ok(revision) => revision,
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness: the store does not answer");
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+    let started = tokio::time::Instant::now();
+    let state = service.store_state();
+    // Known down or full: no point waiting for the store.
+    let asked = match state {
+        StoreState::Up => tokio::time::timeout(STORE_ASK, service.store().revision()).await,
+        StoreState::Full | StoreState::Down => Ok(Ok(0)),
+    };
+    let store_revision = match (asked, state) {
+        (Ok(Ok(revision)), StoreState::Up) => revision,
+        (_, StoreState::Full) => {
+            return degraded(
+                &service,
+                "ops.store_full",
+                "the store is out of space: writes fail until space is freed",
+            );
+        }
+        (Ok(Err(_)) | Err(_), _) | (_, StoreState::Down) => {
+            return degraded(
+                &service,
                 "ops.store_unreachable",
                 "the store does not answer",
-            )
-            .into_response();
+            );
         }
     };
-    let deadline = tokio::time::Instant::now() + READY_WAIT;
+    let deadline = started + READY_WAIT - Duration::from_millis(100);
     while service.revision() < store_revision {
         if tokio::time::Instant::now() >= deadline {
             return ApiError::new(
@@ -123,13 +142,32 @@ async fn readyz(State(service): State<AppState>) -> Response {
     .into_response()
 }
 
+/// Not ready for writes, still answering checks from memory.
+fn degraded(service: &AppState, code: &'static str, detail: &str) -> Response {
+    let mut response = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, detail).into_response();
+    let body = json!({
+        "type": format!("/problems/{code}"),
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": detail,
+        "code": code,
+        "state": "degraded",
+        "checks": "answering from memory",
+        "revision": service.revision(),
+        "store_revision": service.probed_store_revision(),
+    });
+    *response.body_mut() = axum::body::Body::from(body.to_string());
+    response
+}
+
 /// Prometheus text exposition of every metric, after refreshing the index gauges.
 async fn metrics_text(State(service): State<AppState>) -> Response {
     let revision = service.revision();
     metrics::gauge!("portcullis_index_revision").set(revision as f64);
-    match service.revision_lag().await {
-        Ok(lag) => metrics::gauge!("portcullis_index_revision_lag").set(lag as f64),
-        Err(err) => tracing::warn!(error = %err, "metrics: cannot read the store revision"),
+    match tokio::time::timeout(STORE_ASK, service.revision_lag()).await {
+        Ok(Ok(lag)) => metrics::gauge!("portcullis_index_revision_lag").set(lag as f64),
+        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: cannot read the store revision"),
+        Err(_) => tracing::warn!("metrics: the store revision did not come in time"),
     }
     let body = prometheus()
         .map(PrometheusHandle::render)

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// Temporarily unable to answer (e.g. the index is behind a requested revision).
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// The store's disk is full: the write was not committed (retry once space is freed).
+    #[error("the store is out of space")]
+    StoreFull,
     /// Too many failed logins from one source; retry after this many seconds.
     #[error("too many failed attempts; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
@@ -67,6 +70,12 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
             StoreError::NotFound(what) => ServiceError::NotFound(what),
             StoreError::LastAdmin => ServiceError::LastAdmin,
+            StoreError::Full(_) => ServiceError::StoreFull,
+            StoreError::Unavailable(_) => crate::health::unavailable(),
+            StoreError::Busy(_) => ServiceError::Unavailable {
+                code: "store.busy",
+                message: "the store is busy; retry shortly".to_owned(),
+            },
             other => ServiceError::Internal(Box::new(other)),
         }
     }

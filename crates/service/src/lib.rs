@@ -19,6 +19,7 @@ mod config;
 pub mod email_keys;
 mod error;
 pub mod follow;
+pub mod health;
 pub mod identity_providers;
 pub mod invitations;
 pub mod items;
@@ -69,7 +70,15 @@ pub struct Portcullis {
     config: ServiceConfig,
     passwords: passwords::PasswordHasher,
     activity: user_sessions::SessionActivity,
+    health: health::Health,
 }
+
+/// How long a write waits for this server's earlier writes before answering 503 `store.busy`.
+pub const WRITE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest one write may take from `BEGIN` to `COMMIT` (longer than the store's lock
+/// timeout); past it the transaction is abandoned (rolled back) and answered 503, so a store
+/// that stopped answering (a network partition) cannot hold a request or the write queue.
+pub const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Portcullis {
     /// Loads the index from `store` and returns a ready service.
@@ -80,15 +89,18 @@ impl Portcullis {
     ) -> Result<Arc<Self>> {
         let index = store.load_index(clock.now()).await?;
         let passwords = passwords::PasswordHasher::new().await?;
-        Ok(Arc::new(Self {
+        let service = Arc::new(Self {
             activity: user_sessions::SessionActivity::load(&store).await?,
             store,
+            health: health::Health::new(index.revision()),
             index: RwLock::new(index),
             write_lock: tokio::sync::Mutex::new(()),
             clock,
             config,
             passwords,
-        }))
+        });
+        service.spawn_health_probe();
+        Ok(service)
     }
 
     pub fn store(&self) -> &Store {
@@ -114,17 +126,88 @@ impl Portcullis {
     }
 
     /// Runs `op` in one store transaction with the caller as the audited actor, commits it,
-    /// and applies the index changes it returns. An error rolls everything back.
+    /// and applies the index changes it returns. An error rolls everything back. The write is
+    /// acknowledged (and the index changed) only once its commit succeeded.
     pub(crate) async fn commit<T>(
         &self,
         caller: &Caller,
         op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
     ) -> Result<Committed<T>> {
-        let _serialised = self.write_lock.lock().await;
+        self.writable()?;
+        let Ok(_serialised) = tokio::time::timeout(WRITE_QUEUE_WAIT, self.write_lock.lock()).await
+        else {
+            return Err(ServiceError::Unavailable {
+                code: "store.busy",
+                message: "too many writes are waiting for the store; retry shortly".to_owned(),
+            });
+        };
+        // The store may have been found unreachable while this write waited its turn.
+        self.writable()?;
+        // Dropping the write at the deadline closes its connection: the database rolls it back.
+        let result = tokio::time::timeout(WRITE_DEADLINE, self.commit_serialised(caller, op))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("a write did not finish within its deadline; abandoned");
+                Err(health::unavailable())
+            });
+        self.health.note_write(&result);
+        let (value, revision, changes) = match result {
+            Ok(committed) => committed,
+            Err(err) => {
+                if let ServiceError::StoreFull | ServiceError::Unavailable { .. } = &err {
+                    tracing::warn!(error = %err, "write refused by the store");
+                }
+                return Err(err);
+            }
+        };
+        // Committed: from here on the answer is success. Other servers' earlier writes first,
+        // so the index stays a prefix of the history; the follower retries a failed catch-up.
+        if let Err(err) = self.apply_committed(revision, &changes).await {
+            tracing::error!(error = %err, revision, "cannot apply a committed write to the index");
+        }
+        Ok(Committed { value, revision })
+    }
+
+    /// Begin to commit of one write; returns its value, revision and index changes.
+    async fn commit_serialised<T>(
+        &self,
+        caller: &Caller,
+        op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
+    ) -> Result<(T, u64, Vec<Change>)> {
         let mut write = self
             .store
             .begin_write(&caller.actor(), self.clock.now())
             .await?;
+        let outcome = self.run_write(caller, &mut write, op).await;
+        let (value, changes) = match outcome {
+            Ok(done) => done,
+            Err(err) => {
+                // A failed rollback closes the connection instead (see the store's `Tx`).
+                if let Err(rollback) = write.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed; connection discarded");
+                }
+                return Err(err);
+            }
+        };
+        write.set_changes(&changes);
+        let revision = match write.commit().await {
+            Ok(revision) => revision,
+            Err(err) => {
+                // Nothing was acknowledged; if the database did commit before the connection
+                // was lost, the follower applies it from the change feed like any other write.
+                return Err(err.into());
+            }
+        };
+        Ok((value, revision, changes))
+    }
+
+    /// The checks and the operation of a write, inside its transaction.
+    async fn run_write<T>(
+        &self,
+        caller: &Caller,
+        write: &mut Write,
+        op: impl AsyncFnOnce(&mut Write) -> Result<(T, Vec<Change>)>,
+    ) -> Result<(T, Vec<Change>)> {
         // The request was authenticated against the index before the write was serialised; a
         // revocation (or suspension) committed in between, here or on another server, wins.
         if let Some((credential, _)) = caller.credential
@@ -142,14 +225,6 @@ impl Portcullis {
                 self.authorize(caller, permission, resource, what)?;
             }
         }
-        let (value, changes) = op(&mut write).await?;
-        write.set_changes(&changes);
-        let revision = write.commit().await?;
-        // Other servers' earlier writes first, so the index stays a prefix of the history.
-        // The write is committed whatever happens here; the follower retries a failed catch-up.
-        if let Err(err) = self.apply_committed(revision, &changes).await {
-            tracing::error!(error = %err, revision, "cannot apply a committed write to the index");
-        }
-        Ok(Committed { value, revision })
+        op(write).await
     }
 }

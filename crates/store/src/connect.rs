@@ -2,13 +2,44 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
-use crate::Result;
+use crate::{Result, StoreError};
+
+/// How long a request waits for a pooled connection before the store counts as unavailable
+/// (answered as a retryable 503, not a hang).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long opening a store may take to reach the database before start-up gives up, naming
+/// the cause.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// PostgreSQL ends a session that sits idle inside a transaction this long (a frozen or
+/// partitioned server), releasing its locks: the longest a stuck peer can stall other writers.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a PostgreSQL statement waits for a lock (longer than the idle-in-transaction
+/// timeout, so a writer behind a frozen peer's lock gets it once the peer's session is ended).
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(6);
+/// The longest a single PostgreSQL statement may run.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long SQLite waits for another connection's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The session settings that bound every wait on PostgreSQL; server-side TCP keepalives end
+/// the session of a peer that vanished from the network.
+fn postgres_session_settings() -> String {
+    format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}; \
+         SET idle_in_transaction_session_timeout = {}; SET tcp_keepalives_idle = 10; \
+         SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3;",
+        LOCK_TIMEOUT.as_millis(),
+        STATEMENT_TIMEOUT.as_millis(),
+        IDLE_IN_TRANSACTION_TIMEOUT.as_millis(),
+    )
+}
 
 /// The SQLite file inside a data directory.
 pub const SQLITE_FILE: &str = "portcullis.db";
@@ -56,6 +87,16 @@ impl Store {
     /// Opens (creating on first start) the embedded SQLite store in `dir`.
     pub async fn open_data_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
+        // A read-only directory would otherwise surface as a pool timeout after many retries.
+        let probe = dir.join(".portcullis-write-test");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|err| {
+                StoreError::DataDir(std::io::Error::new(
+                    err.kind(),
+                    format!("`{}` is not writable: {err}", dir.display()),
+                ))
+            })?;
         let path = dir.join(SQLITE_FILE);
         let url = format!("sqlite://{}?mode=rwc", path.display());
         Self::open(&url).await
@@ -71,16 +112,24 @@ impl Store {
         };
         // Statement logging would put every bound value (token hashes among them) in the logs.
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        if !url.contains(":memory:") {
+            reachable(&options, backend).await?;
+        }
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(if url.contains(":memory:") { 1 } else { 8 })
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // FULL: an acknowledged write survives power loss, not only a crash.
                             conn.execute(
-                                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA synchronous = FULL;",
+                                format!(
+                                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
+                                     PRAGMA synchronous = FULL;",
+                                    SQLITE_BUSY_TIMEOUT.as_millis()
+                                )
+                                .as_str(),
                             )
                             .await?;
                             Ok(())
@@ -92,6 +141,13 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(postgres_session_settings().as_str()).await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
@@ -147,7 +203,46 @@ impl Store {
         Ok(())
     }
 
+    /// Proves the store can take a write again after it was full: rewrites one row in place,
+    /// which needs free space in the database's journal.
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut tx = crate::tx::Tx::begin(&self.pool).await?;
+        sqlx::query("UPDATE meta SET value = value WHERE name = 'revision'")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Opens one connection outside the pool and reads the schema, within [`CONNECT_TIMEOUT`], so
+/// start-up names the real cause (refused, authentication, not a database) at once instead
+/// of a pool timeout after many retries.
+async fn reachable(options: &AnyConnectOptions, backend: Backend) -> Result<()> {
+    let attempt = async {
+        let mut conn = AnyConnection::connect_with(options).await?;
+        // On SQLite this reads the file header: a file that is not a database fails here.
+        let sql = match backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master",
+            Backend::Postgres => "SELECT 1",
+        };
+        sqlx::query(sql).execute(&mut conn).await?;
+        conn.close().await?;
+        Ok::<(), sqlx::Error>(())
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::Io(
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from the database within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ),
+        ))),
     }
 }

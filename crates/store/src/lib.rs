@@ -21,6 +21,7 @@ mod credentials;
 mod email_keys;
 mod error;
 mod identity_providers;
+mod in_use;
 mod invitations;
 mod items;
 mod members;
@@ -33,6 +34,7 @@ mod snapshot;
 mod teams;
 pub mod testing;
 mod totp;
+mod tx;
 mod users;
 mod write;
 
@@ -46,11 +48,14 @@ pub use compute::{
     NewCluster, NewDeployment, NewNodepool, NodepoolChanges, NodepoolRecord,
 };
 pub use connect::SQLITE_FILE;
-pub use connect::{Backend, Store};
+pub use connect::{
+    ACQUIRE_TIMEOUT, Backend, IDLE_IN_TRANSACTION_TIMEOUT, LOCK_TIMEOUT, STATEMENT_TIMEOUT, Store,
+};
 pub use credentials::{CredentialRecord, NewCredential};
 pub use email_keys::{EmailOwner, StoredEmail};
 pub use error::StoreError;
 pub use identity_providers::{IdpRecord, IdpSettings, OrgSso, SamlRequest};
+pub use in_use::{Claim, LOCK_FILE, claim_data_dir, share_data_dir};
 pub use invitations::{InvitationRecord, InvitationState, NewInvitation};
 pub use items::{InstalledModule, ItemRecord, NewItem};
 pub use members::{MemberRecord, RemovedMember};

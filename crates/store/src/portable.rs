@@ -28,8 +28,9 @@ enum Value {
 
 impl Store {
     /// SQLite only: writes a consistent copy of the database to `path` while the store stays
-    /// usable (`VACUUM INTO`). The file must not exist yet.
-    pub async fn backup_to(&self, path: &Path) -> Result<()> {
+    /// usable (`VACUUM INTO`). The file must not exist yet. Returns the revision the copy
+    /// holds (read from the file: writers may have committed since the caller looked).
+    pub async fn backup_to(&self, path: &Path) -> Result<u64> {
         if self.backend() != Backend::Sqlite {
             return Err(StoreError::Corrupt(
                 "online backup is for SQLite stores; use pg_dump for PostgreSQL".into(),
@@ -39,7 +40,21 @@ impl Store {
         sqlx::query(&format!("VACUUM INTO '{target}'"))
             .execute(&self.pool)
             .await?;
-        Ok(())
+        let path = path.to_owned();
+        let revision = tokio::task::spawn_blocking(move || {
+            let file = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            file.query_row(
+                "SELECT value FROM meta WHERE name = 'revision'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map_err(|err| StoreError::Corrupt(format!("reading the backup: {err}")))??;
+        Ok(u64::try_from(revision).unwrap_or_default())
     }
 
     /// How many rows each data table holds.
@@ -91,6 +106,14 @@ impl Store {
         let order = target.tables_in_dependency_order().await?;
         let source_tables: BTreeSet<String> = self.tables().await?.into_iter().collect();
         let mut tx = target.pool.begin().await?;
+        // One long transaction that waits on the source between statements: the bounds that
+        // protect serving sessions from a stuck peer do not apply to it.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         // Rows the migrations seeded (the revision counter, defaults) are replaced by the source's.
         for table in order.iter().rev() {
             sqlx::query(&format!("DELETE FROM {table}"))

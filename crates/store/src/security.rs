@@ -146,7 +146,7 @@ impl Store {
         failure: &AuditRecord,
         lockout: &AuditRecord,
     ) -> Result<FailureCount> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.pool).await?;
         ensure_login_state(&mut tx, user).await?;
         // An expired lockout starts the count afresh.
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(

@@ -3,16 +3,17 @@
 
 use portcullis_core::audit::Operation;
 use portcullis_core::{Change, Timestamp};
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 
 use crate::audit::{Actor, AuditRecord, insert_audit};
 use crate::changes::insert_changes;
 use crate::connect::Backend;
+use crate::tx::Tx;
 use crate::{Result, Store};
 
 #[derive(Debug)]
 pub struct Write {
-    tx: Transaction<'static, Any>,
+    tx: Tx,
     revision: u64,
     now: Timestamp,
     actor: Actor,
@@ -26,7 +27,7 @@ impl Store {
     /// write lock at once (SQLite) or the revision row lock (PostgreSQL): writers are serialised
     /// and every check inside the transaction reads committed, current data.
     pub async fn begin_write(&self, actor: &Actor, now: Timestamp) -> Result<Write> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = Tx::begin(&self.pool).await?;
         let revision: i64 = sqlx::query_scalar(
             "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
         )
@@ -52,7 +53,7 @@ impl Store {
     ) -> Result<()> {
         let revision = self.revision().await?;
         // Its own transaction: the chain head stays locked until the entry is in.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = Tx::begin(&self.pool).await?;
         let result = insert_audit(&mut tx, actor, now, revision, &record, false).await;
         count_audit(&record, result.is_ok(), false);
         result?;
@@ -86,8 +87,15 @@ impl Write {
         self.changes = changes.to_vec();
     }
 
+    /// Ends the write without changing anything (the caller's operation failed). Dropping a
+    /// `Write` does the same by closing its connection; this keeps the connection for reuse.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await
+    }
+
     /// Writes the audit entries and the change-feed row, and commits; returns the committed
-    /// revision.
+    /// revision. Only an `Ok` means the write is durable: on any error nothing of it was
+    /// committed and its connection is closed, never reused.
     pub async fn commit(mut self) -> Result<u64> {
         let audited = !self.audit.is_empty();
         for record in std::mem::take(&mut self.audit) {

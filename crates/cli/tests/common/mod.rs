@@ -116,6 +116,11 @@ impl Server {
         }
     }
 
+    /// The process id of the server this handle owns.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("an owned server").id()
+    }
+
     /// SIGKILL: no shutdown, no flush, in-flight requests cut.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
