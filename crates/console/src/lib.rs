@@ -22,6 +22,8 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
+pub use pages::auth::sso_signed_in;
+
 pub type ConsoleState = Arc<Portcullis>;
 
 /// The Content-Security-Policy of every console response.

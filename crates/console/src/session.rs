@@ -111,6 +111,29 @@ fn to_sign_in() -> Response {
     response
 }
 
+/// The session cookie is SameSite=Strict, so a browser does not send it on a navigation that
+/// another site started: the 303 of the SSO assertion consumer, whose form the IdP's page
+/// posted. Such a request without the cookie gets a page that reloads itself; the reload is
+/// this site's own navigation and carries the cookie (or, without one, ends at the sign-in).
+fn cross_site_without_cookie(parts: &Parts) -> Option<Response> {
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if !cross_site || parts.method != axum::http::Method::GET {
+        return None;
+    }
+    let page = "<!doctype html><html><head><meta charset=\"utf-8\">\
+        <meta http-equiv=\"refresh\" content=\"0\"><title>Signing in</title></head>\
+        <body><p>Signing in…</p></body></html>";
+    let mut response = (StatusCode::OK, axum::response::Html(page)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Some(response)
+}
+
 impl FromRequestParts<ConsoleState> for SignedIn {
     type Rejection = Response;
 
@@ -118,7 +141,8 @@ impl FromRequestParts<ConsoleState> for SignedIn {
         parts: &mut Parts,
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .ok_or_else(|| cross_site_without_cookie(parts).unwrap_or_else(to_sign_in))?;
         let caller = state
             .authenticate(token, request_meta(parts))
             .map_err(|_| to_sign_in())?;

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::sessions::{NewSession, credential_change, public_id};
+use crate::sso_trust::{AccountTrust, Vouch, account_not_owned, idp_may_vouch};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
@@ -136,6 +137,14 @@ impl Portcullis {
             .filter(|r| r.settings.enabled)
             .ok_or(ServiceError::NotFound("identity provider"))?;
         Ok((org, record))
+    }
+
+    /// The facts [`idp_may_vouch`] decides on, from the index and the store.
+    async fn account_trust(&self, user: UserKey) -> Result<AccountTrust> {
+        Ok(AccountTrust {
+            operator: self.with_index(|i| i.user(user).is_some_and(|u| u.operator)),
+            managed_by: self.store().user_managed_by(user).await?,
+        })
     }
 
     /// SP metadata XML for one IdP connection.
@@ -285,7 +294,9 @@ impl Portcullis {
         // index up to every committed write first, so a user provisioned or linked through
         // another server a moment ago is not mistaken for a suspended or unknown one.
         self.catch_up().await?;
-        // Who: (org, idp, NameID); JIT may provision.
+        // Who: (org, idp, NameID). A known identity signs in its linked account if this org
+        // may vouch for it; an unknown one may be provisioned (JIT), never attached to an
+        // existing account by its email address.
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {
             (login.name_id_format.as_deref() == Some(portcullis_saml::NAME_ID_EMAIL))
@@ -293,8 +304,13 @@ impl Portcullis {
         });
         let linked = self.store().sso_account(record.key, &login.name_id).await?;
         let mut new_user: Option<NewUser> = None;
-        let mut existing: Option<UserKey> = linked;
-        if linked.is_none() {
+        if let Some(user) = linked {
+            // Checked again in the transaction; this early answer keeps refusals cheap.
+            idp_may_vouch(org, self.account_trust(user).await?)?;
+            if !self.with_index(|i| i.user(user).is_some_and(|u| u.active)) {
+                return Err(refusal("saml.user_suspended", "this account is suspended"));
+            }
+        } else {
             if !settings.jit_enabled {
                 return Err(refusal(
                     "saml.no_account",
@@ -305,42 +321,27 @@ impl Portcullis {
                 .as_deref()
                 .and_then(|e| Email::parse(e).ok())
                 .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
-            match self.store().user_by_email(&email).await? {
-                // An existing user is linked only if this org already vouches for it.
-                Some(user) if self.with_index(|i| i.membership(user.key, org).is_some()) => {
-                    existing = Some(user.key);
-                }
-                Some(_) => {
-                    return Err(refusal(
-                        "saml.email_taken",
-                        "an account with this email exists and is not a member of this organization",
-                    ));
-                }
-                None => {
-                    new_user = Some(NewUser {
-                        id: crate::sessions::parse_id("id", &new_user_id(&email))?,
-                        email,
-                        first_name: crate::sessions::check_name(
-                            "first_name",
-                            &first(&login, mapping.get("first_name")).unwrap_or_default(),
-                            crate::sessions::MAX_NAME_CHARS,
-                        )?,
-                        last_name: crate::sessions::check_name(
-                            "last_name",
-                            &first(&login, mapping.get("last_name")).unwrap_or_default(),
-                            crate::sessions::MAX_NAME_CHARS,
-                        )?,
-                        password_hash: None,
-                        operator: false,
-                    });
-                }
+            if self.store().user_by_email(&email).await?.is_some() {
+                return Err(account_not_owned());
             }
+            new_user = Some(NewUser {
+                id: crate::sessions::parse_id("id", &new_user_id(&email))?,
+                email,
+                first_name: crate::sessions::check_name(
+                    "first_name",
+                    &first(&login, mapping.get("first_name")).unwrap_or_default(),
+                    crate::sessions::MAX_NAME_CHARS,
+                )?,
+                last_name: crate::sessions::check_name(
+                    "last_name",
+                    &first(&login, mapping.get("last_name")).unwrap_or_default(),
+                    crate::sessions::MAX_NAME_CHARS,
+                )?,
+                password_hash: None,
+                operator: false,
+            });
         }
-        if let Some(user) = existing
-            && !self.with_index(|i| i.user(user).is_some_and(|u| u.active))
-        {
-            return Err(refusal("saml.user_suspended", "this account is suspended"));
-        }
+        let existing = linked;
         let groups: Vec<String> = mapping
             .get("groups")
             .and_then(|a| login.attributes.get(a))
@@ -362,6 +363,7 @@ impl Portcullis {
         let idp_key = record.key;
         let idp_id = settings.id.as_str().to_owned();
         let jit = settings.jit_enabled;
+        let operator = existing.is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
         let default_role = settings.default_role;
         let committed: Committed<(UserRecord, Option<String>)> = self
             .commit(anonymous, async |w| {
@@ -384,17 +386,26 @@ impl Portcullis {
                     relay_state = stored;
                 }
                 let mut changes = Vec::new();
-                let user = match (&new_user, existing) {
-                    (_, Some(user)) => user,
+                let (user, vouch) = match (&new_user, existing) {
+                    (_, Some(user)) => {
+                        // The link may predate the rules, or the account changed hands since
+                        // the check above: the decision stands on what this transaction reads.
+                        let trust = AccountTrust {
+                            operator,
+                            managed_by: w.user_managed_by(user).await?,
+                        };
+                        (user, idp_may_vouch(org, trust)?)
+                    }
                     (Some(new), None) => {
                         let key = w.create_user(new).await?;
+                        w.set_user_managed_by(key, org).await?;
                         changes.push(Change::UserUpserted {
                             key,
                             id: new.id.as_str().to_owned(),
                             active: true,
                             operator: false,
                         });
-                        key
+                        (key, Vouch::Managed)
                     }
                     (None, None) => return Err(ServiceError::NotFound("user")),
                 };
@@ -451,7 +462,8 @@ impl Portcullis {
                     token_hash: minted.hash,
                     description: format!("SSO session ({label}/{idp_id})"),
                     scopes: PermissionSet::all(),
-                    org: None,
+                    // Reaches this organization only, whatever else the account may reach.
+                    org: Some(org),
                     app: None,
                     expires_at: Some(expires_at),
                 };
@@ -473,7 +485,7 @@ impl Portcullis {
                             "credential": new.public_id,
                         }),
                     )
-                    .with_details(json!({"assertion": login.assertion_id})),
+                    .with_details(json!({"assertion": login.assertion_id, "vouched": vouch.as_str()})),
                 );
                 let record = UserRecord {
                     key: user,

@@ -140,6 +140,17 @@ fn after_login(outcome: LoginOutcome, now: i64) -> Response {
     response
 }
 
+/// The end of a browser SSO login at the ACS: the session cookie, as for a password sign-in,
+/// and a 303 to `to` (the validated RelayState or the organization's home). The token is
+/// never in a body the browser shows.
+pub fn sso_signed_in(to: &str, session: &NewSession, now: i64) -> Response {
+    let mut response = grant_session(Redirect::to(to).into_response(), session, now);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
 fn login_failed(err: &ServiceError, back: &str) -> Response {
     let message = match err {
         ServiceError::InvalidCredentials => "invalid email or password".to_owned(),
