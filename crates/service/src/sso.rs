@@ -310,6 +310,19 @@ impl Portcullis {
             if !self.with_index(|i| i.user(user).is_some_and(|u| u.active)) {
                 return Err(refusal("saml.user_suspended", "this account is suspended"));
             }
+            // An IdP login does not stand in for a second factor the account's owner set up.
+            if self
+                .store()
+                .totp_factor(user)
+                .await?
+                .is_some_and(|f| f.enabled)
+            {
+                return Err(refusal(
+                    "sso.second_factor_enrolled",
+                    "this account has a second factor, which a sign-in through an identity \
+                     provider cannot skip; sign in with the account's password and code",
+                ));
+            }
         } else {
             if !settings.jit_enabled {
                 return Err(refusal(

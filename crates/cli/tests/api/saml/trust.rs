@@ -3,6 +3,8 @@
 //! which the test signs with), so these tests play that administrator as the attacker.
 
 use portcullis_service::Caller;
+use portcullis_service::totp::{TotpAuthority, code_at};
+use secrecy::ExposeSecret;
 use portcullis_service::store::Actor;
 use serde_json::{Value, json};
 
@@ -240,4 +242,28 @@ async fn an_sso_session_reaches_its_org_only_and_cannot_change_the_accounts_cred
     .assert_status(202);
     let outbox = app.get("/v1/outbox", &root).await;
     assert_eq!(outbox.assert_status(200).as_array().unwrap().len(), 0);
+
+    // An account with a second factor (turned on here with its full power) is not signed in
+    // by the IdP alone: the factor cannot be skipped.
+    let direct = Caller::user_directly(dave_key);
+    let enrolment = app
+        .service
+        .enrol_totp(TotpAuthority::Caller(&direct))
+        .await
+        .unwrap()
+        .value;
+    let code = code_at(enrolment.secret.expose_secret(), NOW).unwrap();
+    app.service
+        .confirm_totp(TotpAuthority::Caller(&direct), &code)
+        .await
+        .unwrap();
+    let request = start_login(&app, "acme", "okta").await;
+    acs(
+        &app,
+        "acme",
+        "okta",
+        &Assertion::new("r2", Some(&request), &sp, "dave@corp.example").signed(),
+    )
+    .await
+    .assert_problem(403, "sso.second_factor_enrolled");
 }
