@@ -873,7 +873,10 @@ async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_witho
         idp["sp_entity_id"],
         format!("{}/saml/acme/okta/metadata", server.address)
     );
-    assert_eq!(idp["acs_url"], format!("{}/saml/acme/okta/acs", server.address));
+    assert_eq!(
+        idp["acs_url"],
+        format!("{}/saml/acme/okta/acs", server.address)
+    );
     assert!(server.terminate().success());
     assert!(!warned(&log), "no identity provider existed at start-up");
 
@@ -912,13 +915,17 @@ async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_witho
         idp["sp_entity_id"],
         "https://sso.example.com/auth/saml/acme/okta/metadata"
     );
-    assert_eq!(idp["acs_url"], "https://sso.example.com/auth/saml/acme/okta/acs");
+    assert_eq!(
+        idp["acs_url"],
+        "https://sso.example.com/auth/saml/acme/okta/acs"
+    );
     assert!(server.terminate().success());
     assert!(!warned(&log));
 
     let mut config = vec!["config"];
     config.extend(store.iter().map(String::as_str));
-    let output = run(portcullis(&config).env("PORTCULLIS_PUBLIC_URL", "https://sso.example.com/auth/"));
+    let output =
+        run(portcullis(&config).env("PORTCULLIS_PUBLIC_URL", "https://sso.example.com/auth/"));
     assert!(output.status.success(), "{}", stderr(&output));
     let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(shown["public_url"], "https://sso.example.com/auth");

@@ -127,10 +127,9 @@ fn cross_site_without_cookie(parts: &Parts) -> Option<Response> {
         <meta http-equiv=\"refresh\" content=\"0\"><title>Signing in</title></head>\
         <body><p>Signing in…</p></body></html>";
     let mut response = (StatusCode::OK, axum::response::Html(page)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Some(response)
 }
 

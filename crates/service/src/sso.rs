@@ -376,7 +376,8 @@ impl Portcullis {
         let idp_key = record.key;
         let idp_id = settings.id.as_str().to_owned();
         let jit = settings.jit_enabled;
-        let operator = existing.is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
+        let operator =
+            existing.is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
         let default_role = settings.default_role;
         let committed: Committed<(UserRecord, Option<String>)> = self
             .commit(anonymous, async |w| {

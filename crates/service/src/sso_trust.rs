@@ -6,9 +6,9 @@
 //! owns. This module holds that one decision ([`idp_may_vouch`]) and the restriction every
 //! session from an organization's IdP carries ([`require_own_sign_in`]); it does no I/O.
 
+use portcullis_core::CredentialKind;
 use portcullis_core::OrgKey;
 use portcullis_core::decision::Binding;
-use portcullis_core::CredentialKind;
 
 use crate::{Caller, Result, ServiceError};
 
@@ -66,7 +66,8 @@ pub(crate) fn account_not_owned() -> ServiceError {
 /// Whether the caller's session came from an organization's identity provider: such a
 /// session is bound to that organization (the only bound kind of session).
 pub(crate) fn is_sso_session(caller: &Caller) -> bool {
-    caller.kind() == Some(CredentialKind::Session) && matches!(caller.subject.binding, Binding::Org(_))
+    caller.kind() == Some(CredentialKind::Session)
+        && matches!(caller.subject.binding, Binding::Org(_))
 }
 
 /// Changing the account's own credentials (password, email, second factor) needs a session
@@ -95,7 +96,10 @@ mod tests {
             operator,
             managed_by,
         };
-        assert_eq!(idp_may_vouch(acme, trust(false, Some(acme))).ok(), Some(Vouch::Managed));
+        assert_eq!(
+            idp_may_vouch(acme, trust(false, Some(acme))).ok(),
+            Some(Vouch::Managed)
+        );
         for (account, code) in [
             (trust(false, None), "saml.account_not_owned"),
             (trust(false, Some(globex)), "saml.account_not_owned"),

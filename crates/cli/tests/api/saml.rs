@@ -952,7 +952,10 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
         .post("/v1/users/me/keys", &sso, json!({"scopes": ["all"]}))
         .await;
     let created = created.assert_status(201).clone();
-    assert_eq!(created["key"]["org"], "acme", "bound to the SSO session's org: {created}");
+    assert_eq!(
+        created["key"]["org"], "acme",
+        "bound to the SSO session's org: {created}"
+    );
     let (key_id, pat) = (
         created["id"].as_str().unwrap(),
         created["token"].as_str().unwrap(),

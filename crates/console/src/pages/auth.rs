@@ -145,9 +145,10 @@ fn after_login(outcome: LoginOutcome, now: i64) -> Response {
 /// never in a body the browser shows.
 pub fn sso_signed_in(to: &str, session: &NewSession, now: i64) -> Response {
     let mut response = grant_session(Redirect::to(to).into_response(), session, now);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 

@@ -502,7 +502,12 @@ impl IdpOptionsForm {
             }
         }
         let mut groups = std::collections::BTreeMap::new();
-        for line in self.group_teams.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in self
+            .group_teams
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             let Some((group, team)) = line.split_once('=') else {
                 return Err(ServiceError::invalid(
                     "field.invalid",

@@ -3,9 +3,9 @@
 //! which the test signs with), so these tests play that administrator as the attacker.
 
 use portcullis_service::Caller;
+use portcullis_service::store::Actor;
 use portcullis_service::totp::{TotpAuthority, code_at};
 use secrecy::ExposeSecret;
-use portcullis_service::store::Actor;
 use serde_json::{Value, json};
 
 use super::{
@@ -91,9 +91,13 @@ async fn an_org_admin_cannot_sign_in_as_a_member_or_the_operator_through_its_idp
     app.get("/v1/orgs/home/members", &mallory)
         .await
         .assert_problem(404, "not_found");
-    app.put("/v1/session-settings", &mallory, json!({"idle_minutes": 30}))
-        .await
-        .assert_problem(403, "platform.operator_only");
+    app.put(
+        "/v1/session-settings",
+        &mallory,
+        json!({"idle_minutes": 30}),
+    )
+    .await
+    .assert_problem(403, "platform.operator_only");
 
     // With JIT off the same login finds no account, as before.
     app.patch(
@@ -164,9 +168,13 @@ async fn an_sso_session_reaches_its_org_only_and_cannot_change_the_accounts_cred
         .as_str()
         .unwrap()
         .to_owned();
-    app.post(&format!("/v1/invitations/{invitation}/accept"), &sso, json!({}))
-        .await
-        .assert_problem(403, "credential.bound");
+    app.post(
+        &format!("/v1/invitations/{invitation}/accept"),
+        &sso,
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "credential.bound");
     // ...but an account may be a member elsewhere (a verified-domain or linked account will
     // be): accepted here with the account's full power, as the CLI acts.
     let dave_key = app.service.resolve_user(&dave).unwrap();
