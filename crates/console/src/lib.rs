@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
 pub use pages::auth::sso_signed_in;
+pub use session::{sso_request_cookie, sso_request_of};
 
 pub type ConsoleState = Arc<Portcullis>;
 

@@ -25,6 +25,9 @@ pub const SESSION_COOKIE: &str = "__Host-portcullis";
 pub const PRE_COOKIE: &str = "__Host-portcullis-pre";
 /// A pending login step (two-factor or password change): the short-lived step token.
 pub const STEP_COOKIE: &str = "__Host-portcullis-step";
+/// The AuthnRequest an SP-initiated SSO login of this browser is waiting for. SameSite=None:
+/// the IdP's form posts the answer cross-site, and the cookie must come with it.
+pub const SSO_REQUEST_COOKIE: &str = "__Host-portcullis-sso";
 /// A one-shot message shown by the next page.
 pub const FLASH_COOKIE: &str = "__Host-portcullis-flash";
 
@@ -47,6 +50,20 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: Option<i64>) -> HeaderV
     let age = max_age_secs.map_or(String::new(), |s| format!("; Max-Age={s}"));
     let raw = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}");
     HeaderValue::from_str(&raw).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The cookie that binds an SP-initiated login to the browser that started it (10 minutes, as
+/// long as the request may be answered).
+pub fn sso_request_cookie(request_id: &str) -> HeaderValue {
+    let raw = format!(
+        "{SSO_REQUEST_COOKIE}={request_id}; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=600"
+    );
+    HeaderValue::from_str(&raw).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The AuthnRequest ID the browser's SSO cookie names, if any.
+pub fn sso_request_of(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SSO_REQUEST_COOKIE)
 }
 
 pub fn clear_cookie(name: &str) -> HeaderValue {

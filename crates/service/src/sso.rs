@@ -168,15 +168,35 @@ impl Portcullis {
             record.settings.sign_requests && certificate.is_some(),
         ))
     }
+}
 
-    /// Starts an SP-initiated login: returns the IdP URL to redirect the browser to.
+/// What the browser posted to the ACS.
+struct AcsPost<'a> {
+    saml_response: &'a str,
+    relay: Option<&'a str>,
+    /// The AuthnRequest ID its SSO cookie names.
+    browser_request: Option<&'a str>,
+}
+
+/// An SP-initiated login on its way to the IdP.
+#[derive(Debug)]
+pub struct SsoLoginStart {
+    /// Where to redirect the browser.
+    pub redirect_url: String,
+    /// The AuthnRequest's ID: the browser keeps it (a cookie) so that only the browser that
+    /// started a login can finish it.
+    pub request_id: String,
+}
+
+impl Portcullis {
+    /// Starts an SP-initiated login: the IdP URL to redirect the browser to.
     pub async fn sso_login_start(
         &self,
         meta: RequestMeta,
         org_id: &str,
         idp: &str,
         relay: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<SsoLoginStart> {
         let relay = relay_state(relay)?;
         let (_, record) = self.enabled_idp(org_id, idp).await?;
         let (entity, acs) = sp_urls(
@@ -218,7 +238,10 @@ impl Portcullis {
             Ok(((), vec![]))
         })
         .await?;
-        Ok(request.redirect_url)
+        Ok(SsoLoginStart {
+            redirect_url: request.redirect_url,
+            request_id: request.id,
+        })
     }
 
     /// The ACS: validates the response, resolves or provisions the account, maps groups to
@@ -230,12 +253,23 @@ impl Portcullis {
         idp: &str,
         saml_response: &str,
         relay: Option<&str>,
+        browser_request: Option<&str>,
     ) -> Result<SsoLogin> {
         let anonymous = Caller::anonymous(meta);
         let (org, record) = self.enabled_idp(org_id, idp).await?;
         let label = org_label(self, org);
         let result = self
-            .sso_acs_inner(&anonymous, org, &label, &record, saml_response, relay)
+            .sso_acs_inner(
+                &anonymous,
+                org,
+                &label,
+                &record,
+                AcsPost {
+                    saml_response,
+                    relay,
+                    browser_request,
+                },
+            )
             .await;
         if let Err(err) = &result {
             let code = match err {
@@ -266,9 +300,13 @@ impl Portcullis {
         org: OrgKey,
         label: &str,
         record: &IdpRecord,
-        saml_response: &str,
-        relay: Option<&str>,
+        post: AcsPost<'_>,
     ) -> Result<SsoLogin> {
+        let AcsPost {
+            saml_response,
+            relay,
+            browser_request,
+        } = post;
         let settings = &record.settings;
         let (entity, acs) = sp_urls(&self.config().public_url, label, settings.id.as_str());
         let trust = IdpTrust {
@@ -288,6 +326,16 @@ impl Portcullis {
             return Err(refusal(
                 "saml.unsolicited",
                 "IdP-initiated login is not enabled for this identity provider",
+            ));
+        }
+        // A response to our request is accepted only from the browser that started the login,
+        // so nobody can post their own login into someone else's browser (login CSRF).
+        if let Some(request) = &login.in_response_to
+            && browser_request != Some(request.as_str())
+        {
+            return Err(refusal(
+                "saml.other_browser",
+                "this sign-in was started in another browser; start it again here",
             ));
         }
         // The account is read from the store below and its state from the index: bring the

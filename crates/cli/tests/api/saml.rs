@@ -178,6 +178,7 @@ pub async fn start_login(app: &TestApp, org: &str, idp: &str) -> String {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let url = reqwest::Url::parse(&location).unwrap();
     let request = url
@@ -194,20 +195,52 @@ pub async fn start_login(app: &TestApp, org: &str, idp: &str) -> String {
         .unwrap();
     assert!(xml.contains("<samlp:AuthnRequest"), "{xml}");
     let id = xml.split(" ID=\"").nth(1).unwrap();
-    id[..id.find('"').unwrap()].to_owned()
+    let id = id[..id.find('"').unwrap()].to_owned();
+    // The browser keeps the request's id; only it can finish the login.
+    assert_eq!(
+        cookie,
+        format!("__Host-portcullis-sso={id}; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=600")
+    );
+    id
 }
 
 /// Posts a response to the ACS as the IdP's auto-submitting form would. A sign-in is a 303
 /// with the console session cookie (its attributes asserted here) and no body; the reply's
 /// body is then `{"session_token", "location", "user"}` read from the cookie, the Location
 /// and `GET /v1/users/me`. A refusal is the problem+json as sent.
+///
+/// It comes from the browser that started the login: with the cookie `/saml/.../login` set,
+/// naming the request the response answers (none for an unsolicited response).
 pub async fn acs(app: &TestApp, org: &str, idp: &str, saml_response: &str) -> Reply {
-    let resp = no_redirects()
+    let request = in_response_to(saml_response);
+    acs_from(app, org, idp, saml_response, request.as_deref()).await
+}
+
+/// The `InResponseTo` of a base64 response, as a browser's cookie would name it.
+fn in_response_to(saml_response: &str) -> Option<String> {
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(saml_response)
+        .ok()?;
+    let xml = String::from_utf8(xml).ok()?;
+    let at = xml.find("InResponseTo=\"")? + "InResponseTo=\"".len();
+    Some(xml[at..at + xml[at..].find('"')?].to_owned())
+}
+
+/// [`acs`] from a browser whose SSO cookie names `browser_request` (or that has none).
+pub async fn acs_from(
+    app: &TestApp,
+    org: &str,
+    idp: &str,
+    saml_response: &str,
+    browser_request: Option<&str>,
+) -> Reply {
+    let mut post = no_redirects()
         .post(format!("{}/saml/{org}/{idp}/acs", app.address))
-        .form(&[("SAMLResponse", saml_response)])
-        .send()
-        .await
-        .unwrap();
+        .form(&[("SAMLResponse", saml_response)]);
+    if let Some(request) = browser_request {
+        post = post.header("cookie", format!("__Host-portcullis-sso={request}"));
+    }
+    let resp = post.send().await.unwrap();
     let status = resp.status();
     let header = |name: &str| {
         resp.headers()

@@ -145,9 +145,17 @@ fn after_login(outcome: LoginOutcome, now: i64) -> Response {
 /// never in a body the browser shows.
 pub fn sso_signed_in(to: &str, session: &NewSession, now: i64) -> Response {
     let mut response = grant_session(Redirect::to(to).into_response(), session, now);
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
+    );
+    // The login it named is done.
+    headers.append(
+        header::SET_COOKIE,
+        header::HeaderValue::from_static(
+            "__Host-portcullis-sso=; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=0",
+        ),
     );
     response
 }

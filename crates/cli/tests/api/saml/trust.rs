@@ -9,8 +9,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{
-    Assertion, NOW, SSO_FAILURE, acs, audit, clocked, create_idp, idp_key, refused, sessions_of,
-    sso_session, start_login,
+    Assertion, NOW, SSO_FAILURE, acs, acs_from, audit, clocked, create_idp, idp_key, refused,
+    sessions_of, sso_session, start_login,
 };
 use crate::helpers::{TestApp, invite_and_accept};
 use crate::policy::operator;
@@ -274,4 +274,31 @@ async fn an_sso_session_reaches_its_org_only_and_cannot_change_the_accounts_cred
     )
     .await
     .assert_problem(403, "sso.second_factor_enrolled");
+}
+
+/// Login CSRF: someone who completes a login at the IdP (their own account) cannot post the
+/// response into another browser: a response to an SP-initiated login is accepted only with
+/// the cookie of the browser that started it.
+#[tokio::test]
+async fn a_login_is_finished_only_by_the_browser_that_started_it() {
+    let (app, _clock) = clocked().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    let mine = start_login(&app, "acme", "okta").await;
+    let theirs = start_login(&app, "acme", "okta").await;
+    let response = Assertion::new("c1", Some(&mine), &sp, "eve@corp.example").signed();
+    for cookie in [None, Some(theirs.as_str())] {
+        let revision = app.service.revision();
+        acs_from(&app, "acme", "okta", &response, cookie)
+            .await
+            .assert_problem(403, "saml.other_browser");
+        assert_eq!(
+            app.service.revision(),
+            revision,
+            "{cookie:?}: nothing changed"
+        );
+    }
+    let login = acs_from(&app, "acme", "okta", &response, Some(&mine)).await;
+    login.assert_status(303);
 }
