@@ -192,6 +192,12 @@ async fn an_sso_session_reaches_its_org_only_and_cannot_change_the_accounts_cred
         json!({"subject": {"token": token}, "permission": "sidebar.view",
                "resource": {"org": "globex"}})
     };
+    let listed = app.get("/v1/users/me/orgs", &sso).await;
+    let listed = listed.assert_status(200).to_string();
+    assert!(
+        listed.contains("acme") && !listed.contains("globex"),
+        "{listed}"
+    );
     let denied = app.post("/v1/check", &alice, asked(&sso)).await;
     let denied = denied.assert_status(200).clone();
     assert_eq!(denied["allowed"], false);
