@@ -344,17 +344,55 @@ impl Portcullis {
         self.catch_up().await?;
         // Who: (org, idp, NameID). A known identity signs in its linked account if this org
         // may vouch for it; an unknown one may be provisioned (JIT), never attached to an
-        // existing account by its email address.
+        // existing account by its email address unless the org already owns that account.
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {
             (login.name_id_format.as_deref() == Some(portcullis_saml::NAME_ID_EMAIL))
                 .then(|| login.name_id.clone())
         });
-        let linked = self.store().sso_account(record.key, &login.name_id).await?;
+        let mut existing = self.store().sso_account(record.key, &login.name_id).await?;
         let mut new_user: Option<NewUser> = None;
-        if let Some(user) = linked {
+        if let Some(user) = existing {
             // Checked again in the transaction; this early answer keeps refusals cheap.
             idp_may_vouch(org, self.account_trust(user).await?)?;
+        } else {
+            if !settings.jit_enabled {
+                return Err(refusal(
+                    "saml.no_account",
+                    "no account is linked to this identity and JIT provisioning is off",
+                ));
+            }
+            let email = email_raw
+                .as_deref()
+                .and_then(|e| Email::parse(e).ok())
+                .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
+            if let Some(found) = self.store().user_by_email(&email).await? {
+                // Only an account this org already owns (provisioned through an IdP of its,
+                // since replaced) is found again; any other is never attached by its email.
+                if idp_may_vouch(org, self.account_trust(found.key).await?).is_err() {
+                    return Err(account_not_owned());
+                }
+                existing = Some(found.key);
+            } else {
+                new_user = Some(NewUser {
+                    id: crate::sessions::parse_id("id", &new_user_id(&email))?,
+                    email,
+                    first_name: crate::sessions::check_name(
+                        "first_name",
+                        &first(&login, mapping.get("first_name")).unwrap_or_default(),
+                        crate::sessions::MAX_NAME_CHARS,
+                    )?,
+                    last_name: crate::sessions::check_name(
+                        "last_name",
+                        &first(&login, mapping.get("last_name")).unwrap_or_default(),
+                        crate::sessions::MAX_NAME_CHARS,
+                    )?,
+                    password_hash: None,
+                    operator: false,
+                });
+            }
+        }
+        if let Some(user) = existing {
             if !self.with_index(|i| i.user(user).is_some_and(|u| u.active)) {
                 return Err(refusal("saml.user_suspended", "this account is suspended"));
             }
@@ -371,38 +409,7 @@ impl Portcullis {
                      provider cannot skip; sign in with the account's password and code",
                 ));
             }
-        } else {
-            if !settings.jit_enabled {
-                return Err(refusal(
-                    "saml.no_account",
-                    "no account is linked to this identity and JIT provisioning is off",
-                ));
-            }
-            let email = email_raw
-                .as_deref()
-                .and_then(|e| Email::parse(e).ok())
-                .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
-            if self.store().user_by_email(&email).await?.is_some() {
-                return Err(account_not_owned());
-            }
-            new_user = Some(NewUser {
-                id: crate::sessions::parse_id("id", &new_user_id(&email))?,
-                email,
-                first_name: crate::sessions::check_name(
-                    "first_name",
-                    &first(&login, mapping.get("first_name")).unwrap_or_default(),
-                    crate::sessions::MAX_NAME_CHARS,
-                )?,
-                last_name: crate::sessions::check_name(
-                    "last_name",
-                    &first(&login, mapping.get("last_name")).unwrap_or_default(),
-                    crate::sessions::MAX_NAME_CHARS,
-                )?,
-                password_hash: None,
-                operator: false,
-            });
         }
-        let existing = linked;
         let groups: Vec<String> = mapping
             .get("groups")
             .and_then(|a| login.attributes.get(a))

@@ -308,3 +308,33 @@ async fn a_login_is_finished_only_by_the_browser_that_started_it() {
     let login = acs_from(&app, "acme", "okta", &response, Some(&mine)).await;
     login.assert_status(303);
 }
+
+/// An org that replaces its identity provider finds its managed accounts again by email (its
+/// new IdP may vouch for them as the old one did); an account it does not own stays refused.
+#[tokio::test]
+async fn a_replaced_idp_finds_the_orgs_managed_accounts_again_and_only_those() {
+    let (app, _clock) = clocked().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    let first = sso_session(&app, &sp, "m1", "dave@corp.example").await;
+    let dave = app.get("/v1/users/me", &first).await.assert_status(200)["id"].clone();
+    app.delete("/v1/orgs/acme/identity-providers/okta", &alice)
+        .await
+        .assert_status(204);
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    let again = sso_session(&app, &sp, "m2", "dave@corp.example").await;
+    assert_eq!(
+        app.get("/v1/users/me", &again).await.assert_status(200)["id"],
+        dave
+    );
+    let request = start_login(&app, "acme", "okta").await;
+    acs(
+        &app,
+        "acme",
+        "okta",
+        &Assertion::new("m3", Some(&request), &sp, "alice@example.com").signed(),
+    )
+    .await
+    .assert_problem(403, "saml.account_not_owned");
+}
