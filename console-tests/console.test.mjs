@@ -403,6 +403,72 @@ test('the admin edits an identity provider, sees an expiring certificate, enforc
   assert.equal(await admin.getByRole('row', { name: /spare/ }).count(), 0);
 });
 
+// Browser SSO end to end with real IdP software: pysaml2, started by scripts/console-tests.sh
+// as another site (localhost) than the server (127.0.0.1), as a real IdP would be.
+test('a person clicks "Sign in with" an IdP, authenticates there and lands signed in to the console', { skip: !process.env.IDP_URL && 'no test IdP (IDP_URL)' }, async () => {
+  const IDP = process.env.IDP_URL;
+  const certificate = readFileSync(new URL('../crates/saml/tests/fixtures/idp.crt', import.meta.url), 'utf8');
+  // Every option the API has is on the form.
+  await admin.goto(`${BASE}/a/acme/security`);
+  await admin.getByText('Create Identity Provider').click();
+  await admin.getByLabel('Identity provider id').fill('pysaml');
+  await admin.getByLabel('Name', { exact: true }).fill('pysaml2');
+  await admin.getByLabel('Entity id', { exact: true }).fill(`${IDP}/metadata`);
+  await admin.getByLabel('SSO URL', { exact: true }).fill(`${IDP}/sso/redirect`);
+  await admin.getByLabel('Signing certificate (PEM)').fill(certificate);
+  await admin.getByLabel(/JIT provisioning \(new/).check();
+  await admin.getByLabel('Role of JIT members', { exact: true }).selectOption('team_contributor');
+  await admin.getByLabel('NameID format', { exact: true }).selectOption({ label: 'email address' });
+  await admin.getByLabel('Email attribute', { exact: true }).fill('mail');
+  await admin.getByLabel('First name attribute', { exact: true }).fill('givenName');
+  await admin.getByLabel('Last name attribute', { exact: true }).fill('sn');
+  await admin.getByLabel('Groups attribute', { exact: true }).fill('memberOf');
+  await admin.getByLabel(/Group to team mapping \(one/).fill('ml-engineers = vision');
+  await admin.getByLabel('Clock skew (seconds)', { exact: true }).fill('90');
+  await admin.getByLabel('Enable', { exact: true }).check();
+  await admin.getByRole('button', { name: 'Create', exact: true }).click();
+  assert.match(await flash(admin), /identity provider created/);
+  // The edit form shows what was saved, and the SP addresses to give the IdP.
+  await admin.getByText('Edit or delete pysaml').click();
+  assert.equal(await admin.getByLabel('Role of JIT members of pysaml').inputValue(), 'team_contributor');
+  assert.equal(await admin.getByLabel('Groups attribute of pysaml').inputValue(), 'memberOf');
+  assert.match(await admin.getByLabel(/Group to team mapping of pysaml/).inputValue(), /ml-engineers = vision/);
+  assert.equal(await admin.getByLabel('Clock skew of pysaml (seconds)').inputValue(), '90');
+  assert.ok(await admin.getByLabel(/JIT provisioning of pysaml/).isChecked());
+  assert.ok(!(await admin.getByLabel(/Allow IdP-initiated login for pysaml/).isChecked()));
+  const row = admin.getByRole('row', { name: /pysaml2/ });
+  assert.match(await row.textContent(), new RegExp(`ACS URL ${BASE}/saml/acme/pysaml/acs`));
+
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const dave = await context.newPage();
+  dave.setDefaultTimeout(10000);
+  try {
+    await dave.goto(`${BASE}/sign-in?org=acme`);
+    await dave.getByRole('link', { name: 'Sign in with pysaml2' }).click();
+    await dave.waitForURL((url) => url.href.startsWith(`${IDP}/sso/redirect`));
+    await dave.locator('input[name="username"]').fill('dave');
+    await dave.locator('input[name="password"]').fill('dave-secret');
+    await dave.getByRole('button', { name: 'Sign in' }).click();
+    // The IdP's page posts the response to the ACS, which answers 303 to the org's home.
+    await dave.waitForURL(`${BASE}/a/acme/apps`);
+    assert.match(await dave.locator('main').textContent(), /vision|faces|apps/i);
+    const cookies = await context.cookies(BASE);
+    const session = cookies.find((c) => c.name === '__Host-portcullis');
+    assert.ok(session, 'the console session cookie is set');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.secure, true);
+    assert.equal(session.sameSite, 'Strict');
+    assert.equal(session.expires, -1, 'ends with the browser, as a sign-in without "remember me"');
+    // No page of the flow showed the token.
+    assert.ok(!(await dave.content()).includes(session.value));
+    // The JIT member is in the org, in the mapped team, with the chosen role.
+    await admin.goto(`${BASE}/a/acme/members`);
+    assert.match(await admin.getByRole('row', { name: /dave/ }).first().textContent(), /Team Contributor/);
+  } finally {
+    await context.close();
+  }
+});
+
 test('the admin sets and clears the budget; a member without billing.manage is refused', async () => {
   await admin.goto(`${BASE}/a/acme/billing`);
   await admin.getByLabel('Monthly budget').fill('1000');

@@ -23,10 +23,15 @@ fi
 
 work="$(mktemp -d)"
 server_pid=""
+idp_pid=""
 cleanup() {
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2> /dev/null; then
         kill -TERM "$server_pid"
         wait "$server_pid" || true
+    fi
+    if [[ -n "$idp_pid" ]] && kill -0 "$idp_pid" 2> /dev/null; then
+        kill -TERM "$idp_pid"
+        wait "$idp_pid" || true
     fi
     rm -rf "$work"
 }
@@ -44,8 +49,32 @@ base="$(sed -n 's/^portcullis listening on //p' "$work/stdout")"
 [[ -n "$base" ]] || { echo "the server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 echo "console tests against $base"
 
+# The real SAML identity provider of the SSO flow (pysaml2, in the venv scripts/setup.sh
+# builds), named `localhost` so that it is another site than the server (127.0.0.1), as in a
+# real deployment. It reads acme/pysaml's SP metadata when the first login arrives.
+idp_url=""
+python=target/idp-venv/bin/python
+if [[ -x "$python" ]]; then
+    fixtures=crates/saml/tests/fixtures
+    PYTHONWARNINGS=ignore "$python" crates/cli/tests/idp/pysaml2_idp.py \
+        "$base/saml/acme/pysaml/metadata" "$fixtures/idp.key" "$fixtures/idp.crt" --host localhost \
+        > "$work/idp.out" 2> "$work/idp.log" &
+    idp_pid=$!
+    for _ in $(seq 1 100); do
+        grep -q '^READY ' "$work/idp.out" 2> /dev/null && break
+        kill -0 "$idp_pid" 2> /dev/null || { cat "$work/idp.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    idp_url="http://localhost:$(sed -n 's/^READY //p' "$work/idp.out")"
+elif [[ "${CI:-}" == "true" ]]; then
+    echo "the test IdP's venv is missing (bash scripts/setup.sh)" >&2
+    exit 1
+else
+    echo "SKIPPED: the browser SSO flow (no target/idp-venv; bash scripts/setup.sh)"
+fi
+
 status=0
-(cd console-tests && PORTCULLIS_URL="$base" CHROMIUM="$chromium" \
+(cd console-tests && PORTCULLIS_URL="$base" IDP_URL="$idp_url" CHROMIUM="$chromium" \
     PROFILE_DIR="$work/profile" node --test --test-concurrency=1) || status=$?
 if ((status != 0)); then
     echo "---- server log (tail) ----" >&2

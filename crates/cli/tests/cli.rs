@@ -531,9 +531,14 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
 
 /// Starts `serve` with JSON logs (request spans at debug) written to `log`, over `store`.
 fn start_logging_to(store: &[String], log: &Path) -> Server {
+    start_logging_with(store, log, &[])
+}
+
+fn start_logging_with(store: &[String], log: &Path, env: &[(&str, &str)]) -> Server {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--log-format", "json"];
     args.extend(store.iter().map(String::as_str));
     let mut child = portcullis(&args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info,tower_http=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -866,4 +871,111 @@ async fn doctor_names_accounts_that_collide_under_the_canonical_email_form() {
         report["email_keys"]["collisions"],
         serde_json::json!([{"canonical": "kate@example.com", "accounts": ["kate", "other"]}])
     );
+
+/// `public_url` names the SP addresses an IdP is configured with: derived from the listening
+/// address when unset (and then `serve` warns once identity providers exist), taken as given
+/// from the environment (or flag, or file), and shown by `portcullis config`.
+#[tokio::test]
+async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let token = init_operator(&store);
+    let client = reqwest::Client::new();
+    let warned = |log: &Path| {
+        json_lines(log).iter().any(|line| {
+            line["level"] == "WARN"
+                && line["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("`public_url` is not set"))
+        })
+    };
+
+    // No IdP yet: no warning. The IdP's answer carries addresses under the listening address.
+    let log = dir.path().join("first.log");
+    let server = start_logging_to(&store, &log);
+    let (status, _) = post(
+        &client,
+        format!("{}/v1/orgs", server.address),
+        Some(&token),
+        json!({"id": "acme", "name": "Acme", "billing_email": "b@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let certificate: String = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../saml/tests/fixtures/idp.crt"
+    ))
+    .unwrap()
+    .lines()
+    .filter(|l| !l.starts_with("-----"))
+    .collect();
+    let (status, idp) = post(
+        &client,
+        format!("{}/v1/orgs/acme/identity-providers", server.address),
+        Some(&token),
+        json!({"id": "okta", "entity_id": "https://idp.example/", "sso_url": "https://idp.example/sso",
+               "certificates": [certificate]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{idp}");
+    assert_eq!(
+        idp["sp_entity_id"],
+        format!("{}/saml/acme/okta/metadata", server.address)
+    );
+    assert_eq!(
+        idp["acs_url"],
+        format!("{}/saml/acme/okta/acs", server.address)
+    );
+    assert!(server.terminate().success());
+    assert!(!warned(&log), "no identity provider existed at start-up");
+
+    // Restarted with the IdP and still no public_url: the warning.
+    let log = dir.path().join("second.log");
+    let server = start_logging_to(&store, &log);
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert!(server.terminate().success());
+    assert!(warned(&log), "serve warns about the derived public_url");
+
+    // Set in the environment: the addresses follow it, no warning.
+    let log = dir.path().join("third.log");
+    let server = start_logging_with(
+        &store,
+        &log,
+        &[("PORTCULLIS_PUBLIC_URL", "https://sso.example.com/auth/")],
+    );
+    let idp: Value = client
+        .get(format!(
+            "{}/v1/orgs/acme/identity-providers/okta",
+            server.address
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        idp["sp_entity_id"],
+        "https://sso.example.com/auth/saml/acme/okta/metadata"
+    );
+    assert_eq!(
+        idp["acs_url"],
+        "https://sso.example.com/auth/saml/acme/okta/acs"
+    );
+    assert!(server.terminate().success());
+    assert!(!warned(&log));
+
+    let mut config = vec!["config"];
+    config.extend(store.iter().map(String::as_str));
+    let output =
+        run(portcullis(&config).env("PORTCULLIS_PUBLIC_URL", "https://sso.example.com/auth/"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(shown["public_url"], "https://sso.example.com/auth");
 }

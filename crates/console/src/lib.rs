@@ -22,6 +22,9 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
+pub use pages::auth::sso_signed_in;
+pub use session::{sso_request_cookie, sso_request_of};
+
 pub type ConsoleState = Arc<Portcullis>;
 
 /// The Content-Security-Policy of every console response.

@@ -25,6 +25,9 @@ pub const SESSION_COOKIE: &str = "__Host-portcullis";
 pub const PRE_COOKIE: &str = "__Host-portcullis-pre";
 /// A pending login step (two-factor or password change): the short-lived step token.
 pub const STEP_COOKIE: &str = "__Host-portcullis-step";
+/// The AuthnRequest an SP-initiated SSO login of this browser is waiting for. SameSite=None:
+/// the IdP's form posts the answer cross-site, and the cookie must come with it.
+pub const SSO_REQUEST_COOKIE: &str = "__Host-portcullis-sso";
 /// A one-shot message shown by the next page.
 pub const FLASH_COOKIE: &str = "__Host-portcullis-flash";
 
@@ -47,6 +50,20 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: Option<i64>) -> HeaderV
     let age = max_age_secs.map_or(String::new(), |s| format!("; Max-Age={s}"));
     let raw = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}");
     HeaderValue::from_str(&raw).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The cookie that binds an SP-initiated login to the browser that started it (10 minutes, as
+/// long as the request may be answered).
+pub fn sso_request_cookie(request_id: &str) -> HeaderValue {
+    let raw = format!(
+        "{SSO_REQUEST_COOKIE}={request_id}; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=600"
+    );
+    HeaderValue::from_str(&raw).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The AuthnRequest ID the browser's SSO cookie names, if any.
+pub fn sso_request_of(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SSO_REQUEST_COOKIE)
 }
 
 pub fn clear_cookie(name: &str) -> HeaderValue {
@@ -111,6 +128,28 @@ fn to_sign_in() -> Response {
     response
 }
 
+/// The session cookie is SameSite=Strict, so a browser does not send it on a navigation that
+/// another site started: the 303 of the SSO assertion consumer, whose form the IdP's page
+/// posted. Such a request without the cookie gets a page that reloads itself; the reload is
+/// this site's own navigation and carries the cookie (or, without one, ends at the sign-in).
+fn cross_site_without_cookie(parts: &Parts) -> Option<Response> {
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if !cross_site || parts.method != axum::http::Method::GET {
+        return None;
+    }
+    let page = "<!doctype html><html><head><meta charset=\"utf-8\">\
+        <meta http-equiv=\"refresh\" content=\"0\"><title>Signing in</title></head>\
+        <body><p>Signing in…</p></body></html>";
+    let mut response = (StatusCode::OK, axum::response::Html(page)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(response)
+}
+
 impl FromRequestParts<ConsoleState> for SignedIn {
     type Rejection = Response;
 
@@ -118,7 +157,8 @@ impl FromRequestParts<ConsoleState> for SignedIn {
         parts: &mut Parts,
         state: &ConsoleState,
     ) -> Result<Self, Self::Rejection> {
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .ok_or_else(|| cross_site_without_cookie(parts).unwrap_or_else(to_sign_in))?;
         let caller = state
             .authenticate(token, request_meta(parts))
             .map_err(|_| to_sign_in())?;

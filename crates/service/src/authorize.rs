@@ -1,7 +1,7 @@
 //! Permission checks for use cases, on top of the pure decision function.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Decision, Denial, Resource, Subject, check};
+use portcullis_core::decision::{Binding, Decision, Denial, Resource, Subject, check};
 use portcullis_core::index::{AccessIndex, Account};
 use portcullis_core::{AppKey, OrgKey, Permission, TeamKey, UserKey};
 use portcullis_store::AuditRecord;
@@ -197,11 +197,21 @@ impl Portcullis {
                 Resource::Account(_) => false,
             };
         };
+        // A credential bound to one organization (an SSO session, a bound PAT) does not even
+        // see the user's other organizations or personal account.
+        let beyond_binding = |account: Account| match &caller.subject.binding {
+            Binding::Org(bound) => account != Account::Org(*bound),
+            _ => false,
+        };
         self.with_index(|index| match resource {
             Resource::Account(Account::Org(org)) => {
-                index.membership(user, org).is_some() && !sso_blocked(index, &caller.subject, org)
+                index.membership(user, org).is_some()
+                    && !sso_blocked(index, &caller.subject, org)
+                    && !beyond_binding(Account::Org(org))
             }
-            Resource::Account(Account::User(owner)) => owner == user,
+            Resource::Account(Account::User(owner)) => {
+                owner == user && !beyond_binding(Account::User(owner))
+            }
             Resource::App(_) | Resource::AppItem { .. } => {
                 let mut unscoped = Subject::user(user);
                 unscoped.sso_orgs.clone_from(&caller.subject.sso_orgs);

@@ -10,7 +10,8 @@ use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
 use portcullis_core::{OrgKey, OrgRole, Permission, Timestamp};
-use portcullis_saml::{CertificateInfo, IdpMetadata, NAME_ID_EMAIL, SamlError};
+use portcullis_saml::{CertificateInfo, IdpMetadata, SamlError};
+pub use portcullis_saml::{NAME_ID_EMAIL, NAME_ID_PERSISTENT, NAME_ID_UNSPECIFIED};
 use portcullis_store::{AuditRecord, IdpRecord, IdpSettings};
 use serde_json::json;
 

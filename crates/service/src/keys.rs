@@ -2,7 +2,7 @@
 //! an optional expiry and an optional organization binding; shown once; revocable.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::Resource;
+use portcullis_core::decision::{Binding, Resource};
 use portcullis_core::index::Account;
 use portcullis_core::{Change, CredentialKind, Permission, PermissionSet, Timestamp, token};
 use portcullis_store::{AuditRecord, CredentialRecord, NewCredential};
@@ -68,8 +68,24 @@ impl Portcullis {
                 "expiry must be in the future",
             ));
         }
-        let org = match &input.org {
-            Some(id) => {
+        // A session from an organization's identity provider makes tokens for that
+        // organization only.
+        let sso_org = match caller.subject.binding {
+            Binding::Org(org) if crate::sso_trust::is_sso_session(caller) => Some(org),
+            _ => None,
+        };
+        let org = match (&input.org, sso_org) {
+            (None, Some(org)) => Some(org),
+            (Some(id), Some(bound)) if self.resolve_org(id)? != bound => {
+                return Err(ServiceError::NotAllowed {
+                    code: "credential.bound",
+                    message: "a session from an organization's identity provider makes tokens for \
+                              that organization only"
+                        .into(),
+                });
+            }
+            (None, None) => None,
+            (Some(id), _) => {
                 let org = self.resolve_org(id)?;
                 if !input.service {
                     self.require_visible(
@@ -80,7 +96,6 @@ impl Portcullis {
                 }
                 Some(org)
             }
-            None => None,
         };
         let kind = if input.service {
             let operator = self.with_index(|index| index.user(user).is_some_and(|u| u.operator));

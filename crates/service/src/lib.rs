@@ -32,6 +32,7 @@ pub mod passwords;
 pub mod policy;
 pub mod sessions;
 pub mod sso;
+mod sso_trust;
 pub mod teams;
 pub mod totp;
 pub mod transfer;

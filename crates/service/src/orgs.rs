@@ -159,7 +159,13 @@ impl Portcullis {
     /// The organizations the caller belongs to, with its role in each.
     pub async fn my_orgs(&self, caller: &Caller) -> Result<Vec<(OrgRecord, OrgRole)>> {
         let user = self.require_user(caller)?;
-        Ok(self.store().orgs_of_user(user).await?)
+        let mut orgs = self.store().orgs_of_user(user).await?;
+        // A credential bound to one organization (an SSO session among them) does not list the
+        // user's others.
+        if let portcullis_core::decision::Binding::Org(bound) = caller.subject.binding {
+            orgs.retain(|(org, _)| org.key == bound);
+        }
+        Ok(orgs)
     }
 }
 

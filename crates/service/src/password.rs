@@ -130,6 +130,7 @@ impl Portcullis {
                         message: "changing the password needs a login session".into(),
                     });
                 }
+                crate::sso_trust::require_own_sign_in(caller)?;
                 (caller, user, None)
             }
             ChangeAuthority::ChangeToken(caller, raw) => {
@@ -251,7 +252,9 @@ impl Portcullis {
         let Some(user) = self.store().user_by_email(&parsed).await? else {
             return Ok(());
         };
-        if !user.active {
+        // An account an organization manages signs in only through that organization's
+        // identity provider: a password would be a way in the organization does not control.
+        if !user.active || self.store().user_managed_by(user.key).await?.is_some() {
             return Ok(());
         }
         let (secret, hash) = one_time_secret("pcr");

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::sessions::{NewSession, credential_change, public_id};
+use crate::sso_trust::{AccountTrust, Vouch, account_not_owned, idp_may_vouch};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
@@ -138,6 +139,14 @@ impl Portcullis {
         Ok((org, record))
     }
 
+    /// The facts [`idp_may_vouch`] decides on, from the index and the store.
+    async fn account_trust(&self, user: UserKey) -> Result<AccountTrust> {
+        Ok(AccountTrust {
+            operator: self.with_index(|i| i.user(user).is_some_and(|u| u.operator)),
+            managed_by: self.store().user_managed_by(user).await?,
+        })
+    }
+
     /// SP metadata XML for one IdP connection.
     pub async fn sp_metadata(&self, org_id: &str, idp: &str) -> Result<String> {
         let (_, record) = self.enabled_idp(org_id, idp).await?;
@@ -159,15 +168,35 @@ impl Portcullis {
             record.settings.sign_requests && certificate.is_some(),
         ))
     }
+}
 
-    /// Starts an SP-initiated login: returns the IdP URL to redirect the browser to.
+/// What the browser posted to the ACS.
+struct AcsPost<'a> {
+    saml_response: &'a str,
+    relay: Option<&'a str>,
+    /// The AuthnRequest ID its SSO cookie names.
+    browser_request: Option<&'a str>,
+}
+
+/// An SP-initiated login on its way to the IdP.
+#[derive(Debug)]
+pub struct SsoLoginStart {
+    /// Where to redirect the browser.
+    pub redirect_url: String,
+    /// The AuthnRequest's ID: the browser keeps it (a cookie) so that only the browser that
+    /// started a login can finish it.
+    pub request_id: String,
+}
+
+impl Portcullis {
+    /// Starts an SP-initiated login: the IdP URL to redirect the browser to.
     pub async fn sso_login_start(
         &self,
         meta: RequestMeta,
         org_id: &str,
         idp: &str,
         relay: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<SsoLoginStart> {
         let relay = relay_state(relay)?;
         let (_, record) = self.enabled_idp(org_id, idp).await?;
         let (entity, acs) = sp_urls(
@@ -209,7 +238,10 @@ impl Portcullis {
             Ok(((), vec![]))
         })
         .await?;
-        Ok(request.redirect_url)
+        Ok(SsoLoginStart {
+            redirect_url: request.redirect_url,
+            request_id: request.id,
+        })
     }
 
     /// The ACS: validates the response, resolves or provisions the account, maps groups to
@@ -221,12 +253,23 @@ impl Portcullis {
         idp: &str,
         saml_response: &str,
         relay: Option<&str>,
+        browser_request: Option<&str>,
     ) -> Result<SsoLogin> {
         let anonymous = Caller::anonymous(meta);
         let (org, record) = self.enabled_idp(org_id, idp).await?;
         let label = org_label(self, org);
         let result = self
-            .sso_acs_inner(&anonymous, org, &label, &record, saml_response, relay)
+            .sso_acs_inner(
+                &anonymous,
+                org,
+                &label,
+                &record,
+                AcsPost {
+                    saml_response,
+                    relay,
+                    browser_request,
+                },
+            )
             .await;
         if let Err(err) = &result {
             let code = match err {
@@ -257,9 +300,13 @@ impl Portcullis {
         org: OrgKey,
         label: &str,
         record: &IdpRecord,
-        saml_response: &str,
-        relay: Option<&str>,
+        post: AcsPost<'_>,
     ) -> Result<SsoLogin> {
+        let AcsPost {
+            saml_response,
+            relay,
+            browser_request,
+        } = post;
         let settings = &record.settings;
         let (entity, acs) = sp_urls(&self.config().public_url, label, settings.id.as_str());
         let trust = IdpTrust {
@@ -281,20 +328,34 @@ impl Portcullis {
                 "IdP-initiated login is not enabled for this identity provider",
             ));
         }
+        // A response to our request is accepted only from the browser that started the login,
+        // so nobody can post their own login into someone else's browser (login CSRF).
+        if let Some(request) = &login.in_response_to
+            && browser_request != Some(request.as_str())
+        {
+            return Err(refusal(
+                "saml.other_browser",
+                "this sign-in was started in another browser; start it again here",
+            ));
+        }
         // The account is read from the store below and its state from the index: bring the
         // index up to every committed write first, so a user provisioned or linked through
         // another server a moment ago is not mistaken for a suspended or unknown one.
         self.catch_up().await?;
-        // Who: (org, idp, NameID); JIT may provision.
+        // Who: (org, idp, NameID). A known identity signs in its linked account if this org
+        // may vouch for it; an unknown one may be provisioned (JIT), never attached to an
+        // existing account by its email address unless the org already owns that account.
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {
             (login.name_id_format.as_deref() == Some(portcullis_saml::NAME_ID_EMAIL))
                 .then(|| login.name_id.clone())
         });
-        let linked = self.store().sso_account(record.key, &login.name_id).await?;
+        let mut existing = self.store().sso_account(record.key, &login.name_id).await?;
         let mut new_user: Option<NewUser> = None;
-        let mut existing: Option<UserKey> = linked;
-        if linked.is_none() {
+        if let Some(user) = existing {
+            // Checked again in the transaction; this early answer keeps refusals cheap.
+            idp_may_vouch(org, self.account_trust(user).await?)?;
+        } else {
             if !settings.jit_enabled {
                 return Err(refusal(
                     "saml.no_account",
@@ -305,41 +366,49 @@ impl Portcullis {
                 .as_deref()
                 .and_then(|e| Email::parse(e).ok())
                 .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
-            match self.store().user_by_email(&email).await? {
-                // An existing user is linked only if this org already vouches for it.
-                Some(user) if self.with_index(|i| i.membership(user.key, org).is_some()) => {
-                    existing = Some(user.key);
+            if let Some(found) = self.store().user_by_email(&email).await? {
+                // Only an account this org already owns (provisioned through an IdP of its,
+                // since replaced) is found again; any other is never attached by its email.
+                if idp_may_vouch(org, self.account_trust(found.key).await?).is_err() {
+                    return Err(account_not_owned());
                 }
-                Some(_) => {
-                    return Err(refusal(
-                        "saml.email_taken",
-                        "an account with this email exists and is not a member of this organization",
-                    ));
-                }
-                None => {
-                    new_user = Some(NewUser {
-                        id: crate::sessions::parse_id("id", &new_user_id(&email))?,
-                        email,
-                        first_name: crate::sessions::check_name(
-                            "first_name",
-                            &first(&login, mapping.get("first_name")).unwrap_or_default(),
-                            crate::sessions::MAX_NAME_CHARS,
-                        )?,
-                        last_name: crate::sessions::check_name(
-                            "last_name",
-                            &first(&login, mapping.get("last_name")).unwrap_or_default(),
-                            crate::sessions::MAX_NAME_CHARS,
-                        )?,
-                        password_hash: None,
-                        operator: false,
-                    });
-                }
+                existing = Some(found.key);
+            } else {
+                new_user = Some(NewUser {
+                    id: crate::sessions::parse_id("id", &new_user_id(&email))?,
+                    email,
+                    first_name: crate::sessions::check_name(
+                        "first_name",
+                        &first(&login, mapping.get("first_name")).unwrap_or_default(),
+                        crate::sessions::MAX_NAME_CHARS,
+                    )?,
+                    last_name: crate::sessions::check_name(
+                        "last_name",
+                        &first(&login, mapping.get("last_name")).unwrap_or_default(),
+                        crate::sessions::MAX_NAME_CHARS,
+                    )?,
+                    password_hash: None,
+                    operator: false,
+                });
             }
         }
-        if let Some(user) = existing
-            && !self.with_index(|i| i.user(user).is_some_and(|u| u.active))
-        {
-            return Err(refusal("saml.user_suspended", "this account is suspended"));
+        if let Some(user) = existing {
+            if !self.with_index(|i| i.user(user).is_some_and(|u| u.active)) {
+                return Err(refusal("saml.user_suspended", "this account is suspended"));
+            }
+            // An IdP login does not stand in for a second factor the account's owner set up.
+            if self
+                .store()
+                .totp_factor(user)
+                .await?
+                .is_some_and(|f| f.enabled)
+            {
+                return Err(refusal(
+                    "sso.second_factor_enrolled",
+                    "this account has a second factor, which a sign-in through an identity \
+                     provider cannot skip; sign in with the account's password and code",
+                ));
+            }
         }
         let groups: Vec<String> = mapping
             .get("groups")
@@ -362,6 +431,8 @@ impl Portcullis {
         let idp_key = record.key;
         let idp_id = settings.id.as_str().to_owned();
         let jit = settings.jit_enabled;
+        let operator =
+            existing.is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
         let default_role = settings.default_role;
         let committed: Committed<(UserRecord, Option<String>)> = self
             .commit(anonymous, async |w| {
@@ -384,17 +455,26 @@ impl Portcullis {
                     relay_state = stored;
                 }
                 let mut changes = Vec::new();
-                let user = match (&new_user, existing) {
-                    (_, Some(user)) => user,
+                let (user, vouch) = match (&new_user, existing) {
+                    (_, Some(user)) => {
+                        // The link may predate the rules, or the account changed hands since
+                        // the check above: the decision stands on what this transaction reads.
+                        let trust = AccountTrust {
+                            operator,
+                            managed_by: w.user_managed_by(user).await?,
+                        };
+                        (user, idp_may_vouch(org, trust)?)
+                    }
                     (Some(new), None) => {
                         let key = w.create_user(new).await?;
+                        w.set_user_managed_by(key, org).await?;
                         changes.push(Change::UserUpserted {
                             key,
                             id: new.id.as_str().to_owned(),
                             active: true,
                             operator: false,
                         });
-                        key
+                        (key, Vouch::Managed)
                     }
                     (None, None) => return Err(ServiceError::NotFound("user")),
                 };
@@ -451,7 +531,8 @@ impl Portcullis {
                     token_hash: minted.hash,
                     description: format!("SSO session ({label}/{idp_id})"),
                     scopes: PermissionSet::all(),
-                    org: None,
+                    // Reaches this organization only, whatever else the account may reach.
+                    org: Some(org),
                     app: None,
                     expires_at: Some(expires_at),
                 };
@@ -473,7 +554,7 @@ impl Portcullis {
                             "credential": new.public_id,
                         }),
                     )
-                    .with_details(json!({"assertion": login.assertion_id})),
+                    .with_details(json!({"assertion": login.assertion_id, "vouched": vouch.as_str()})),
                 );
                 let record = UserRecord {
                     key: user,

@@ -124,6 +124,7 @@ impl Portcullis {
                         message: "two-factor settings need a login session".into(),
                     });
                 }
+                crate::sso_trust::require_own_sign_in(caller)?;
                 Ok(user)
             }
             TotpAuthority::EnrolmentToken(_, raw) => Ok(self

@@ -191,6 +191,16 @@ impl Store {
         user.map(user_key).transpose()
     }
 
+    /// The organization that provisioned (and so owns) the account, if any.
+    pub async fn user_managed_by(&self, user: UserKey) -> Result<Option<OrgKey>> {
+        let org: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT managed_by FROM users WHERE account_id = $1")
+                .bind(id_of(user.0))
+                .fetch_optional(&self.pool)
+                .await?;
+        org.flatten().map(org_key).transpose()
+    }
+
     pub async fn org_sso(&self, org: OrgKey) -> Result<OrgSso> {
         let row: Option<(i64, String)> =
             sqlx::query_as("SELECT enforced, break_glass FROM org_sso WHERE org_id = $1")
@@ -415,6 +425,26 @@ impl Write {
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    /// Records that `org` provisioned the account and owns it.
+    pub async fn set_user_managed_by(&mut self, user: UserKey, org: OrgKey) -> Result<()> {
+        sqlx::query("UPDATE users SET managed_by = $1 WHERE account_id = $2")
+            .bind(id_of(org.0))
+            .bind(id_of(user.0))
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The organization owning the account, as this transaction sees it.
+    pub async fn user_managed_by(&mut self, user: UserKey) -> Result<Option<OrgKey>> {
+        let org: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT managed_by FROM users WHERE account_id = $1")
+                .bind(id_of(user.0))
+                .fetch_optional(self.conn())
+                .await?;
+        org.flatten().map(org_key).transpose()
     }
 
     /// Marks a credential SSO-authorized for `org`.

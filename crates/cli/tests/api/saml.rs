@@ -5,6 +5,7 @@
 
 mod e2e;
 mod metadata_fetch;
+mod trust;
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -177,6 +178,7 @@ pub async fn start_login(app: &TestApp, org: &str, idp: &str) -> String {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let url = reqwest::Url::parse(&location).unwrap();
     let request = url
@@ -193,28 +195,94 @@ pub async fn start_login(app: &TestApp, org: &str, idp: &str) -> String {
         .unwrap();
     assert!(xml.contains("<samlp:AuthnRequest"), "{xml}");
     let id = xml.split(" ID=\"").nth(1).unwrap();
-    id[..id.find('"').unwrap()].to_owned()
+    let id = id[..id.find('"').unwrap()].to_owned();
+    // The browser keeps the request's id; only it can finish the login.
+    assert_eq!(
+        cookie,
+        format!("__Host-portcullis-sso={id}; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=600")
+    );
+    id
 }
 
+/// Posts a response to the ACS as the IdP's auto-submitting form would. A sign-in is a 303
+/// with the console session cookie (its attributes asserted here) and no body; the reply's
+/// body is then `{"session_token", "location", "user"}` read from the cookie, the Location
+/// and `GET /v1/users/me`. A refusal is the problem+json as sent.
+///
+/// It comes from the browser that started the login: with the cookie `/saml/.../login` set,
+/// naming the request the response answers (none for an unsolicited response).
 pub async fn acs(app: &TestApp, org: &str, idp: &str, saml_response: &str) -> Reply {
-    let resp = app
-        .client
+    let request = in_response_to(saml_response);
+    acs_from(app, org, idp, saml_response, request.as_deref()).await
+}
+
+/// The `InResponseTo` of a base64 response, as a browser's cookie would name it.
+fn in_response_to(saml_response: &str) -> Option<String> {
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(saml_response)
+        .ok()?;
+    let xml = String::from_utf8(xml).ok()?;
+    let at = xml.find("InResponseTo=\"")? + "InResponseTo=\"".len();
+    Some(xml[at..at + xml[at..].find('"')?].to_owned())
+}
+
+/// [`acs`] from a browser whose SSO cookie names `browser_request` (or that has none).
+pub async fn acs_from(
+    app: &TestApp,
+    org: &str,
+    idp: &str,
+    saml_response: &str,
+    browser_request: Option<&str>,
+) -> Reply {
+    let mut post = no_redirects()
         .post(format!("{}/saml/{org}/{idp}/acs", app.address))
-        .form(&[("SAMLResponse", saml_response)])
-        .send()
-        .await
-        .unwrap();
+        .form(&[("SAMLResponse", saml_response)]);
+    if let Some(request) = browser_request {
+        post = post.header("cookie", format!("__Host-portcullis-sso={request}"));
+    }
+    let resp = post.send().await.unwrap();
     let status = resp.status();
-    let content_type = resp
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let content_type = header("content-type");
+    if status.as_u16() != 303 {
+        let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
+        return Reply {
+            status,
+            body,
+            content_type,
+        };
+    }
+    let location = header("location");
+    assert_eq!(header("cache-control"), "no-store");
+    let cookies: Vec<String> = resp
         .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-portcullis="))
+        .unwrap_or_else(|| panic!("a session cookie: {cookies:?}"));
+    let (token, attributes) = session["__Host-portcullis=".len()..]
+        .split_once(';')
+        .unwrap();
+    // The attributes of a password sign-in without "remember me".
+    assert_eq!(attributes, " Path=/; Secure; HttpOnly; SameSite=Strict");
+    let token = token.to_owned();
+    let body = resp.text().await.unwrap();
+    assert!(!body.contains(&token), "the token is never in the body");
+    let me = app.get("/v1/users/me", &token).await;
+    let user = me.assert_status(200)["id"].clone();
     Reply {
         status,
-        body,
+        body: json!({"session_token": token, "location": location, "user": user}),
         content_type,
     }
 }
@@ -654,11 +722,20 @@ async fn sp_initiated_login_provisions_maps_groups_and_refuses_replays_and_stran
     // The valid response: a 7-day session, JIT membership with the default role, team mapping.
     let response = good.signed();
     let login = acs(&app, "acme", "okta", &response).await;
-    let login = login.assert_status(200).clone();
-    assert_eq!(login["org"], "acme");
-    assert_eq!(login["expires_at"], "2030-01-08T00:00:00Z");
+    let login = login.assert_status(303).clone();
+    assert_eq!(login["location"], "/a/acme/apps", "the org's console home");
     let token = login["session_token"].as_str().unwrap().to_owned();
     let user = login["user"].as_str().unwrap().to_owned();
+    let sessions = app
+        .service
+        .store()
+        .credentials_of_user(
+            app.service.resolve_user(&user).unwrap(),
+            &[CredentialKind::Session],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions[0].expires_at, Some(NOW + 7 * DAY), "7 days");
     assert!(user.starts_with("dave-"), "{user}");
     let members = member_ids(&app, &alice, "acme").await;
     assert!(members.contains(&(user.clone(), "team_contributor".to_owned())));
@@ -720,7 +797,7 @@ async fn sp_initiated_login_provisions_maps_groups_and_refuses_replays_and_stran
     let mut later = Assertion::new("6", Some(&again), &sp, dave);
     later.groups = vec!["unmapped".into()];
     let second = acs(&app, "acme", "okta", &later.signed()).await;
-    let second = second.assert_status(200).clone();
+    let second = second.assert_status(303).clone();
     assert_eq!(second["user"], user.as_str());
     let token2 = second["session_token"].as_str().unwrap();
     app.get("/v1/accounts/acme/apps/vision", token2)
@@ -821,24 +898,31 @@ async fn sso_enforcement_requires_an_sso_session_except_for_break_glass_admins()
         .await
         .assert_status(200);
 
-    // Bob signs in through the IdP (an existing member, linked by the asserted email).
+    // Bob cannot sign in through the IdP: his account is his own, not the org's.
     let request = start_login(&app, "acme", "okta").await;
-    let login = acs(
+    acs(
         &app,
         "acme",
         "okta",
         &Assertion::new("b1", Some(&request), &sp, "bob@example.com").signed(),
     )
+    .await
+    .assert_problem(403, "saml.account_not_owned");
+    // Dave, provisioned by the IdP (managed by acme), gets an SSO session that passes.
+    let request = start_login(&app, "acme", "okta").await;
+    let login = acs(
+        &app,
+        "acme",
+        "okta",
+        &Assertion::new("d1", Some(&request), &sp, "dave@corp.example").signed(),
+    )
     .await;
-    let login = login.assert_status(200).clone();
-    assert_eq!(login["user"], "bob");
-    let sso = login["session_token"].as_str().unwrap();
-    app.get("/v1/orgs/acme/members", sso)
-        .await
-        .assert_status(200);
-    app.get("/v1/accounts/acme/apps/vision", sso)
-        .await
-        .assert_status(200);
+    let sso = login.assert_status(303)["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sso = sso.as_str();
+    app.get("/v1/orgs/acme", sso).await.assert_status(200);
     let allowed = app
         .post(
             "/v1/check",
@@ -847,7 +931,7 @@ async fn sso_enforcement_requires_an_sso_session_except_for_break_glass_admins()
         )
         .await;
     assert_eq!(allowed.assert_status(200)["allowed"], true);
-    // The old password session is still refused.
+    // Bob's password session is still refused.
     app.get("/v1/accounts/acme/apps/vision", &bob)
         .await
         .assert_problem(403, "sso_required");
@@ -861,16 +945,30 @@ async fn sso_enforcement_requires_an_sso_session_except_for_break_glass_admins()
         .assert_status(200);
 }
 
+/// Signs `who` in through acme's `okta` (JIT: managed by acme); returns the session token.
+pub async fn sso_session(app: &TestApp, sp: &Value, assertion_id: &str, who: &str) -> String {
+    let request = start_login(app, "acme", "okta").await;
+    let login = acs(
+        app,
+        "acme",
+        "okta",
+        &Assertion::new(assertion_id, Some(&request), sp, who).signed(),
+    )
+    .await;
+    login.assert_status(303)["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it() {
     let (app, _clock) = clocked().await;
     let alice = app.user("alice").await;
     app.org(&alice, "acme").await;
-    app.org(&alice, "globex").await;
     let bob = app.user("bob").await;
     join(&app, &alice, "acme", &bob, "bob", "org_user").await;
-    join(&app, &alice, "globex", &bob, "bob", "org_user").await;
-    create_app(&app, &alice, "acme", "vision", "private").await;
+    create_app(&app, &alice, "acme", "vision", "public").await;
     let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
     app.put(
         "/v1/orgs/acme/sso-enforcement",
@@ -880,11 +978,17 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
     .await
     .assert_status(200);
 
-    // Bob's PAT, made from his password session, is kept out of acme (but not of globex).
+    // Dave (managed by acme) makes a PAT from his SSO session: bound to acme, and not yet
+    // SSO-authorized, so kept out like any token that did not come from an SSO login.
+    let sso = sso_session(&app, &sp, "p0", "dave@corp.example").await;
     let created = app
-        .post("/v1/users/me/keys", &bob, json!({"scopes": ["all"]}))
+        .post("/v1/users/me/keys", &sso, json!({"scopes": ["all"]}))
         .await;
     let created = created.assert_status(201).clone();
+    assert_eq!(
+        created["key"]["org"], "acme",
+        "bound to the SSO session's org: {created}"
+    );
     let (key_id, pat) = (
         created["id"].as_str().unwrap(),
         created["token"].as_str().unwrap(),
@@ -895,37 +999,19 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
     app.get("/v1/accounts/acme/apps/vision", pat)
         .await
         .assert_problem(403, "sso_required");
-    app.get("/v1/orgs/globex/members", pat)
-        .await
-        .assert_status(200);
     let asked = check(pat, "app.view", json!({"account": "acme", "app": "vision"}));
     let denied = app.post("/v1/check", &alice, asked.clone()).await;
     assert_eq!(denied.assert_status(200)["reason"], "sso_required");
 
-    // Authorizing needs a session from acme's SSO: not the password session, not the PAT.
+    // Authorizing needs a session from acme's SSO: not the PAT, not someone else's session.
     let authorize = format!("/v1/users/me/keys/{key_id}/sso-authorize/acme");
-    app.post(&authorize, &bob, json!({}))
-        .await
-        .assert_problem(403, "sso.session_required");
     app.post(&authorize, pat, json!({}))
         .await
         .assert_problem(403, "sso.session_required");
-    let before = audit(&app, "acme").await;
-    assert_eq!(count(&before, SSO_PAT_AUTHORIZE), 0);
-
-    // Bob completes an SSO login of acme; that session authorizes his PAT.
-    let request = start_login(&app, "acme", "okta").await;
-    let login = acs(
-        &app,
-        "acme",
-        "okta",
-        &Assertion::new("p1", Some(&request), &sp, "bob@example.com").signed(),
-    )
-    .await;
-    let sso = login.assert_status(200)["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.post(&authorize, &bob, json!({}))
+        .await
+        .assert_problem(403, "sso.session_required");
+    assert_eq!(count(&audit(&app, "acme").await, SSO_PAT_AUTHORIZE), 0);
     // Only his own keys: alice's PAT id and an unknown id are not found.
     let alice_key = app
         .post("/v1/users/me/keys", &alice, json!({"scopes": ["all"]}))
@@ -944,14 +1030,6 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
     app.post("/v1/users/me/keys/nope/sso-authorize/acme", &sso, json!({}))
         .await
         .assert_problem(404, "not_found");
-    // An SSO session of acme does not authorize for globex (which has no SSO of its own).
-    app.post(
-        &format!("/v1/users/me/keys/{key_id}/sso-authorize/globex"),
-        &sso,
-        json!({}),
-    )
-    .await
-    .assert_problem(403, "sso.session_required");
     assert_eq!(count(&audit(&app, "acme").await, SSO_PAT_AUTHORIZE), 0);
 
     app.post(&authorize, &sso, json!({}))
@@ -966,7 +1044,7 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
         .assert_status(200);
     let allowed = app.post("/v1/check", &alice, asked).await;
     assert_eq!(allowed.assert_status(200)["allowed"], true);
-    // The password session is still refused: only the authorized PAT and the SSO session pass.
+    // Bob's password session is still refused.
     app.get("/v1/orgs/acme/members", &bob)
         .await
         .assert_problem(403, "sso_required");
@@ -974,11 +1052,15 @@ async fn a_pat_reaches_an_sso_enforced_org_only_after_an_sso_login_authorizes_it
     // The authorization survives a restart: a fresh index loaded from the store agrees.
     let key = app.service.resolve_org("acme").unwrap();
     let index = app.service.store().load_index(NOW).await.unwrap();
+    let dave = app.get("/v1/users/me", &sso).await.assert_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let marked = app
         .service
         .store()
         .credentials_of_user(
-            app.service.resolve_user("bob").unwrap(),
+            app.service.resolve_user(&dave).unwrap(),
             &[CredentialKind::PersonalAccessToken],
         )
         .await
@@ -1005,7 +1087,7 @@ async fn an_assertion_accepted_by_one_server_is_a_replay_on_another_sharing_the_
     let request = start_login(&app, "acme", "okta").await;
     let response = Assertion::new("x1", Some(&request), &sp, dave).signed();
     let first = acs(&app, "acme", "okta", &response).await;
-    let user = first.assert_status(200)["user"]
+    let user = first.assert_status(303)["user"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1020,7 +1102,7 @@ async fn an_assertion_accepted_by_one_server_is_a_replay_on_another_sharing_the_
     let response = Assertion::new("x2", Some(&request), &sp, dave).signed();
     acs(&peer, "acme", "okta", &response)
         .await
-        .assert_status(200);
+        .assert_status(303);
     acs(&app, "acme", "okta", &response)
         .await
         .assert_problem(403, "saml.replay");

@@ -10,6 +10,8 @@ Options:
                           encryption certificate (RSA-OAEP-MGF1P key transport, AES-256-CBC:
                           pysaml2's default data algorithm, 3DES, is refused by Portcullis, and
                           pysaml2 has no setting for it, so its default arguments are replaced).
+  --host NAME             the host name in the IdP's own URLs (default 127.0.0.1): a browser
+                          test names it `localhost` so the IdP is another site than the SP.
 Listens on 127.0.0.1 (a free port), prints `READY <port>` and serves:
   GET  /metadata        the IdP's metadata (pysaml2-generated)
   GET  /sso/redirect    HTTP-Redirect AuthnRequest -> an HTML login form
@@ -39,6 +41,7 @@ from saml2.authn_context import PASSWORD, AuthnBroker, authn_context_class_ref
 SP_METADATA_URL, KEY, CERT = sys.argv[1:4]
 WANT_SIGNED_REQUESTS = "--want-signed-requests" in sys.argv[4:]
 ENCRYPT_ASSERTION = "--encrypt-assertion" in sys.argv[4:]
+HOST = sys.argv[sys.argv.index("--host") + 1] if "--host" in sys.argv[4:] else "127.0.0.1"
 if ENCRYPT_ASSERTION:
     saml2.entity.pre_encryption_part = functools.partial(
         saml2.sigver.pre_encryption_part,
@@ -193,7 +196,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    STATE["base"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+    STATE["base"] = f"http://{HOST}:{httpd.server_address[1]}"
     print(f"READY {httpd.server_address[1]}", flush=True)
     httpd.serve_forever()
 

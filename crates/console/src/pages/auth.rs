@@ -140,6 +140,26 @@ fn after_login(outcome: LoginOutcome, now: i64) -> Response {
     response
 }
 
+/// The end of a browser SSO login at the ACS: the session cookie, as for a password sign-in,
+/// and a 303 to `to` (the validated RelayState or the organization's home). The token is
+/// never in a body the browser shows.
+pub fn sso_signed_in(to: &str, session: &NewSession, now: i64) -> Response {
+    let mut response = grant_session(Redirect::to(to).into_response(), session, now);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    // The login it named is done.
+    headers.append(
+        header::SET_COOKIE,
+        header::HeaderValue::from_static(
+            "__Host-portcullis-sso=; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=0",
+        ),
+    );
+    response
+}
+
 fn login_failed(err: &ServiceError, back: &str) -> Response {
     let message = match err {
         ServiceError::InvalidCredentials => "invalid email or password".to_owned(),

@@ -11,7 +11,9 @@ use portcullis_core::password_policy::{PRESETS, PasswordPolicy};
 use portcullis_core::permissions::CATALOGUE;
 use portcullis_core::{OrgRole, Permission};
 use portcullis_service::ServiceError;
-use portcullis_service::identity_providers::{IdpInput, IdpView};
+use portcullis_service::identity_providers::{
+    IdpInput, IdpView, NAME_ID_EMAIL, NAME_ID_PERSISTENT, NAME_ID_UNSPECIFIED,
+};
 use portcullis_service::policy::PolicyView;
 use serde::Deserialize;
 
@@ -140,6 +142,13 @@ impl SecurityPage {
     fn enforced(&self) -> bool {
         self.sso.as_ref().is_some_and(|(on, _)| *on)
     }
+    /// The JIT role choices of the create form (the API's default selected).
+    fn new_idp_roles(&self) -> Vec<(&'static str, &'static str, bool)> {
+        role_choices(OrgRole::OrgUser.as_str())
+    }
+    fn new_idp_name_id_formats(&self) -> Vec<(&'static str, &'static str, bool)> {
+        name_id_choices("")
+    }
 }
 
 /// A certificate of an identity provider: subject, expiry, and whether it needs attention.
@@ -160,11 +169,85 @@ struct IdpRow {
     metadata_url: String,
     certificates: Vec<CertRow>,
     warnings: Vec<String>,
+    /// What to configure at the IdP.
+    sp_entity_id: String,
+    acs_url: String,
+    options: IdpOptionsRow,
+}
+
+/// The sign-in options of an identity provider, as its edit form shows them.
+struct IdpOptionsRow {
+    jit: bool,
+    default_role: String,
+    map_email: String,
+    map_first_name: String,
+    map_last_name: String,
+    map_groups: String,
+    /// `group = team`, one per line.
+    group_teams: String,
+    name_id_format: String,
+    idp_initiated: bool,
+    sign_requests: bool,
+    allow_sha1: bool,
+    clock_skew_secs: i64,
+}
+
+impl IdpOptionsRow {
+    /// The roles a JIT member may get, with this provider's selected.
+    fn roles(&self) -> Vec<(&'static str, &'static str, bool)> {
+        role_choices(&self.default_role)
+    }
+
+    fn name_id_formats(&self) -> Vec<(&'static str, &'static str, bool)> {
+        name_id_choices(&self.name_id_format)
+    }
+}
+
+fn role_choices(selected: &str) -> Vec<(&'static str, &'static str, bool)> {
+    OrgRole::ALL
+        .iter()
+        .map(|r| (r.as_str(), r.label(), r.as_str() == selected))
+        .collect()
+}
+
+fn name_id_choices(selected: &str) -> Vec<(&'static str, &'static str, bool)> {
+    [
+        (NAME_ID_EMAIL, "email address"),
+        (NAME_ID_PERSISTENT, "persistent"),
+        (NAME_ID_UNSPECIFIED, "unspecified"),
+    ]
+    .into_iter()
+    .map(|(urn, label)| (urn, label, urn == selected))
+    .collect()
 }
 
 fn idp_row(view: IdpView) -> IdpRow {
+    let sp_entity_id = view.sp_entity_id.clone();
+    let acs_url = view.acs_url.clone();
     let s = view.record.settings;
+    let mapped = |key: &str| s.attribute_mapping.get(key).cloned().unwrap_or_default();
+    let options = IdpOptionsRow {
+        jit: s.jit_enabled,
+        default_role: s.default_role.as_str().to_owned(),
+        map_email: mapped("email"),
+        map_first_name: mapped("first_name"),
+        map_last_name: mapped("last_name"),
+        map_groups: mapped("groups"),
+        group_teams: s
+            .group_teams
+            .iter()
+            .map(|(group, team)| format!("{group} = {team}\n"))
+            .collect(),
+        name_id_format: s.name_id_format.clone(),
+        idp_initiated: s.idp_initiated,
+        sign_requests: s.sign_requests,
+        allow_sha1: s.allow_sha1,
+        clock_skew_secs: s.clock_skew_secs,
+    };
     IdpRow {
+        sp_entity_id,
+        acs_url,
+        options,
         id: s.id.as_str().to_owned(),
         name: s.name,
         enabled: s.enabled,
@@ -377,8 +460,89 @@ pub async fn roles_page_in_org(
     roles(&service, &viewer, Some(&account)).await
 }
 
+/// The sign-in options of the create and edit forms: everything the API sets on a provider
+/// besides where it is and its certificates. An unchecked box is `false`.
+#[derive(Deserialize)]
+pub struct IdpOptionsForm {
+    jit_enabled: Option<String>,
+    #[serde(default)]
+    default_role: String,
+    #[serde(default)]
+    map_email: String,
+    #[serde(default)]
+    map_first_name: String,
+    #[serde(default)]
+    map_last_name: String,
+    #[serde(default)]
+    map_groups: String,
+    #[serde(default)]
+    group_teams: String,
+    #[serde(default)]
+    name_id_format: String,
+    idp_initiated: Option<String>,
+    sign_requests: Option<String>,
+    allow_sha1: Option<String>,
+    #[serde(default)]
+    clock_skew_secs: String,
+}
+
+impl IdpOptionsForm {
+    /// Fills `input` with these options; a malformed group line or skew is refused by name.
+    fn apply(self, input: &mut IdpInput) -> Result<(), ServiceError> {
+        let mut mapping = std::collections::BTreeMap::new();
+        for (key, value) in [
+            ("email", self.map_email),
+            ("first_name", self.map_first_name),
+            ("last_name", self.map_last_name),
+            ("groups", self.map_groups),
+        ] {
+            let value = value.trim();
+            if !value.is_empty() {
+                mapping.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        let mut groups = std::collections::BTreeMap::new();
+        for line in self
+            .group_teams
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let Some((group, team)) = line.split_once('=') else {
+                return Err(ServiceError::invalid(
+                    "field.invalid",
+                    "group_teams",
+                    format!("write each group mapping as `group = team`, not `{line}`"),
+                ));
+            };
+            groups.insert(group.trim().to_owned(), team.trim().to_owned());
+        }
+        let skew = self.clock_skew_secs.trim();
+        if !skew.is_empty() {
+            input.clock_skew_secs = Some(skew.parse().map_err(|_| {
+                ServiceError::invalid(
+                    "field.invalid",
+                    "clock_skew_secs",
+                    "the clock skew is a number of seconds",
+                )
+            })?);
+        }
+        input.attribute_mapping = Some(mapping);
+        input.group_teams = Some(groups);
+        input.jit_enabled = Some(self.jit_enabled.is_some());
+        input.default_role = Some(self.default_role).filter(|r| !r.is_empty());
+        input.name_id_format = Some(self.name_id_format).filter(|f| !f.is_empty());
+        input.idp_initiated = Some(self.idp_initiated.is_some());
+        input.sign_requests = Some(self.sign_requests.is_some());
+        input.allow_sha1 = Some(self.allow_sha1.is_some());
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 pub struct IdpForm {
+    #[serde(flatten)]
+    options: IdpOptionsForm,
     id: String,
     #[serde(default)]
     name: String,
@@ -411,7 +575,7 @@ pub async fn create_idp(
     let form = posted.form;
     let given = |v: String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let certificate = certificate_body(&form.certificate);
-    let input = IdpInput {
+    let mut input = IdpInput {
         name: given(form.name).or_else(|| Some(form.id.clone())),
         id: Some(form.id),
         enabled: Some(form.enabled.is_some()),
@@ -422,9 +586,16 @@ pub async fn create_idp(
         certificates: Some(certificate).filter(|c| !c.is_empty()).map(|c| vec![c]),
         ..IdpInput::default()
     };
-    let result = service
-        .create_identity_provider(&posted.viewer.caller, &account, input)
-        .await;
+    // Without metadata the form's NameID format stands; with it, the metadata's unless the
+    // administrator changed the default.
+    let result = match form.options.apply(&mut input) {
+        Ok(()) => {
+            service
+                .create_identity_provider(&posted.viewer.caller, &account, input)
+                .await
+        }
+        Err(err) => Err(err),
+    };
     after_post(
         result,
         &format!("/a/{account}/security"),
@@ -461,6 +632,8 @@ pub async fn toggle_idp(
 /// stored.
 #[derive(Deserialize)]
 pub struct IdpEditForm {
+    #[serde(flatten)]
+    options: IdpOptionsForm,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -491,7 +664,7 @@ pub async fn update_idp(
         Err(err) => return page_error(err),
     };
     let certificate = certificate_body(&form.certificate);
-    let input = IdpInput {
+    let mut input = IdpInput {
         name: given(form.name),
         entity_id: given(form.entity_id),
         sso_url: given(form.sso_url),
@@ -500,9 +673,14 @@ pub async fn update_idp(
         certificates: Some(certificate).filter(|c| !c.is_empty()).map(|c| vec![c]),
         ..IdpInput::default()
     };
-    let result = service
-        .update_identity_provider(&posted.viewer.caller, &account, &idp, input, false)
-        .await;
+    let result = match form.options.apply(&mut input) {
+        Ok(()) => {
+            service
+                .update_identity_provider(&posted.viewer.caller, &account, &idp, input, false)
+                .await
+        }
+        Err(err) => Err(err),
+    };
     after_post(
         result,
         &format!("/a/{account}/security"),

@@ -65,7 +65,6 @@ async fn create_key(
         })?),
         None => None,
     };
-    let org = body.org.clone();
     let input = KeyInput {
         description: body.description,
         scopes: body.scopes,
@@ -75,6 +74,11 @@ async fn create_key(
     };
     let created = service.create_key(&caller, input).await?.value;
     let id = created.record.public_id.clone();
+    // The org the token is bound to, which the service may have chosen (an SSO session's).
+    let org = created
+        .record
+        .org
+        .and_then(|o| service.with_index(|i| i.org(o).map(|e| e.id.to_string())));
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {

@@ -11,7 +11,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::dto::rfc3339;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Meta};
 
@@ -48,7 +47,8 @@ pub struct LoginQuery {
     pub relay_state: Option<String>,
 }
 
-/// SP-initiated login: redirects to the IdP with an HTTP-Redirect AuthnRequest.
+/// SP-initiated login: redirects to the IdP with an HTTP-Redirect AuthnRequest, and gives the
+/// browser a cookie naming the request: only that browser can complete the login.
 #[utoipa::path(get, path = "/saml/{org}/{idp}/login", tag = "saml",
     params(("org" = String, Path), ("idp" = String, Path), LoginQuery), responses(
     (status = 303, description = "to the identity provider"), (status = 404, body = Problem), (status = 422, body = Problem),
@@ -59,17 +59,22 @@ async fn sso_login(
     Path((org, idp)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<LoginQuery>,
 ) -> Result<Response, ApiError> {
-    let url = service
+    let started = service
         .sso_login_start(meta, &org, &idp, query.relay_state.as_deref())
         .await?;
-    Ok((
+    let mut response = (
         StatusCode::SEE_OTHER,
         [
-            (header::LOCATION, url),
+            (header::LOCATION, started.redirect_url),
             (header::CACHE_CONTROL, "no-store".into()),
         ],
     )
-        .into_response())
+        .into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        portcullis_console::sso_request_cookie(&started.request_id),
+    );
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,27 +85,24 @@ pub struct AcsForm {
     pub relay_state: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SsoSessionDto {
-    pub session_token: String,
-    pub expires_at: String,
-    pub user: String,
-    pub org: String,
-    pub relay_state: Option<String>,
-}
-
-/// The assertion consumer service (HTTP-POST binding).
+/// The assertion consumer service (HTTP-POST binding). A response to an SP-initiated login is
+/// accepted only with the cookie the login set (`saml.other_browser`). A valid response signs the browser
+/// in to the console (the session cookie) and answers 303 to the validated RelayState or the
+/// organization's console home; the session token never appears in a body. API and CLI
+/// clients sign in this way in a browser and create a personal access token there.
 #[utoipa::path(post, path = "/saml/{org}/{idp}/acs", tag = "saml",
     params(("org" = String, Path), ("idp" = String, Path)),
     request_body(content = AcsForm, content_type = "application/x-www-form-urlencoded"), responses(
-    (status = 200, body = SsoSessionDto), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+    (status = 303, description = "signed in: the console session cookie is set"),
+    (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
 ))]
 async fn sso_acs(
     State(service): State<AppState>,
     Meta(meta): Meta,
     Path((org, idp)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     form: Result<axum::Form<AcsForm>, axum::extract::rejection::FormRejection>,
-) -> Result<Json<SsoSessionDto>, ApiError> {
+) -> Result<Response, ApiError> {
     let axum::Form(form) =
         form.map_err(|r| ApiError::bad_request("request.invalid_form", r.body_text()))?;
     let login = service
@@ -110,16 +112,17 @@ async fn sso_acs(
             &idp,
             &form.saml_response,
             form.relay_state.as_deref(),
+            portcullis_console::sso_request_of(&headers),
         )
         .await?;
-    use secrecy::ExposeSecret;
-    Ok(Json(SsoSessionDto {
-        session_token: login.session.token.expose_secret().to_owned(),
-        expires_at: rfc3339(login.session.expires_at),
-        user: login.session.user.id,
-        org: login.org,
-        relay_state: login.relay_state,
-    }))
+    let to = login
+        .relay_state
+        .unwrap_or_else(|| format!("/a/{}/apps", login.org));
+    Ok(portcullis_console::sso_signed_in(
+        &to,
+        &login.session,
+        service.now(),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

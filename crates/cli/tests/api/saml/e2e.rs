@@ -225,10 +225,10 @@ async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
     let saml_response =
         input_value(&page, "SAMLResponse").unwrap_or_else(|| panic!("a SAMLResponse: {page}"));
 
-    // The ACS: a 7-day session for a JIT member, mapped to the team, reaching the app.
+    // The ACS: a 7-day console session for a JIT member, mapped to the team, reaching the app.
     let login = acs(&app, "acme", "okta", &saml_response).await;
-    let login = login.assert_status(200).clone();
-    assert_eq!(login["relay_state"], "/apps/vision");
+    let login = login.assert_status(303).clone();
+    assert_eq!(login["location"], "/apps/vision");
     let token = login["session_token"].as_str().unwrap().to_owned();
     let me = app.get("/v1/users/me", &token).await;
     let me = me.assert_status(200);
@@ -367,8 +367,8 @@ async fn pysaml2_verifies_signed_requests_and_encrypts_the_assertion_to_the_sp_k
         "nothing about the user in clear text: {xml}"
     );
     let login = acs(&app, "acme", "okta", &saml_response).await;
-    let login = login.assert_status(200).clone();
-    assert_eq!(login["relay_state"], "/apps/vision");
+    let login = login.assert_status(303).clone();
+    assert_eq!(login["location"], "/apps/vision");
     let token = login["session_token"].as_str().unwrap().to_owned();
     let me = app.get("/v1/users/me", &token).await;
     assert_eq!(me.assert_status(200)["email"], "dave@corp.example");
@@ -411,5 +411,5 @@ async fn pysaml2_refuses_an_unsigned_request_when_it_wants_signed_ones() {
         .unwrap_or_else(|(status, body)| panic!("now accepted: {status} {body}"));
     acs(&app, "acme", "okta", &saml_response)
         .await
-        .assert_status(200);
+        .assert_status(303);
 }
