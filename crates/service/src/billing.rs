@@ -193,20 +193,21 @@ impl Portcullis {
             org_resource(org),
             "organization",
         )?;
-        let from_raw = from.ok_or_else(|| {
-            ServiceError::invalid(
-                "costs.invalid_range",
-                "from",
-                "`from` (YYYY-MM-DD) is required",
-            )
-        })?;
-        let to_raw = to.ok_or_else(|| {
-            ServiceError::invalid("costs.invalid_range", "to", "`to` (YYYY-MM-DD) is required")
-        })?;
-        let from_day =
-            parse_day(from_raw).ok_or_else(|| bad_day("costs.invalid_range", "from", from_raw))?;
-        let to_day =
-            parse_day(to_raw).ok_or_else(|| bad_day("costs.invalid_range", "to", to_raw))?;
+        // Without `to`, the report ends today (UTC); without `from`, it starts on the first
+        // day of `to`'s month.
+        let to_day = match to {
+            Some(raw) => parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "to", raw))?,
+            None => self.now().div_euclid(24 * 3_600_000),
+        };
+        let from_day = match from {
+            Some(raw) => {
+                parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "from", raw))?
+            }
+            None => parse_day(&format!("{}01", &format_day(to_day)[..8]))
+                .ok_or_else(|| bad_day("costs.invalid_range", "to", &format_day(to_day)))?,
+        };
+        let (from_raw, to_raw) = (format_day(from_day), format_day(to_day));
+        let (from_raw, to_raw) = (from_raw.as_str(), to_raw.as_str());
         if from_day > to_day {
             return Err(ServiceError::invalid(
                 "costs.invalid_range",

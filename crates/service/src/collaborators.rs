@@ -14,6 +14,7 @@ use portcullis_core::{Change, Level, Permission, PermissionSet};
 use portcullis_store::{AuditRecord, CollaborationRecord, CollaboratorRecord};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::items::owning_org;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -170,6 +171,7 @@ impl Portcullis {
     /// The apps the caller collaborates on; a bound credential sees only those it reaches.
     pub async fn my_collaborations(&self, caller: &Caller) -> Result<Vec<CollaborationRecord>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         let mut collaborations = self.store().collaborations_of_user(user).await?;
         collaborations.retain(|c| match &caller.subject.binding {
             Binding::Anywhere => true,

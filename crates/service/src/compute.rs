@@ -585,9 +585,15 @@ impl Portcullis {
             app,
             visibility: model.visibility,
         };
-        if !self.decide(caller, Permission::AppView, item).allowed {
-            return Err(ServiceError::NotFound("model"));
-        }
+        // Authorized (not only decided), so the commit asks again: a revocation that commits
+        // in between stops the deployment.
+        self.authorize(caller, Permission::AppView, item, "model")
+            .map_err(|err| match err {
+                ServiceError::Forbidden(_) | ServiceError::NotFound(_) => {
+                    ServiceError::NotFound("model")
+                }
+                other => other,
+            })?;
         self.commit(caller, async |w| {
             let model = w
                 .deployable_model(app, &input.model.id)

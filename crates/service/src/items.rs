@@ -468,9 +468,18 @@ impl Portcullis {
             None => key,
         };
         let resource = self.item_resource(caller, source_key, ItemKind::Module, module)?;
-        if !self.decide(caller, Permission::AppView, resource).allowed
-            && !self.reads_every_item(caller, Permission::ModulesUse, source_key)
-        {
+        // Authorized (not only decided), so the commit asks again: a revocation that commits
+        // in between stops the installation.
+        if self.decide(caller, Permission::AppView, resource).allowed {
+            self.authorize(caller, Permission::AppView, resource, "module")?;
+        } else if self.reads_every_item(caller, Permission::ModulesUse, source_key) {
+            self.authorize(
+                caller,
+                Permission::ModulesUse,
+                Resource::App(source_key),
+                "module",
+            )?;
+        } else {
             return Err(ServiceError::NotFound("module"));
         }
         let (owner_id, app_id) = self.app_names(owner, key);

@@ -58,7 +58,7 @@ impl Portcullis {
         let operator = caller
             .user()
             .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
-        if !operator || !caller.is_unbound() {
+        if !operator || !caller.is_unrestricted() {
             return Err(ServiceError::NotAllowed {
                 code: "platform.operator_only",
                 message: "only the platform operator can change the login throttle".into(),
@@ -211,12 +211,14 @@ impl Portcullis {
         user: &str,
     ) -> Result<Committed<bool>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::AccountUnlock,
             caller,
             Permission::MembersManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let user_key = self
             .with_index(|index| {
                 let u = index.user_by_id(user)?;

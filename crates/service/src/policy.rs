@@ -183,7 +183,7 @@ impl Portcullis {
         build: impl FnOnce(PasswordPolicy) -> PasswordPolicy,
     ) -> Result<Committed<PolicyView>> {
         self.require_user(caller)?;
-        if !self.is_operator(caller) || !caller.is_unbound() {
+        if !self.is_operator(caller) || !caller.is_unrestricted() {
             return Err(ServiceError::NotAllowed {
                 code: "platform.operator_only",
                 message: "only the platform operator can change the global password policy".into(),

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use smallvec::SmallVec;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::passwords::{PasswordHasher, Verified};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
@@ -429,6 +430,7 @@ impl Portcullis {
 
     pub async fn me(&self, caller: &Caller) -> Result<UserRecord> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         self.store()
             .user(user)
             .await?

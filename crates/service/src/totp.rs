@@ -7,12 +7,13 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Permission, Subject, UserKey};
+use portcullis_core::{Change, Permission, Subject, UserKey};
 use portcullis_store::{AuditRecord, RedeemedToken, TokenPurpose, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::password::{one_time_secret, token_hash_hex};
 use crate::sessions::{LoginOutcome, NewSession};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
@@ -118,12 +119,13 @@ impl Portcullis {
         match authority {
             TotpAuthority::Caller(caller) => {
                 let user = self.require_user(caller)?;
-                if !caller.is_session() {
-                    return Err(ServiceError::NotAllowed {
+                require_credential_for(
+                    caller,
+                    CredentialUse::SignIn {
                         code: "credential.session_required",
-                        message: "two-factor settings need a login session".into(),
-                    });
-                }
+                        what: "changing two-factor settings",
+                    },
+                )?;
                 Ok(user)
             }
             TotpAuthority::EnrolmentToken(_, raw) => Ok(self
@@ -314,7 +316,13 @@ impl Portcullis {
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
                     .with_details(json!({"recovery_codes": RECOVERY_CODE_COUNT})),
             );
-            Ok(((codes.clone(), redeemed), vec![]))
+            Ok((
+                (codes.clone(), redeemed),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: true,
+                }],
+            ))
         })
         .await
     }
@@ -347,7 +355,13 @@ impl Portcullis {
                 Operation::TotpDisable,
                 json!({"user": id}),
             ));
-            Ok(((), vec![]))
+            Ok((
+                (),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: false,
+                }],
+            ))
         })
         .await
     }
@@ -355,6 +369,7 @@ impl Portcullis {
     /// Whether the caller has two-factor on, and how many recovery codes are left.
     pub async fn totp_status(&self, caller: &Caller) -> Result<(bool, i64)> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let enabled = self
             .store()
             .totp_factor(user)
@@ -527,12 +542,14 @@ impl Portcullis {
         required: bool,
     ) -> Result<Committed<bool>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::OrgSecurityUpdate,
             caller,
             Permission::SecurityManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let before = self.store().org_requires_two_factor(org_key).await?;
         let org_id = self.member_org_handle(org_key);
         self.commit(caller, async |w| {
@@ -548,7 +565,13 @@ impl Portcullis {
                     "after": {"require_two_factor": required},
                 })),
             );
-            Ok((required, vec![]))
+            Ok((
+                required,
+                vec![Change::OrgTwoFactorRequired {
+                    key: org_key,
+                    required,
+                }],
+            ))
         })
         .await
     }

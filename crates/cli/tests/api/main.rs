@@ -11,6 +11,7 @@ mod billing;
 mod collaborators;
 mod compute;
 mod conformance;
+mod hardening;
 mod helpers;
 mod invitations;
 mod isolation;

@@ -139,6 +139,16 @@ impl Assertion {
     }
 }
 
+/// A service configuration whose outbound guard lets metadata be fetched from this machine
+/// (the tests' IdPs listen on loopback; a server refuses that by default).
+pub fn loopback_fetches() -> ServiceConfig {
+    ServiceConfig {
+        outbound_allow: portcullis_service::outbound::OutboundPolicy::parse(&["127.0.0.1"])
+            .unwrap(),
+        ..ServiceConfig::default()
+    }
+}
+
 pub async fn clocked() -> (TestApp, FixedClock) {
     let clock = FixedClock::at(NOW);
     let app = spawn_app_with_clock(ServiceConfig::default(), Arc::new(clock.clone())).await;
