@@ -87,6 +87,8 @@ impl Portcullis {
         let scopes = parse_scopes(&input.scopes)?;
         let held = self.with_index(|index| effective_permissions(index, &caller.subject, resource));
         if let Some(missing) = scopes.difference(held).iter().next() {
+            self.audit_denied(caller, Operation::AppKeyCreate, missing, resource)
+                .await;
             return Err(ServiceError::Forbidden(missing));
         }
         let now = self.now();

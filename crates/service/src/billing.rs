@@ -98,12 +98,14 @@ impl Portcullis {
         records: Vec<UsageInput>,
     ) -> Result<Committed<Ingested>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::UsageIngest,
             caller,
             Permission::UsageWrite,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         if records.is_empty() || records.len() > MAX_USAGE_RECORDS {
             return Err(ServiceError::invalid(
                 "usage.invalid_batch",
@@ -281,12 +283,14 @@ impl Portcullis {
         input: BudgetInput,
     ) -> Result<Committed<BudgetRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::BudgetUpdate,
             caller,
             Permission::BillingManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let amount = whole_number(&input.monthly_budget_cents)
             .filter(|a| (0..=MAX_AMOUNT_CENTS).contains(a))
             .ok_or_else(|| {
@@ -333,12 +337,14 @@ impl Portcullis {
     /// Removes the monthly budget (`billing.manage`); clearing an absent budget is harmless.
     pub async fn clear_budget(&self, caller: &Caller, org_id: &str) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::BudgetUpdate,
             caller,
             Permission::BillingManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = org_handle(self, org);
         self.commit(caller, async |w| {
             let before = w.clear_budget(org).await?;

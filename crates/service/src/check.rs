@@ -185,10 +185,16 @@ impl Portcullis {
                 });
             }
             let revision = index.revision();
-            // A token is opaque to anyone but its owner: an unknown, expired or revoked token
-            // is judged like no credential at all, and every denial has the one reason, so the
-            // answer never tells a live token from a dead one (only whether it is allowed).
-            if matches!(request.subject, CheckSubject::Token(_)) && !about_self {
+            // A token is opaque to anyone but its owner and the administrators of the org it
+            // is asked about when its user is a member there (they may ask about that user
+            // anyway): an unknown, expired or revoked token is judged like no credential at
+            // all, and every denial has the one reason, so the answer never tells a live token
+            // from a dead one (only whether it is allowed).
+            let member_token = subject.as_ref().is_some_and(|s| {
+                matches!((s.user, account), (Some(user), Some(Account::Org(org)))
+                    if index.membership(user, org).is_some())
+            });
+            if matches!(request.subject, CheckSubject::Token(_)) && !about_self && !member_token {
                 let Some(resource) = resource else {
                     return Ok(Explained {
                         allowed: false,

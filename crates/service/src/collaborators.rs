@@ -14,7 +14,6 @@ use portcullis_core::{Change, Level, Permission, PermissionSet};
 use portcullis_store::{AuditRecord, CollaborationRecord, CollaboratorRecord};
 use serde_json::json;
 
-use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::items::owning_org;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -88,7 +87,14 @@ impl Portcullis {
     ) -> Result<Committed<PermissionSet>> {
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = Resource::App(key);
-        self.authorize(caller, Permission::CollaboratorsEdit, resource, "app")?;
+        self.authorize_mutation(
+            Operation::CollaboratorAdd,
+            caller,
+            Permission::CollaboratorsEdit,
+            resource,
+            "app",
+        )
+        .await?;
         let user_key = self.resolve_user(user)?;
         let permissions = parse_permissions(permissions)?;
         let held = self.with_index(|index| effective_permissions(index, &caller.subject, resource));
@@ -139,12 +145,14 @@ impl Portcullis {
         user: &str,
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::CollaboratorRemove,
             caller,
             Permission::CollaboratorsEdit,
             Resource::App(key),
             "app",
-        )?;
+        )
+        .await?;
         let user_key = self
             .resolve_user(user)
             .map_err(|_| ServiceError::NotFound("collaborator"))?;
@@ -171,7 +179,6 @@ impl Portcullis {
     /// The apps the caller collaborates on; a bound credential sees only those it reaches.
     pub async fn my_collaborations(&self, caller: &Caller) -> Result<Vec<CollaborationRecord>> {
         let user = self.require_user(caller)?;
-        require_credential_for(caller, CredentialUse::ReadAccount)?;
         let mut collaborations = self.store().collaborations_of_user(user).await?;
         collaborations.retain(|c| match &caller.subject.binding {
             Binding::Anywhere => true,

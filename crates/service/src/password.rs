@@ -171,6 +171,7 @@ impl Portcullis {
         let failure = |reason: &str| {
             AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
                 .with_details(json!({"reason": reason}))
+                .with_copies_to(self.member_orgs(user))
         };
         if self.passwords.verify(current, stored).await? == Verified::No {
             self.count_account_failure(caller, user, &record.id, failure("wrong_current_password"))
@@ -226,6 +227,7 @@ impl Portcullis {
             })?;
         let hash = self.passwords.hash(new).await?;
         let keep = if redeem.is_some() { None } else { keep_session };
+        let orgs = self.member_orgs(user.key);
         let actor = Caller {
             subject: portcullis_core::Subject::user(user.key),
             ..caller.clone()
@@ -254,11 +256,13 @@ impl Portcullis {
                 .filter(|c| c.kind != portcullis_core::CredentialKind::Session)
                 .count();
             w.audit(
-                AuditRecord::new(None, operation, json!({"user": user.id})).with_details(json!({
-                    "sessions_revoked": revoked.len() - tokens_revoked,
-                    "tokens_revoked": tokens_revoked,
-                    "unlocked": unlocked,
-                })),
+                AuditRecord::new(None, operation, json!({"user": user.id}))
+                    .with_copies_to(orgs.iter().copied())
+                    .with_details(json!({
+                        "sessions_revoked": revoked.len() - tokens_revoked,
+                        "tokens_revoked": tokens_revoked,
+                        "unlocked": unlocked,
+                    })),
             );
             let changes = revoked
                 .iter()

@@ -129,12 +129,14 @@ impl Portcullis {
         build: impl FnOnce(PasswordPolicy) -> PasswordPolicy,
     ) -> Result<Committed<PolicyView>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::PasswordPolicyUpdate,
             caller,
             Permission::SecurityManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let policy = build(base_policy(preset)?);
         check_values(&policy)?;
         let global = self.global_policy().await?;

@@ -238,7 +238,9 @@ impl Portcullis {
             let targets = json!({"email": email.chars().take(254).collect::<String>()});
             let mut record = AuditRecord::new(None, Operation::LoginFailure, targets);
             if let Some(user) = user {
-                record = record.with_details(json!({"user": user.id, "reason": reason}));
+                record = record
+                    .with_details(json!({"user": user.id, "reason": reason}))
+                    .with_copies_to(self.member_orgs(user.key));
             }
             record
         };

@@ -289,6 +289,7 @@ impl Portcullis {
             TotpAuthority::Caller(_) => None,
         };
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
         self.commit(&caller, async |w| {
             let mut redeemed = None;
             if let Some(hash) = &enrolment {
@@ -314,6 +315,7 @@ impl Portcullis {
             w.replace_recovery_codes(user, &hashes).await?;
             w.audit(
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied())
                     .with_details(json!({"recovery_codes": RECOVERY_CODE_COUNT})),
             );
             Ok((
@@ -345,16 +347,16 @@ impl Portcullis {
         }
         let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
         self.commit(caller, async |w| {
             if !w.use_totp_step_in_tx(user, step).await? {
                 return Err(invalid_code());
             }
             w.delete_totp(user).await?;
-            w.audit(AuditRecord::new(
-                None,
-                Operation::TotpDisable,
-                json!({"user": id}),
-            ));
+            w.audit(
+                AuditRecord::new(None, Operation::TotpDisable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied()),
+            );
             Ok((
                 (),
                 vec![Change::UserTwoFactor {
@@ -485,6 +487,7 @@ impl Portcullis {
                 Operation::SecondFactorFailure,
                 json!({"user": user.id}),
             )
+            .with_copies_to(self.member_orgs(user.key))
             .with_details(json!({"method": method, "locked": locked}));
             if locked {
                 self.store()

@@ -440,14 +440,16 @@ async fn a_password_reset_ends_every_credential_and_lifts_a_lockout() {
     login("Maple-Circuit-Dune-4").await.assert_status(200);
 }
 
-/// The check API about a token: its owner gets the explanation; anyone else gets the same
-/// answer for a live token that is denied, a revoked one and one that never existed.
+/// The check API about a token: its owner (and the admins of an org it is a member of) get
+/// the explanation; anyone else gets the same answer for a live token that is denied, a
+/// revoked one and one that never existed.
 #[tokio::test]
 async fn a_token_is_opaque_to_anyone_but_its_owner() {
     let app = spawn_app().await;
     let alice = app.user("alice").await;
     app.org(&alice, "acme").await;
-    let bob = join(&app, &alice, "acme", "bob", "org_contributor").await;
+    let bob = app.user("bob").await;
+    app.org(&bob, "bobcorp").await;
     let (live, _) = pat(
         &app,
         &bob,
@@ -486,10 +488,7 @@ async fn a_token_is_opaque_to_anyone_but_its_owner() {
     assert_eq!(answers[0]["allowed"], false);
     // The owner learns why.
     let own = app.post("/v1/check", &bob, ask(&live)).await;
-    assert_eq!(
-        own.assert_status(200)["reason"],
-        "scope_excludes_permission"
-    );
+    assert_eq!(own.assert_status(200)["reason"], "not_member");
 }
 
 #[tokio::test]
@@ -572,4 +571,95 @@ async fn any_collaborator_grant_implies_seeing_the_app() {
     )
     .await
     .assert_status(201);
+}
+
+/// A member's authentication events reach the log of every organization it belongs to (its
+/// administrators see brute force against it), and the platform's own log is the operator's.
+#[tokio::test]
+async fn a_members_authentication_events_are_in_each_of_its_orgs_logs() {
+    let clock = FixedClock::at(START);
+    let app = spawn_app_with_clock(ServiceConfig::default(), Arc::new(clock.clone())).await;
+    let root = operator(&app).await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let carol = app.user("carol").await;
+    app.org(&carol, "globex").await;
+    let bob = join(&app, &alice, "acme", "bob", "org_contributor").await;
+    crate::helpers::invite_and_accept(&app, &carol, "globex", &bob, "bob", "org_user").await;
+    app.user("zed").await;
+    app.org(&alice, "other").await;
+    app.put(
+        "/v1/orgs/acme/password-policy",
+        &alice,
+        json!({"max_failed_attempts": 2, "lockout_minutes": 15}),
+    )
+    .await
+    .assert_status(200);
+    for _ in 0..2 {
+        app.request(
+            Method::POST,
+            "/v1/login",
+            None,
+            Some(json!({"email": "bob@example.com", "password": "a-wrong-guess"})),
+        )
+        .await
+        .assert_status(401);
+    }
+    clock.advance_ms(16 * 60_000);
+    let bob = app.login("bob").await;
+    change_password(&app, &bob, "password-bob", "Granite-Willow-Tide-9")
+        .await
+        .assert_status(204);
+    let secret = app.post("/v1/users/me/totp", &bob, json!({})).await;
+    let secret = secret.assert_status(201)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_at(&secret, Clock::now(&clock)).unwrap();
+    app.post("/v1/users/me/totp/verify", &bob, json!({"code": code}))
+        .await
+        .assert_status(200);
+
+    let operations = |page: &Value| -> Vec<i64> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e.to_string().contains("bob"))
+            .map(|e| e["operation"].as_i64().unwrap())
+            .collect()
+    };
+    for (org, admin) in [("acme", &alice), ("globex", &carol)] {
+        let page = app
+            .get(&format!("/v1/orgs/{org}/audit-log?limit=200"), admin)
+            .await;
+        let ops = operations(page.assert_status(200));
+        for (code, what) in [
+            (2002, "login failure"),
+            (2102, "lockout"),
+            (2105, "password change"),
+            (2112, "two-factor on"),
+        ] {
+            assert!(ops.contains(&code), "{org} lacks the {what}: {ops:?}");
+        }
+        let verified = app
+            .get(&format!("/v1/orgs/{org}/audit-log/verify"), admin)
+            .await;
+        assert_eq!(verified.assert_status(200)["ok"], true);
+    }
+    // An org bob does not belong to sees none of it.
+    let other = app.get("/v1/orgs/other/audit-log?limit=200", &alice).await;
+    assert!(operations(other.assert_status(200)).is_empty());
+
+    // The platform log: the operator's only.
+    let platform = app.get("/v1/audit-log?limit=200", &root).await;
+    let ops = operations(platform.assert_status(200));
+    assert!(ops.contains(&2002) && ops.contains(&2105), "{ops:?}");
+    let verified = app.get("/v1/audit-log/verify", &root).await;
+    assert_eq!(verified.assert_status(200)["ok"], true);
+    for token in [&alice, &bob] {
+        app.get("/v1/audit-log", token)
+            .await
+            .assert_problem(403, "platform.operator_only");
+    }
 }

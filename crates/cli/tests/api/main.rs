@@ -22,6 +22,7 @@ mod orgs;
 mod passwords;
 mod policy;
 mod races;
+mod refusals;
 mod resources;
 mod saml;
 mod sessions;
