@@ -663,3 +663,26 @@ async fn a_members_authentication_events_are_in_each_of_its_orgs_logs() {
             .assert_problem(403, "platform.operator_only");
     }
 }
+
+/// Permission first: a member without `compute.manage` is refused before its body is judged.
+#[tokio::test]
+async fn cluster_creation_checks_the_permission_before_the_body() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let carol = join(&app, &alice, "acme", "carol", "org_contributor").await;
+    for body in [
+        json!({}),
+        json!({"id": "c1"}),
+        json!({"id": "!!", "cloud_provider": ""}),
+    ] {
+        app.post("/v1/orgs/acme/compute-clusters", &carol, body.clone())
+            .await
+            .assert_problem(403, "permission.denied");
+        // The permission holder learns what is wrong with it.
+        let reply = app
+            .post("/v1/orgs/acme/compute-clusters", &alice, body)
+            .await;
+        assert_eq!(reply.status.as_u16(), 422, "{}", reply.body);
+    }
+}
