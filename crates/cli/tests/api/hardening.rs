@@ -686,3 +686,72 @@ async fn cluster_creation_checks_the_permission_before_the_body() {
         assert_eq!(reply.status.as_u16(), 422, "{}", reply.body);
     }
 }
+
+/// The visibility of a module installed from another app is authorized, not only decided, so
+/// the commit asks again: a revocation committed after the request was judged (here on another
+/// server whose index has not followed it yet) stops the installation.
+#[tokio::test]
+async fn a_revocation_committed_in_between_stops_a_module_installation() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    app.user("bob").await;
+    create_app(&app, &alice, "acme", "lib", "private").await;
+    create_app(&app, &alice, "acme", "vision", "private").await;
+    app.post(
+        "/v1/accounts/acme/apps/lib/modules",
+        &alice,
+        json!({"id": "tool"}),
+    )
+    .await
+    .assert_status(201);
+    for (target, permissions) in [
+        ("lib", json!(["app.view"])),
+        ("vision", json!(["modules.install"])),
+    ] {
+        app.put(
+            &format!("/v1/accounts/acme/apps/{target}/collaborators/bob"),
+            &alice,
+            json!({"permissions": permissions}),
+        )
+        .await
+        .assert_status(200);
+    }
+    // A second server on the same store that does not follow the change feed: its index stays
+    // at this revision until a commit catches it up.
+    let store = portcullis_service::store::Store::open(app.store_url())
+        .await
+        .unwrap();
+    let stale = portcullis_service::Portcullis::start(
+        store,
+        Arc::new(portcullis_service::core::SystemClock),
+        ServiceConfig::default(),
+    )
+    .await
+    .unwrap();
+    let bob = portcullis_service::Caller::user_directly(stale.resolve_user("bob").unwrap());
+    app.delete("/v1/accounts/acme/apps/lib/collaborators/bob", &alice)
+        .await
+        .assert_status(204);
+    let installed = stale
+        .install_module(
+            &bob,
+            "acme",
+            "vision",
+            "tool",
+            Some(("acme".to_owned(), "lib".to_owned())),
+        )
+        .await;
+    assert!(
+        installed.is_err(),
+        "installed after the revocation: {installed:?}"
+    );
+    let listed = app
+        .get("/v1/accounts/acme/apps/vision/installed-modules", &alice)
+        .await;
+    assert!(
+        !listed.assert_status(200).to_string().contains("tool"),
+        "{}",
+        listed.body
+    );
+}
