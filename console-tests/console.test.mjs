@@ -898,6 +898,16 @@ test('a member of an organization that requires two-factor enrols while signing 
   assert.match(await flash(gina), /invitation accepted/);
   await signOut(gina);
 
+  // frank turns two-factor on for himself first: the requirement applies at once to every
+  // member without it, administrators included.
+  await frank.goto(`${BASE}/account`);
+  await frank.getByRole('button', { name: 'Set up two-factor' }).click();
+  await frank.getByRole('heading', { level: 1, name: 'Set up two-factor authentication' }).waitFor();
+  const frankSecret = (await frank.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  await frank.getByLabel('Six-digit code from the app').fill(await authenticator(frankSecret).next());
+  await frank.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await frank.getByRole('heading', { name: 'Save your recovery codes now' }).waitFor();
+
   // frank requires two-factor of vault's members on the Security page.
   await frank.goto(`${BASE}/a/vault/security`);
   const tfa = frank.locator('section[aria-labelledby="tfa-h"]');

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use portcullis_service::outbound::OutboundPolicy;
 use portcullis_service::{ServiceConfig, SpKey};
 use serde::Deserialize;
 use serde_json::json;
@@ -28,7 +29,7 @@ pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
     /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
-    /// saml_sp_cert_file, public_url).
+    /// saml_sp_cert_file, public_url, outbound_allow).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -85,6 +86,17 @@ pub struct ServeArgs {
     /// [default: http:// and the address `serve` listens on].
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// Internal hosts or networks the server may fetch from on a user's behalf (identity
+    /// provider metadata URLs), comma-separated IP addresses, CIDR networks or host names;
+    /// loopback, private, link-local, CGNAT and other internal addresses are refused unless
+    /// listed [default: none].
+    #[arg(
+        long,
+        env = "PORTCULLIS_OUTBOUND_ALLOW",
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
@@ -122,6 +134,7 @@ pub struct FileConfig {
     pub saml_sp_key_file: Option<PathBuf>,
     pub saml_sp_cert_file: Option<PathBuf>,
     pub public_url: Option<String>,
+    pub outbound_allow: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -178,6 +191,8 @@ pub struct Settings {
     /// `None`: derived from the listening address by `serve` (and warned about when identity
     /// providers exist, since they need a stable address).
     pub public_url: Option<String>,
+    /// Internal hosts and networks outbound requests may reach (none by default).
+    pub outbound_allow: OutboundPolicy,
 }
 
 /// A public URL is an absolute http(s) URL with a host and no query, fragment or credentials:
@@ -241,6 +256,18 @@ impl Settings {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             ),
         };
+        let outbound_allow = args
+            .outbound_allow
+            .clone()
+            .or(file.outbound_allow)
+            .unwrap_or_default();
+        let outbound_allow = OutboundPolicy::parse(
+            &outbound_allow
+                .iter()
+                .filter(|entry| !entry.trim().is_empty())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|why| CliError::usage(format!("`outbound_allow`: {why}")))?;
         let settings = Self {
             store,
             listen: args
@@ -276,6 +303,7 @@ impl Settings {
                 .unwrap_or(defaults.consistency_wait_ms),
             saml_sp_files: None,
             saml_sp_key: None,
+            outbound_allow,
             public_url: args
                 .public_url
                 .clone()
@@ -351,6 +379,7 @@ impl Settings {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| ServiceConfig::default().public_url),
+            outbound_allow: self.outbound_allow.clone(),
             ..ServiceConfig::default()
         }
     }
@@ -377,6 +406,7 @@ impl Settings {
             "saml_sp_cert_file": self.saml_sp_files.as_ref().map(|(_, c)| c.display().to_string()),
             "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
             "public_url": self.public_url,
+            "outbound_allow": self.outbound_allow.entries(),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -433,6 +463,51 @@ mod tests {
             "postgres://pc@db/pcl"
         );
         assert_eq!(redact_url("postgres://db/pcl"), "postgres://db/pcl");
+    }
+
+    #[test]
+    fn outbound_allow_is_a_setting_of_every_layer_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n").unwrap();
+        let from_file = ServeArgs {
+            store: StoreArgs {
+                config: Some(path.clone()),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(&from_file).unwrap();
+        assert_eq!(
+            settings.outbound_allow.entries(),
+            ["10.0.0.0/8", "idp.corp"]
+        );
+        assert_eq!(
+            settings.service_config().outbound_allow,
+            settings.outbound_allow
+        );
+        assert!(settings.to_json().contains("\"idp.corp\""));
+        let flag = ServeArgs {
+            outbound_allow: Some(vec!["127.0.0.1".into()]),
+            ..from_file
+        };
+        assert_eq!(
+            Settings::resolve(&flag).unwrap().outbound_allow.entries(),
+            ["127.0.0.1/32"]
+        );
+        assert_eq!(
+            Settings::resolve(&ServeArgs::default())
+                .unwrap()
+                .outbound_allow
+                .entries(),
+            Vec::<String>::new()
+        );
+        let bad = ServeArgs {
+            outbound_allow: Some(vec!["not a host!".into()]),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(&bad).unwrap_err();
+        assert!(err.to_string().contains("outbound_allow"), "{err}");
     }
 
     #[test]

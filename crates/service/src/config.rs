@@ -31,6 +31,9 @@ pub struct ServiceConfig {
     /// and path prefix, no trailing slash): SAML entity ids and ACS URLs derive from it, and so
     /// does every link the server sends out.
     pub public_url: String,
+    /// Internal hosts and networks the server may fetch from on a user's behalf (identity
+    /// provider metadata); everything internal is refused by default.
+    pub outbound_allow: crate::outbound::OutboundPolicy,
 }
 
 impl Default for ServiceConfig {
@@ -45,6 +48,7 @@ impl Default for ServiceConfig {
             metadata_fetch_timeout: std::time::Duration::from_secs(10),
             saml_sp_key: None,
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            outbound_allow: crate::outbound::OutboundPolicy::default(),
         }
     }
 }

@@ -13,7 +13,8 @@ use portcullis_core::{Change, Permission, UserKey};
 use portcullis_store::{AuditRecord, InvitationRecord, InvitationState, NewInvitation, Write};
 use serde_json::json;
 
-use crate::members::{parse_role, require_unrestricted};
+use crate::credential_use::{CredentialUse, require_credential_for};
+use crate::members::parse_role;
 use crate::sessions::parse_email;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -170,6 +171,7 @@ impl Portcullis {
     /// The caller's pending invitations.
     pub async fn my_invitations(&self, caller: &Caller) -> Result<Vec<InvitationRecord>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         Ok(self
             .store()
             .pending_invitations_of_user(user, self.now())
@@ -183,7 +185,7 @@ impl Portcullis {
         answer: Answer,
     ) -> Result<Committed<InvitationRecord>> {
         let user = self.require_user(caller)?;
-        require_unrestricted(caller, None)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let quota = self.config().max_orgs_per_user;
         let now = self.now();
         let user_id = self

@@ -7,6 +7,7 @@ use portcullis_store::{AuditRecord, TokenPurpose, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::passwords::{PasswordHasher, Verified};
 use crate::policy::PasswordOwner;
 use crate::sessions::LoginOutcome;
@@ -124,12 +125,13 @@ impl Portcullis {
         let (caller, user, token_hash) = match authority {
             ChangeAuthority::Caller(caller) => {
                 let user = self.require_user(caller)?;
-                if !caller.is_session() {
-                    return Err(ServiceError::NotAllowed {
+                require_credential_for(
+                    caller,
+                    CredentialUse::SignIn {
                         code: "credential.session_required",
-                        message: "changing the password needs a login session".into(),
-                    });
-                }
+                        what: "changing the password",
+                    },
+                )?;
                 crate::sso_trust::require_own_sign_in(caller)?;
                 (caller, user, None)
             }
@@ -144,6 +146,9 @@ impl Portcullis {
             }
         };
         PasswordHasher::validate_field(&new, "new_password")?;
+        // The current password is guessed like a login's: the same throttle, lockout and
+        // answers, so this endpoint is no oracle for a locked account or a throttled source.
+        self.check_throttle(caller).await?;
         let record = self
             .store()
             .user(user)
@@ -157,20 +162,31 @@ impl Portcullis {
             .await?
             .and_then(|(_, hash)| hash);
         let current_plain = current.expose_secret().to_owned();
-        if self.passwords.verify(current, stored).await? == Verified::No {
-            self.count_account_failure(
-                caller,
-                user,
-                &record.id,
-                AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
-                    .with_details(json!({"reason": "wrong_current_password"})),
-            )
-            .await?;
-            return Err(ServiceError::invalid(
+        let incorrect = || {
+            ServiceError::invalid(
                 "password.current_incorrect",
                 "current_password",
                 "the current password is not correct",
-            ));
+            )
+        };
+        let failure = |reason: &str| {
+            AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
+                .with_details(json!({"reason": reason}))
+                .with_copies_to(self.member_orgs(user))
+        };
+        if self.passwords.verify(current, stored).await? == Verified::No {
+            self.count_account_failure(caller, user, &record.id, failure("wrong_current_password"))
+                .await?;
+            self.count_ip_failure(caller).await?;
+            return Err(incorrect());
+        }
+        // The right password does not get past a lockout, and says nothing about it.
+        if !self.store().clear_login_failures(user, self.now()).await? {
+            self.store()
+                .record_failure(&caller.actor(), self.now(), failure("locked"))
+                .await?;
+            self.count_ip_failure(caller).await?;
+            return Err(incorrect());
         }
         self.set_new_password(
             caller,
@@ -212,6 +228,7 @@ impl Portcullis {
             })?;
         let hash = self.passwords.hash(new).await?;
         let keep = if redeem.is_some() { None } else { keep_session };
+        let orgs = self.member_orgs(user.key);
         let actor = Caller {
             subject: portcullis_core::Subject::user(user.key),
             ..caller.clone()
@@ -226,12 +243,27 @@ impl Portcullis {
             }
             w.set_password_hash(user.key, &hash).await?;
             w.record_password_set(user.key, &hash).await?;
+            // A change (the current password known) ends the user's other sessions; its
+            // tokens stay, so a routine or policy-forced change does not break automation. A
+            // reset (the password lost, perhaps stolen) ends every session and token, and
+            // lifts a lockout: the reset link proved control of the mailbox.
+            let reset = operation == Operation::PasswordResetConfirm;
             let revoked = w
-                .revoke_user_credentials(user.key, true, keep.as_ref())
+                .revoke_user_credentials(user.key, !reset, keep.as_ref())
                 .await?;
+            let unlocked = reset && w.unlock_user(user.key).await?;
+            let tokens_revoked = revoked
+                .iter()
+                .filter(|c| c.kind != portcullis_core::CredentialKind::Session)
+                .count();
             w.audit(
                 AuditRecord::new(None, operation, json!({"user": user.id}))
-                    .with_details(json!({"sessions_revoked": revoked.len()})),
+                    .with_copies_to(orgs.iter().copied())
+                    .with_details(json!({
+                        "sessions_revoked": revoked.len() - tokens_revoked,
+                        "tokens_revoked": tokens_revoked,
+                        "unlocked": unlocked,
+                    })),
             );
             let changes = revoked
                 .iter()

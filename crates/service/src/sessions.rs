@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use smallvec::SmallVec;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::passwords::{PasswordHasher, Verified};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
@@ -244,7 +245,9 @@ impl Portcullis {
             let targets = json!({"email": email.chars().take(254).collect::<String>()});
             let mut record = AuditRecord::new(None, Operation::LoginFailure, targets);
             if let Some(user) = user {
-                record = record.with_details(json!({"user": user.id, "reason": reason}));
+                record = record
+                    .with_details(json!({"user": user.id, "reason": reason}))
+                    .with_copies_to(self.member_orgs(user.key));
             }
             record
         };
@@ -436,6 +439,7 @@ impl Portcullis {
 
     pub async fn me(&self, caller: &Caller) -> Result<UserRecord> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         self.store()
             .user(user)
             .await?

@@ -7,12 +7,13 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Permission, Subject, UserKey};
+use portcullis_core::{Change, Permission, Subject, UserKey};
 use portcullis_store::{AuditRecord, RedeemedToken, TokenPurpose, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::password::{one_time_secret, token_hash_hex};
 use crate::sessions::{LoginOutcome, NewSession};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
@@ -118,12 +119,13 @@ impl Portcullis {
         match authority {
             TotpAuthority::Caller(caller) => {
                 let user = self.require_user(caller)?;
-                if !caller.is_session() {
-                    return Err(ServiceError::NotAllowed {
+                require_credential_for(
+                    caller,
+                    CredentialUse::SignIn {
                         code: "credential.session_required",
-                        message: "two-factor settings need a login session".into(),
-                    });
-                }
+                        what: "changing two-factor settings",
+                    },
+                )?;
                 crate::sso_trust::require_own_sign_in(caller)?;
                 Ok(user)
             }
@@ -288,6 +290,7 @@ impl Portcullis {
             TotpAuthority::Caller(_) => None,
         };
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
         self.commit(&caller, async |w| {
             let mut redeemed = None;
             if let Some(hash) = &enrolment {
@@ -313,9 +316,16 @@ impl Portcullis {
             w.replace_recovery_codes(user, &hashes).await?;
             w.audit(
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied())
                     .with_details(json!({"recovery_codes": RECOVERY_CODE_COUNT})),
             );
-            Ok(((codes.clone(), redeemed), vec![]))
+            Ok((
+                (codes.clone(), redeemed),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: true,
+                }],
+            ))
         })
         .await
     }
@@ -338,17 +348,23 @@ impl Portcullis {
         }
         let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
         self.commit(caller, async |w| {
             if !w.use_totp_step_in_tx(user, step).await? {
                 return Err(invalid_code());
             }
             w.delete_totp(user).await?;
-            w.audit(AuditRecord::new(
-                None,
-                Operation::TotpDisable,
-                json!({"user": id}),
-            ));
-            Ok(((), vec![]))
+            w.audit(
+                AuditRecord::new(None, Operation::TotpDisable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied()),
+            );
+            Ok((
+                (),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: false,
+                }],
+            ))
         })
         .await
     }
@@ -356,6 +372,7 @@ impl Portcullis {
     /// Whether the caller has two-factor on, and how many recovery codes are left.
     pub async fn totp_status(&self, caller: &Caller) -> Result<(bool, i64)> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let enabled = self
             .store()
             .totp_factor(user)
@@ -471,6 +488,7 @@ impl Portcullis {
                 Operation::SecondFactorFailure,
                 json!({"user": user.id}),
             )
+            .with_copies_to(self.member_orgs(user.key))
             .with_details(json!({"method": method, "locked": locked}));
             if locked {
                 self.store()
@@ -528,12 +546,14 @@ impl Portcullis {
         required: bool,
     ) -> Result<Committed<bool>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::OrgSecurityUpdate,
             caller,
             Permission::SecurityManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let before = self.store().org_requires_two_factor(org_key).await?;
         let org_id = self.member_org_handle(org_key);
         self.commit(caller, async |w| {
@@ -549,7 +569,13 @@ impl Portcullis {
                     "after": {"require_two_factor": required},
                 })),
             );
-            Ok((required, vec![]))
+            Ok((
+                required,
+                vec![Change::OrgTwoFactorRequired {
+                    key: org_key,
+                    required,
+                }],
+            ))
         })
         .await
     }
