@@ -871,6 +871,7 @@ async fn doctor_names_accounts_that_collide_under_the_canonical_email_form() {
         report["email_keys"]["collisions"],
         serde_json::json!([{"canonical": "kate@example.com", "accounts": ["kate", "other"]}])
     );
+}
 
 /// `public_url` names the SP addresses an IdP is configured with: derived from the listening
 /// address when unset (and then `serve` warns once identity providers exist), taken as given
