@@ -17,7 +17,8 @@ use crate::{Caller, Result, ServiceError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CredentialUse {
     /// Reading one's own profile, organizations, invitations, collaborations: an unbound
-    /// credential.
+    /// credential, or a login session (one from an organization's identity provider is bound
+    /// to that organization, and what it lists is filtered to it).
     ReadAccount,
     /// Seeing or changing one's own credentials (tokens, sessions, second factor), creating an
     /// organization, or acting as the platform operator: an unbound credential with every
@@ -42,7 +43,9 @@ pub(crate) fn require_credential_for(caller: &Caller, purpose: CredentialUse) ->
     let binding = &caller.subject.binding;
     let full_scope = caller.subject.scopes == PermissionSet::all();
     match purpose {
-        CredentialUse::ReadAccount => require_within(*binding == Binding::Anywhere),
+        CredentialUse::ReadAccount => {
+            require_within(*binding == Binding::Anywhere || caller.is_session())
+        }
         CredentialUse::ManageAccount => {
             require_within(*binding == Binding::Anywhere)?;
             require_full_scope(full_scope)
