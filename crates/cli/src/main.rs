@@ -16,6 +16,7 @@ mod init;
 mod migrate_cmd;
 mod outbox_cmd;
 mod serve;
+mod users_cmd;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ enum Command {
     Migrate(migrate_cmd::MigrateArgs),
     /// Print the queued outgoing messages (password reset links) for delivery by the operator.
     Outbox(outbox_cmd::OutboxArgs),
+    /// User administration: `verify-email` marks a user's address verified.
+    Users(users_cmd::UsersArgs),
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
@@ -95,6 +98,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Restore(args) => backup_cmd::restore(args).await,
         Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Outbox(args) => outbox_cmd::run(args).await,
+        Command::Users(args) => users_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

@@ -179,10 +179,25 @@ impl Portcullis {
             Operation::UserSignup
         };
         let now = self.now();
+        let public_url = self.config().public_url.clone();
         self.commit(caller, async |w| {
             let key = w.create_user(&new).await?;
             if let Some(hash) = &new.password_hash {
                 w.record_password_set(key, hash).await?;
+            }
+            // The operator proves itself by holding the data directory; anyone else by
+            // following the link mailed to the address.
+            if operator {
+                w.mark_email_verified(key, &new.email.key()).await?;
+            } else {
+                crate::email_verification::queue_verification(
+                    w,
+                    &public_url,
+                    key,
+                    new.id.as_str(),
+                    &new.email,
+                )
+                .await?;
             }
             w.audit(AuditRecord::new(
                 None,

@@ -18,6 +18,7 @@ mod collaborators;
 mod compute;
 mod connect;
 mod credentials;
+mod email_tokens;
 mod error;
 mod identity_providers;
 mod invitations;
@@ -47,6 +48,7 @@ pub use compute::{
 pub use connect::SQLITE_FILE;
 pub use connect::{Backend, Store};
 pub use credentials::{CredentialRecord, NewCredential};
+pub use email_tokens::{EmailTokenPurpose, RedeemedEmailToken};
 pub use error::StoreError;
 pub use identity_providers::{IdpRecord, IdpSettings, OrgSso, SamlRequest};
 pub use invitations::{InvitationRecord, InvitationState, NewInvitation};

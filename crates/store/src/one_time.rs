@@ -184,19 +184,23 @@ impl Write {
         Ok(())
     }
 
+    /// Queues a message (plain text, and HTML when given) for delivery, due at once.
     pub async fn enqueue_message(
         &mut self,
         recipient: &str,
         subject: &str,
         body: &str,
+        html_body: Option<&str>,
     ) -> Result<i64> {
         let now = self.now();
         Ok(sqlx::query_scalar(
-            "INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO outbox (recipient, subject, body, html_body, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
         .bind(recipient)
         .bind(subject)
         .bind(body)
+        .bind(html_body)
         .bind(now)
         .fetch_one(self.conn())
         .await?)

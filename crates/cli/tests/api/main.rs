@@ -27,3 +27,4 @@ mod sessions;
 mod system;
 mod teams;
 mod totp;
+mod verification;

@@ -229,6 +229,19 @@ impl Server {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+        let token = self
+            .mailed_token(&format!("{id}@example.com"), "pcv")
+            .await
+            .expect("a verification link was mailed");
+        let (status, _, body) = self
+            .call(
+                "POST",
+                "/v1/email/confirm",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
         let (status, _, body) = self
             .call(
                 "POST",
@@ -251,6 +264,37 @@ impl Server {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+    }
+
+    /// The token of the newest link carrying `token=<prefix>_…` in a message queued for
+    /// `recipient`, read from the outbox in the database (no mail is delivered here).
+    pub async fn mailed_token(&self, recipient: &str, prefix: &str) -> Option<String> {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = match &self.location {
+            Location::Url(url) => url.clone(),
+            Location::Dir(dir) => format!(
+                "sqlite://{}?mode=ro",
+                dir.join(portcullis_store::SQLITE_FILE).display()
+            ),
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url).await.ok()?;
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM outbox WHERE recipient = $1 ORDER BY id DESC")
+                .bind(recipient)
+                .fetch_all(&mut conn)
+                .await
+                .ok()?;
+        let marker = format!("token={prefix}_");
+        bodies.iter().find_map(|body| {
+            let start = body.find(&marker)? + "token=".len();
+            Some(
+                body[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect(),
+            )
+        })
     }
 
     /// Invites `id` into `org` as `role` and has it accept; returns the accept's revision.
