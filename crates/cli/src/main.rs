@@ -54,7 +54,7 @@ enum Command {
     Restore(backup_cmd::RestoreArgs),
     /// Copy an SQLite data directory into an empty PostgreSQL database, ids and audit chain intact.
     Migrate(migrate_cmd::MigrateArgs),
-    /// Print the queued outgoing messages (password reset links) for delivery by the operator.
+    /// Print the outbox (verification, invitation and reset mails) with each message's delivery state.
     Outbox(outbox_cmd::OutboxArgs),
     /// User administration: `verify-email` marks a user's address verified.
     Users(users_cmd::UsersArgs),

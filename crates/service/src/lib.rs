@@ -25,6 +25,7 @@ pub mod items;
 pub mod keys;
 pub mod lockout;
 mod mail;
+pub mod mail_delivery;
 pub mod members;
 pub mod orgs;
 pub mod password;
