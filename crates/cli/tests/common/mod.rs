@@ -84,6 +84,8 @@ pub struct Server {
     last: Arc<AtomicU64>,
     child: Option<Child>,
     location: Location,
+    /// Extra environment of the `serve` process (kept across restarts).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -92,7 +94,12 @@ impl Server {
     }
 
     pub fn start_at(location: Location) -> Self {
-        let (child, base) = spawn(&location);
+        Self::start_with(location, Vec::new())
+    }
+
+    /// Like [`Self::start_at`] with extra `PORTCULLIS_*` settings in the environment.
+    pub fn start_with(location: Location, env: Vec<(String, String)>) -> Self {
+        let (child, base) = spawn(&location, &env);
         Self {
             base,
             client: reqwest::Client::builder()
@@ -102,6 +109,7 @@ impl Server {
             last: Arc::new(AtomicU64::new(0)),
             child: Some(child),
             location,
+            env,
         }
     }
 
@@ -113,6 +121,7 @@ impl Server {
             last: self.last.clone(),
             child: None,
             location: self.location.clone(),
+            env: self.env.clone(),
         }
     }
 
@@ -137,7 +146,7 @@ impl Server {
     /// Starts the server again on the same store (a new port); returns once it listens.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = spawn(&self.location);
+        let (child, base) = spawn(&self.location, &self.env);
         self.child = Some(child);
         self.base = base;
     }
@@ -359,12 +368,13 @@ impl Drop for Server {
 }
 
 /// Starts `portcullis serve` on a free port; returns once it printed its address.
-fn spawn(location: &Location) -> (Child, String) {
+fn spawn(location: &Location, env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(location.args())
         .args(["--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
