@@ -57,7 +57,7 @@ pub use items::{InstalledModule, ItemRecord, NewItem};
 pub use members::{MemberRecord, RemovedMember};
 pub use one_time::{RedeemedToken, TokenPurpose};
 pub use orgs::{NewOrg, OrgRecord};
-pub use outbox::{ClaimedMessage, OutboxMessage};
+pub use outbox::{ClaimedMessage, NewMessage, OutboxMessage};
 pub use security::{FailureCount, LOCKED_UNTIL_UNLOCKED, LoginState};
 pub use teams::{NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};
 pub use totp::TotpFactor;

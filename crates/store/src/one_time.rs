@@ -161,16 +161,12 @@ impl Write {
         html_body: Option<&str>,
     ) -> Result<i64> {
         let now = self.now();
-        Ok(sqlx::query_scalar(
-            "INSERT INTO outbox (recipient, subject, body, html_body, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(recipient)
-        .bind(subject)
-        .bind(body)
-        .bind(html_body)
-        .bind(now)
-        .fetch_one(self.conn())
-        .await?)
+        let message = crate::NewMessage {
+            recipient: recipient.to_owned(),
+            subject: subject.to_owned(),
+            body: body.to_owned(),
+            html_body: html_body.map(str::to_owned),
+        };
+        crate::outbox::insert_message(self.conn(), now, &message).await
     }
 }

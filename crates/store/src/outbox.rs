@@ -10,6 +10,34 @@ use portcullis_core::Timestamp;
 
 use crate::{Backend, Result, Store};
 
+/// A message to queue (rendered already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub html_body: Option<String>,
+}
+
+/// Queues `message` on `conn` (inside the caller's transaction), due at once.
+pub(crate) async fn insert_message(
+    conn: &mut sqlx::AnyConnection,
+    now: Timestamp,
+    message: &NewMessage,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO outbox (recipient, subject, body, html_body, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(&message.recipient)
+    .bind(&message.subject)
+    .bind(&message.body)
+    .bind(message.html_body.as_deref())
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// A message as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {

@@ -390,3 +390,61 @@ async fn a_token_cannot_change_the_address_and_only_the_operator_verifies_by_han
         .await
         .assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn lockout_and_two_factor_changes_notify_the_owner_in_their_own_transaction() {
+    let app = spawn_app().await;
+    let gail = app.user("gail").await;
+    let notices = async |subject: &str| {
+        app.service
+            .store()
+            .outbox(500)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.recipient == "gail@example.com" && m.subject == subject)
+            .count()
+    };
+    // The default policy locks after 10 failures: the tenth queues one notice.
+    for _ in 0..10 {
+        app.request(
+            Method::POST,
+            "/v1/login",
+            None,
+            Some(json!({"email": "gail@example.com", "password": "wrong-password-1"})),
+        )
+        .await
+        .assert_problem(401, "auth.invalid_credentials");
+    }
+    assert_eq!(notices("Your Portcullis account is locked").await, 1);
+    // Further attempts while locked queue nothing more.
+    app.request(
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(json!({"email": "gail@example.com", "password": "wrong-password-1"})),
+    )
+    .await;
+    assert_eq!(notices("Your Portcullis account is locked").await, 1);
+    let _ = gail;
+
+    // Two-factor on: a notice, with no secret in it.
+    let clock = FixedClock::at(START);
+    let app = spawn_app_with_clock(ServiceConfig::default(), Arc::new(clock.clone())).await;
+    let hana = app.user("hana").await;
+    let enrol = app.post("/v1/users/me/totp", &hana, json!({})).await;
+    let secret = enrol.assert_status(201)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = portcullis_service::totp::code_at(&secret, START).unwrap();
+    app.post("/v1/users/me/totp/verify", &hana, json!({"code": code}))
+        .await
+        .assert_status(200);
+    let mails = app.service.store().outbox(500).await.unwrap();
+    let notice = mails
+        .iter()
+        .find(|m| m.recipient == "hana@example.com" && m.subject == "Two-factor sign-in is on")
+        .expect("the two-factor notice");
+    assert!(!notice.body.contains(&secret));
+}
