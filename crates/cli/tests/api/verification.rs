@@ -448,3 +448,41 @@ async fn lockout_and_two_factor_changes_notify_the_owner_in_their_own_transactio
         .expect("the two-factor notice");
     assert!(!notice.body.contains(&secret));
 }
+
+#[tokio::test]
+async fn sign_up_with_a_taken_address_answers_alike_and_tells_the_owner() {
+    let app = spawn_app().await;
+    app.user("owner").await;
+    let fresh = signup(&app, "newcomer", "newcomer@example.com").await;
+    let taken = signup(&app, "intruder", "owner@example.com").await;
+    assert_eq!(fresh.status.as_u16(), 201);
+    assert_eq!(taken.status.as_u16(), 201, "body: {}", taken.body);
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&fresh.body), keys(&taken.body));
+    assert_eq!(taken.body["id"], "intruder");
+    // Nothing was created: the intruder's password does not sign in, the id stays free.
+    app.request(
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(json!({"email": "owner@example.com", "password": "password-intruder"})),
+    )
+    .await
+    .assert_problem(401, "auth.invalid_credentials");
+    signup(&app, "intruder", "intruder@example.com")
+        .await
+        .assert_status(201);
+    let mails = app.service.store().outbox(500).await.unwrap();
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.recipient == "owner@example.com"
+                && m.subject == "Someone tried to sign up with your address")
+            .count(),
+        1
+    );
+}
