@@ -212,6 +212,7 @@ fn mail_env(
     pki: &(PathBuf, PathBuf, PathBuf),
     dir: &Path,
     password: &str,
+    max_attempts: u32,
 ) -> Vec<(String, String)> {
     let password_file = dir.join("smtp-password");
     std::fs::write(&password_file, format!("{password}\n")).unwrap();
@@ -234,7 +235,7 @@ fn mail_env(
             "https://auth.portcullis.test".to_owned(),
         ),
         ("PORTCULLIS_SMTP_RETRY_INITIAL_MS", "200".to_owned()),
-        ("PORTCULLIS_SMTP_MAX_ATTEMPTS", "4".to_owned()),
+        ("PORTCULLIS_SMTP_MAX_ATTEMPTS", max_attempts.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -308,7 +309,10 @@ async fn verification_and_invitation_mails_arrive_over_starttls_and_their_links_
     let port = free_port();
     let relay = Relay::start(&python, port, &pki, &dir.path().join("mail"));
     let location = location(dir.path()).await;
-    let server = Server::start_with(location.clone(), mail_env(port, &pki, dir.path(), PASSWORD));
+    let server = Server::start_with(
+        location.clone(),
+        mail_env(port, &pki, dir.path(), PASSWORD, 30),
+    );
 
     // Sign up: the verification mail arrives, as text and HTML, from mail_from.
     let ada = signup(&server, "ada").await;
@@ -386,8 +390,10 @@ async fn smtp_down_and_a_sigkill_between_commit_and_delivery_lose_no_message() {
     let port = free_port();
     let location = location(dir.path()).await;
     // No relay yet: every attempt fails and is retried.
-    let mut server =
-        Server::start_with(location.clone(), mail_env(port, &pki, dir.path(), PASSWORD));
+    let mut server = Server::start_with(
+        location.clone(),
+        mail_env(port, &pki, dir.path(), PASSWORD, 30),
+    );
     for id in ["u1", "u2", "u3"] {
         signup(&server, id).await;
     }
@@ -403,7 +409,8 @@ async fn smtp_down_and_a_sigkill_between_commit_and_delivery_lose_no_message() {
     server.kill();
     let relay = Relay::start(&python, port, &pki, &dir.path().join("mail"));
     server.restart();
-    relay.wait_for(4, Duration::from_secs(30)).await;
+    // A claim the killed process held mid-attempt runs out after one lease (60 s).
+    relay.wait_for(4, Duration::from_secs(90)).await;
     // Exactly once each in this normal run: four distinct Message-IDs to four addresses.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let messages = relay.messages();
@@ -442,7 +449,7 @@ async fn a_message_that_keeps_failing_is_marked_failed_with_its_last_error() {
     let location = location(dir.path()).await;
     let server = Server::start_with(
         location.clone(),
-        mail_env(port, &pki, dir.path(), "not-the-password"),
+        mail_env(port, &pki, dir.path(), "not-the-password", 4),
     );
     signup(&server, "fay").await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -476,7 +483,7 @@ async fn two_servers_on_one_postgres_database_send_each_message_once() {
     let port = free_port();
     let relay = Relay::start(&python, port, &pki, &dir.path().join("mail"));
     let location = Location::Url(fresh_postgres_url().await);
-    let env = mail_env(port, &pki, dir.path(), PASSWORD);
+    let env = mail_env(port, &pki, dir.path(), PASSWORD, 30);
     let first = Server::start_with(location.clone(), env.clone());
     let second = Server::start_with(location.clone(), env);
     for i in 0..20 {

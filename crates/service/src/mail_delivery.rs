@@ -71,8 +71,9 @@ impl std::fmt::Debug for SmtpMailer {
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF_MS: u64 = 30 * 60_000;
-/// How long a claim holds a message: longer than one send may take.
-const LEASE_MS: i64 = 120_000;
+/// How long a claim holds a message: longer than one send may take (a worker killed mid-send
+/// delays that message by at most this much).
+const LEASE_MS: i64 = 60_000;
 /// How long one SMTP conversation may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the worker looks for due messages when idle.
