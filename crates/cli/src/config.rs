@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer};
 use portcullis_service::outbound::OutboundPolicy;
 use portcullis_service::{ServiceConfig, SpKey};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,7 +31,8 @@ pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
     /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
-    /// saml_sp_cert_file, public_url, outbound_allow).
+    /// saml_sp_cert_file, public_url, outbound_allow, smtp_url, smtp_password_file, smtp_ca_file,
+    /// mail_from, smtp_retry_initial_ms, smtp_max_attempts).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -97,7 +100,32 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub outbound_allow: Option<Vec<String>>,
+    /// The SMTP relay the outbox is delivered through: smtp://[user[:password]@]host[:port]
+    /// (STARTTLS required; add ?tls=opportunistic or ?tls=none to relax it) or smtps://…
+    /// [default: none, messages stay in the outbox for `portcullis outbox`].
+    #[arg(long, env = "PORTCULLIS_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (instead of putting it in the URL).
+    #[arg(long, env = "PORTCULLIS_SMTP_PASSWORD_FILE", value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra PEM CA certificate(s) to trust for the relay's TLS certificate.
+    #[arg(long, env = "PORTCULLIS_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The sender of every message, e.g. "Portcullis <no-reply@example.com>" (required with
+    /// smtp_url).
+    #[arg(long, env = "PORTCULLIS_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// The first retry of a failed delivery waits this long, each next one twice as long
+    /// (at most 30 minutes) [default: 5000].
+    #[arg(long, env = "PORTCULLIS_SMTP_RETRY_INITIAL_MS", value_name = "MS")]
+    pub smtp_retry_initial_ms: Option<u64>,
+    /// After this many failed attempts a message is marked failed [default: 10].
+    #[arg(long, env = "PORTCULLIS_SMTP_MAX_ATTEMPTS", value_name = "N")]
+    pub smtp_max_attempts: Option<u32>,
 }
+
+const DEFAULT_SMTP_RETRY_INITIAL_MS: u64 = 5_000;
+const DEFAULT_SMTP_MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,6 +163,12 @@ pub struct FileConfig {
     pub saml_sp_cert_file: Option<PathBuf>,
     pub public_url: Option<String>,
     pub outbound_allow: Option<Vec<String>>,
+    pub smtp_url: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub mail_from: Option<String>,
+    pub smtp_retry_initial_ms: Option<u64>,
+    pub smtp_max_attempts: Option<u32>,
 }
 
 impl FileConfig {
@@ -193,6 +227,54 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Internal hosts and networks outbound requests may reach (none by default).
     pub outbound_allow: OutboundPolicy,
+    /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
+    pub mail: Option<MailSettings>,
+}
+
+/// Where and how the outbox is delivered (the password is never printed or logged).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: SecretString,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub mail_from: String,
+    pub retry_initial_ms: u64,
+    pub max_attempts: u32,
+}
+
+impl MailSettings {
+    /// Reads the password and CA files and checks the whole configuration.
+    pub fn smtp_config(&self) -> Result<SmtpConfig, CliError> {
+        let password = match &self.smtp_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
+                    "cannot read the SMTP password file `{}`",
+                    path.display()
+                )))?;
+                Some(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                ))
+            }
+            None => None,
+        };
+        let extra_roots_pem = match &self.smtp_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(CliError::io(format!(
+                "cannot read the SMTP CA file `{}`",
+                path.display()
+            )))?),
+            None => None,
+        };
+        let config = SmtpConfig {
+            url: self.smtp_url.clone(),
+            password,
+            from: self.mail_from.clone(),
+            extra_roots_pem,
+            retry_initial_ms: self.retry_initial_ms,
+            max_attempts: self.max_attempts,
+        };
+        SmtpMailer::new(&config).map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(config)
+    }
 }
 
 /// A public URL is an absolute http(s) URL with a host and no query, fragment or credentials:
@@ -309,10 +391,38 @@ impl Settings {
                 .clone()
                 .or(file.public_url)
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            mail: None,
         };
+        let mut settings = settings;
+        settings.mail = match args.smtp_url.clone().or(file.smtp_url) {
+            Some(url) if !url.trim().is_empty() => Some(MailSettings {
+                smtp_url: SecretString::from(url),
+                smtp_password_file: args.smtp_password_file.clone().or(file.smtp_password_file),
+                smtp_ca_file: args.smtp_ca_file.clone().or(file.smtp_ca_file),
+                mail_from: args
+                    .mail_from
+                    .clone()
+                    .or(file.mail_from)
+                    .ok_or_else(|| CliError::usage("`smtp_url` needs `mail_from`"))?,
+                retry_initial_ms: args
+                    .smtp_retry_initial_ms
+                    .or(file.smtp_retry_initial_ms)
+                    .unwrap_or(DEFAULT_SMTP_RETRY_INITIAL_MS),
+                max_attempts: args
+                    .smtp_max_attempts
+                    .or(file.smtp_max_attempts)
+                    .unwrap_or(DEFAULT_SMTP_MAX_ATTEMPTS),
+            }),
+            _ => None,
+        };
+        if let Some(mail) = &settings.mail {
+            if mail.max_attempts == 0 {
+                return Err(CliError::usage("`smtp_max_attempts` must be at least 1"));
+            }
+            mail.smtp_config()?;
+        }
         let key_file = args.saml_sp_key_file.clone().or(file.saml_sp_key_file);
         let cert_file = args.saml_sp_cert_file.clone().or(file.saml_sp_cert_file);
-        let mut settings = settings;
         match (key_file, cert_file) {
             (None, None) => {}
             (Some(key), Some(cert)) => {
@@ -407,6 +517,14 @@ impl Settings {
             "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
             "public_url": self.public_url,
             "outbound_allow": self.outbound_allow.entries(),
+            "smtp_url": self.mail.as_ref().map(|m| redact_url(m.smtp_url.expose_secret())),
+            "smtp_password_file": self.mail.as_ref()
+                .and_then(|m| m.smtp_password_file.as_ref().map(|p| p.display().to_string())),
+            "smtp_ca_file": self.mail.as_ref()
+                .and_then(|m| m.smtp_ca_file.as_ref().map(|p| p.display().to_string())),
+            "mail_from": self.mail.as_ref().map(|m| m.mail_from.clone()),
+            "smtp_retry_initial_ms": self.mail.as_ref().map(|m| m.retry_initial_ms),
+            "smtp_max_attempts": self.mail.as_ref().map(|m| m.max_attempts),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }

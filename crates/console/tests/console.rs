@@ -173,6 +173,7 @@ impl Console {
         )
         .await;
         let bob = self.sign_up("bob").await;
+        self.service.verify_email_directly("bob").await.unwrap();
         let invitation = self
             .service
             .create_invitation(

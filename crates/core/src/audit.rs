@@ -115,6 +115,12 @@ operations! {
     SsoTeamSync = 2313, "auth.sso.team_sync";
     SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
     SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
+    EmailVerify = 2400, "user.email.verify";
+    EmailVerificationSend = 2401, "user.email.verification_sent";
+    EmailChangeRequest = 2402, "user.email.change_request";
+    EmailChange = 2403, "user.email.change";
+    SignupExistingEmail = 2404, "user.signup.existing_email";
+    MailFailed = 2405, "platform.mail.failed";
     EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
 }
 

@@ -1,10 +1,12 @@
 //! Guessing defences: per-account failure counting and lockout (from the effective password
 //! policy), per-source-IP throttling (an instance setting), and the administrator's unlock.
 
+use crate::mail::Mail;
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
 use portcullis_core::{OrgKey, Permission, Timestamp, UserKey};
+use portcullis_store::NewMessage;
 use portcullis_store::{AuditRecord, FailureCount, LOCKED_UNTIL_UNLOCKED};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -176,6 +178,30 @@ impl Portcullis {
                 "lockout_minutes": policy.lockout_minutes,
                 "permanent": policy.lockout_minutes == 0,
             }));
+        let notice = match self.store().user(user).await? {
+            Some(record) => {
+                let until = if policy.lockout_minutes == 0 {
+                    "until an administrator unlocks it".to_owned()
+                } else {
+                    format!("for {} minutes", policy.lockout_minutes)
+                };
+                let mail = Mail::new(&record.email, "Your Portcullis account is locked", user_id)
+                    .say(format!(
+                        "After {} failed sign-in attempts your account `{user_id}` is locked {until}.",
+                        policy.max_failed_attempts
+                    ))
+                    .say("If these attempts were not yours, someone may be guessing your password: \
+                          choose a new one once you can sign in again.");
+                let (body, html_body) = mail.render()?;
+                Some(NewMessage {
+                    recipient: record.email,
+                    subject: mail.subject,
+                    body,
+                    html_body: Some(html_body),
+                })
+            }
+            None => None,
+        };
         Ok(self
             .store()
             .count_login_failure(
@@ -186,6 +212,7 @@ impl Portcullis {
                 &caller.actor(),
                 &failure,
                 &lockout,
+                notice.as_ref(),
             )
             .await?)
     }

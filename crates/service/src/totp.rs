@@ -291,6 +291,7 @@ impl Portcullis {
         };
         let id = self.user_id(user);
         let orgs = self.member_orgs(user);
+        let email = self.store().user(user).await?.map(|u| u.email);
         self.commit(&caller, async |w| {
             let mut redeemed = None;
             if let Some(hash) = &enrolment {
@@ -314,6 +315,9 @@ impl Portcullis {
                 ));
             }
             w.replace_recovery_codes(user, &hashes).await?;
+            if let Some(email) = &email {
+                two_factor_notice(email, &id, true).queue(w).await?;
+            }
             w.audit(
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
                     .with_copies_to(orgs.iter().copied())
@@ -349,11 +353,15 @@ impl Portcullis {
         let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
         let id = self.user_id(user);
         let orgs = self.member_orgs(user);
+        let email = self.store().user(user).await?.map(|u| u.email);
         self.commit(caller, async |w| {
             if !w.use_totp_step_in_tx(user, step).await? {
                 return Err(invalid_code());
             }
             w.delete_totp(user).await?;
+            if let Some(email) = &email {
+                two_factor_notice(email, &id, false).queue(w).await?;
+            }
             w.audit(
                 AuditRecord::new(None, Operation::TotpDisable, json!({"user": id}))
                     .with_copies_to(orgs.iter().copied()),
@@ -584,4 +592,18 @@ impl Portcullis {
         self.with_index(|i| i.user(user).map(|u| u.id.to_string()))
             .unwrap_or_default()
     }
+}
+
+/// The notice that two-factor was turned on or off (no secret in it).
+fn two_factor_notice(email: &str, user_id: &str, on: bool) -> crate::mail::Mail {
+    let (subject, what) = if on {
+        ("Two-factor sign-in is on", "turned on")
+    } else {
+        ("Two-factor sign-in is off", "turned off")
+    };
+    crate::mail::Mail::new(email, subject, user_id)
+        .say(format!(
+            "Two-factor sign-in was {what} for your Portcullis account `{user_id}`."
+        ))
+        .say("If this was not you, change your password now and end your other sessions.")
 }

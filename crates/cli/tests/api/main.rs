@@ -30,3 +30,4 @@ mod sessions;
 mod system;
 mod teams;
 mod totp;
+mod verification;

@@ -10,6 +10,7 @@ mod billing;
 mod check;
 mod collaborators;
 mod compute;
+mod email;
 pub mod fuzzing;
 mod identity_providers;
 mod invitations;
@@ -40,6 +41,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity_providers::router())
         .merge(saml::router())
         .merge(passwords::router())
+        .merge(email::router())
         .merge(sessions::router())
         .merge(totp::router())
         .merge(keys::router())
