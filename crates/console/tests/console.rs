@@ -735,6 +735,7 @@ async fn every_role_sees_links_to_every_page_it_may_use() {
             alice.clone()
         } else {
             let cookie = console.sign_up(&id).await;
+            console.service.verify_email_directly(&id).await.unwrap();
             let invitation = console
                 .service
                 .create_invitation(&admin, "acme", &format!("{id}@example.com"), role)
