@@ -1,6 +1,8 @@
 //! `portcullis migrate --from-data-dir DIR --to-database-url URL`: moves an embedded SQLite
 //! instance to PostgreSQL with every row (ids preserved) and the audit chain intact. It refuses
-//! a data directory or database a running server uses: the copy is one read of the source.
+//! a data directory or database a running server uses (the copy is one read of the source), a
+//! source whose audit chains do not verify, and it commits the copy only once every table's
+//! row count matched, so a failed migration leaves the target as empty as it was.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,14 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
         ..StoreArgs::default()
     })?)
     .await?;
+    // A source whose audit chains do not verify is not copied: the target would inherit a
+    // history that cannot be trusted.
+    if !crate::backup_cmd::verify_chains(&source).await? {
+        return Err(CliError::usage(format!(
+            "the audit chains of `{}` do not verify (portcullis audit verify); nothing was migrated",
+            args.from_data_dir.display()
+        )));
+    }
     let target_settings = Settings::resolve_store_only(&StoreArgs {
         database_url: Some(args.to_database_url.clone()),
         ..StoreArgs::default()

@@ -184,3 +184,57 @@ async fn backup_restore_and_migration_keep_every_answer() {
     assert_eq!(status, 201, "{body}");
     server.user("carol").await;
 }
+
+/// A source whose audit chain was edited is not migrated, and the target is left untouched.
+#[tokio::test]
+async fn a_tampered_source_is_not_migrated_and_leaves_the_target_empty() {
+    if backend_under_test() != Backend::Postgres {
+        eprintln!("skipped: migration runs with PORTCULLIS_TEST_BACKEND=postgres");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("data");
+    let server = Server::start_at(Location::Dir(dir.clone()));
+    let alice = server.user("alice").await;
+    server.org(&alice, "acme").await;
+    drop(server);
+    let dir_arg = dir.display().to_string();
+
+    sqlx::any::install_default_drivers();
+    let sqlite = format!(
+        "sqlite://{}/{}",
+        dir_arg,
+        portcullis_service::store::SQLITE_FILE
+    );
+    let pool = sqlx::AnyPool::connect(&sqlite).await.unwrap();
+    sqlx::query("UPDATE audit_log SET targets = '{\"org\":\"forged\"}' WHERE id = (SELECT MAX(id) FROM audit_log)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let url = fresh_postgres_url().await;
+    let (code, out, err) = run(&[
+        "migrate",
+        "--from-data-dir",
+        &dir_arg,
+        "--to-database-url",
+        &url,
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error:") && last.contains("audit chains"),
+        "{err}"
+    );
+    let target = sqlx::AnyPool::connect(&url).await.unwrap();
+    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+        .fetch_one(&target)
+        .await
+        .unwrap();
+    target.close().await;
+    assert_eq!(
+        accounts, 0,
+        "nothing of the tampered source reached the target"
+    );
+}

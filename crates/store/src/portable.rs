@@ -87,8 +87,9 @@ impl Store {
 
     /// Copies every row of this store into `target`, a migrated PostgreSQL store holding no
     /// accounts yet, in one transaction: tables in foreign-key order (parents first), rows in
-    /// id order, ids preserved; then moves the identity sequences past the copied ids. Returns
-    /// the row counts of both sides per table.
+    /// id order, ids preserved; then moves the identity sequences past the copied ids and
+    /// checks every table's row count before committing. Returns the row counts of both sides
+    /// per table.
     pub async fn copy_into(&self, target: &Store) -> Result<Vec<CopiedTable>> {
         if target.backend() != Backend::Postgres {
             return Err(StoreError::Corrupt(
@@ -130,6 +131,18 @@ impl Store {
             report.push((table.clone(), source_rows));
         }
         reset_identities(&mut tx).await?;
+        // Verified before it becomes visible: a short copy rolls back and leaves the target
+        // as empty as it was, never half-migrated.
+        for (table, source_rows) in &report {
+            let copied: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut *tx)
+                .await?;
+            if u64::try_from(copied).ok() != Some(*source_rows) {
+                return Err(StoreError::Corrupt(format!(
+                    "table `{table}`: {copied} rows copied of {source_rows}; nothing was migrated"
+                )));
+            }
+        }
         tx.commit().await?;
         let counts = target.row_counts().await?;
         Ok(report
