@@ -115,6 +115,10 @@ operations! {
     SsoTeamSync = 2313, "auth.sso.team_sync";
     SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
     SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
+    DomainAdd = 2330, "security.domain.add";
+    DomainVerify = 2331, "security.domain.verify";
+    DomainSuspend = 2332, "security.domain.suspend";
+    DomainDelete = 2333, "security.domain.delete";
     EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
 }
 

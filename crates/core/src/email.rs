@@ -70,6 +70,30 @@ impl Email {
     }
 }
 
+/// The canonical form of a domain name (UTS-46 ASCII, lower case, no trailing dot), as email
+/// keys hold it; `None` when it is not a domain name with at least two labels.
+pub fn canonical_domain(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw.strip_suffix('.').unwrap_or(raw);
+    if raw.is_empty() || raw.starts_with('.') || raw.contains("..") {
+        return None;
+    }
+    let domain = idna::domain_to_ascii_cow(raw.as_bytes(), idna::AsciiDenyList::URL).ok()?;
+    let labels_ok = domain
+        .split('.')
+        .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+    // The last label of a name is never all digits: that is an IPv4 address.
+    let top = domain.rsplit('.').next().unwrap_or_default();
+    if !labels_ok
+        || domain.len() > 253
+        || !domain.contains('.')
+        || top.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(domain.into_owned())
+}
+
 /// The canonical key of an address already stored, without the look-alike refusals: start-up
 /// uses it to find stored accounts that collide under the canonical form. `None` when the
 /// address is not syntactically valid at all.

@@ -31,6 +31,8 @@ pub struct ServiceConfig {
     /// and path prefix, no trailing slash): SAML entity ids and ACS URLs derive from it, and so
     /// does every link the server sends out.
     pub public_url: String,
+    /// The DNS server domain verification asks (`None`: the system resolver).
+    pub dns_nameserver: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServiceConfig {
@@ -45,6 +47,7 @@ impl Default for ServiceConfig {
             metadata_fetch_timeout: std::time::Duration::from_secs(10),
             saml_sp_key: None,
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            dns_nameserver: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod check;
 pub mod collaborators;
 pub mod compute;
 mod config;
+pub mod domains;
 pub mod email_keys;
 mod error;
 pub mod follow;

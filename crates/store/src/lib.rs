@@ -18,6 +18,7 @@ mod collaborators;
 mod compute;
 mod connect;
 mod credentials;
+mod domains;
 mod email_keys;
 mod error;
 mod identity_providers;
@@ -52,6 +53,7 @@ pub use connect::{
     ACQUIRE_TIMEOUT, Backend, IDLE_IN_TRANSACTION_TIMEOUT, LOCK_TIMEOUT, STATEMENT_TIMEOUT, Store,
 };
 pub use credentials::{CredentialRecord, NewCredential};
+pub use domains::{DomainRecord, DomainStatus};
 pub use email_keys::{EmailOwner, StoredEmail};
 pub use error::StoreError;
 pub use identity_providers::{IdpRecord, IdpSettings, OrgSso, SamlRequest};
