@@ -160,6 +160,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn domains_are_canonical_uts46_ascii_lower_case() {
+        for (raw, canonical) in [
+            ("Example.COM", "example.com"),
+            (" example.com. ", "example.com"),
+            ("Bücher.example", "xn--bcher-kva.example"),
+            ("ＥＸＡＭＰＬＥ.com", "example.com"),
+            ("a-b.c-d.example", "a-b.c-d.example"),
+        ] {
+            assert_eq!(canonical_domain(raw).as_deref(), Some(canonical), "{raw}");
+        }
+        for bad in [
+            "",
+            ".",
+            "localhost",
+            "a..b.com",
+            ".example.com",
+            "-a.com",
+            "a-.com",
+            "10.0.0.1",
+            "exa mple.com",
+            "a@b.com",
+            "ex/ample.com",
+        ] {
+            assert_eq!(canonical_domain(bad), None, "{bad}");
+        }
+        // An email key's domain is what a verified domain is compared with.
+        assert_eq!(
+            Email::parse("x@Bücher.Example").unwrap().domain_key(),
+            canonical_domain("bücher.example").unwrap()
+        );
+    }
+
+    #[test]
     fn syntax() {
         assert!(Email::parse("a@b.co").is_ok());
         for bad in [
