@@ -79,9 +79,15 @@ pub fn canonical_domain(raw: &str) -> Option<String> {
         return None;
     }
     let domain = idna::domain_to_ascii_cow(raw.as_bytes(), idna::AsciiDenyList::URL).ok()?;
-    let labels_ok = domain
-        .split('.')
-        .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+    // Host names only (letters, digits, hyphens): what mail is delivered to, and nothing a
+    // pattern match on stored addresses could read as a wildcard.
+    let labels_ok = domain.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
     // The last label of a name is never all digits: that is an IPv4 address.
     let top = domain.rsplit('.').next().unwrap_or_default();
     if !labels_ok
