@@ -13,7 +13,7 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{OrgKey, OrgRole, Permission};
+use portcullis_core::{Change, OrgKey, OrgRole, Permission};
 use portcullis_store::{AuditRecord, DomainRecord, DomainStatus};
 use serde_json::json;
 
@@ -420,6 +420,8 @@ impl Portcullis {
                 }
                 w.set_org_domain_status(key, DomainStatus::Suspended)
                     .await?;
+                // What the organization's IdP signed in on the strength of this domain ends now.
+                let revoked = w.revoke_domain_vouched_credentials(org, &domain).await?;
                 let mut messages = Vec::new();
                 for admin in &admins {
                     messages.push(
@@ -433,9 +435,19 @@ impl Portcullis {
                         Operation::DomainSuspend,
                         json!({"org": label, "domain": domain}),
                     )
-                    .with_details(json!({"reason": why, "outbox_messages": messages})),
+                    .with_details(json!({
+                        "reason": why,
+                        "outbox_messages": messages,
+                        "revoked_credentials": revoked.len(),
+                    })),
                 );
-                Ok(((), vec![]))
+                Ok((
+                    (),
+                    revoked
+                        .into_iter()
+                        .map(|hash| Change::CredentialRevoked { hash })
+                        .collect(),
+                ))
             })
             .await;
         match result {

@@ -3,6 +3,7 @@
 
 use portcullis_core::{OrgKey, Timestamp};
 
+use crate::credentials::{CREDENTIAL_COLUMNS, CredentialRow, credential_from_row};
 use crate::error::conflict_as;
 use crate::rows::{id_of, org_key};
 use crate::{Result, Store, StoreError, Write};
@@ -191,6 +192,33 @@ impl Write {
         .fetch_optional(self.conn())
         .await?;
         org.map(org_key).transpose()
+    }
+
+    /// Revokes the live credentials bound to `org` (its SSO sessions and the tokens they
+    /// created) of accounts the organization does not manage whose address is in `domain`:
+    /// what its identity provider vouched for on the strength of that domain. Returns their
+    /// token hashes.
+    pub async fn revoke_domain_vouched_credentials(
+        &mut self,
+        org: OrgKey,
+        domain: &str,
+    ) -> Result<Vec<[u8; 32]>> {
+        let now = self.now();
+        let rows: Vec<CredentialRow> = sqlx::query_as(&format!(
+            "UPDATE credentials SET revoked_at = $1 WHERE revoked_at IS NULL AND org_id = $2 \
+             AND user_id IN (SELECT account_id FROM users WHERE \
+             (managed_by IS NULL OR managed_by <> $2) AND email_key LIKE $3) \
+             RETURNING {CREDENTIAL_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(id_of(org.0))
+        // Canonical domains hold no LIKE wildcards (letters, digits, hyphens and dots only).
+        .bind(format!("%@{domain}"))
+        .fetch_all(self.conn())
+        .await?;
+        rows.into_iter()
+            .map(|row| credential_from_row(row).map(|c| c.token_hash))
+            .collect()
     }
 
     pub async fn delete_org_domain(&mut self, key: i64) -> Result<()> {
