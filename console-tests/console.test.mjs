@@ -5,7 +5,7 @@
 // previous one, as a new administrator would click through the console.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,45 @@ async function signUp(page, id, email) {
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForURL(`${BASE}/a/${id}/apps`);
+}
+
+// Mail the real SMTP relay received (scripts/console-tests.sh): n.eml raw, n.txt its text part.
+function mails() {
+  const dir = process.env.MAILDIR;
+  return readdirSync(dir)
+    .filter((f) => /^\d+\.eml$/.test(f))
+    .sort((a, b) => parseInt(a, 10) - parseInt(b, 10))
+    .map((f) => {
+      const raw = readFileSync(join(dir, f), 'utf8');
+      const header = (name) => (raw.match(new RegExp(`^${name}: (.*)$`, 'mi')) || [])[1]?.trim();
+      return {
+        to: header('X-Envelope-To'),
+        subject: header('Subject'),
+        text: readFileSync(join(dir, f.replace('.eml', '.txt')), 'utf8'),
+      };
+    });
+}
+
+// Waits for a mail to `to` whose subject matches, and returns the path of its link to `path`.
+async function mailedLink(to, subject, path) {
+  for (let i = 0; i < 200; i++) {
+    const mail = mails().find((m) => m.to === to && subject.test(m.subject || ''));
+    if (mail) {
+      const found = mail.text.match(new RegExp(`https?://[^/\\s]+(${path}\\?token=[A-Za-z0-9_]+)`));
+      assert.ok(found, `no ${path} link in: ${mail.text}`);
+      return found[1];
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`no mail "${subject}" to ${to}`);
+}
+
+// Follows the verification link mailed to `email` in `page`'s browser.
+async function verifyByMail(page, email) {
+  const verify = await mailedLink(email, /Verify your email address/, '/verify-email');
+  await page.goto(`${BASE}${verify}`);
+  await page.getByRole('button', { name: 'Verify my address' }).click();
+  assert.match(await page.locator('main').textContent(), /is verified/);
 }
 
 before(async () => {
@@ -116,10 +155,24 @@ test('the admin invites a member who accepts', async () => {
   assert.match(await flash(admin), /invitation sent to bob@example.com/);
   assert.ok(await admin.getByRole('cell', { name: 'bob@example.com' }).isVisible());
 
+  // Bob signs up: unverified until he follows the link mailed to him through real SMTP.
   await signUp(bob, 'bob', 'bob@example.com');
   await bob.goto(`${BASE}/account`);
-  await bob.getByRole('button', { name: 'Accept' }).click();
-  assert.match(await flash(bob), /invitation accepted/);
+  assert.match(await bob.locator('#email-state').textContent(), /not verified yet/);
+  const verify = await mailedLink('bob@example.com', /Verify your email address/, '/verify-email');
+  await bob.goto(`${BASE}${verify}`);
+  await bob.getByRole('button', { name: 'Verify my address' }).click();
+  assert.match(await bob.locator('main').textContent(), /bob@example\.com is verified/);
+
+  // The invitation mail's link opens the accept page for the signed-in Bob.
+  const accept = await mailedLink('bob@example.com', /invited/, '/invitations/accept');
+  await bob.goto(`${BASE}${accept}`);
+  assert.match(await bob.locator('main').textContent(), /Join acme as Team Contributor/);
+  await bob.getByRole('button', { name: 'Accept the invitation' }).click();
+  await bob.waitForURL(`${BASE}/a/acme/apps`);
+  assert.match(await flash(bob), /you joined acme/);
+  await bob.goto(`${BASE}/account`);
+  assert.match(await bob.locator('#email-state').textContent(), /is verified/);
   assert.ok(await bob.getByRole('link', { name: 'Acme Corp' }).isVisible());
 
   await admin.goto(`${BASE}/a/acme/members`);
@@ -788,6 +841,7 @@ test('a member whose password breaks the organization policy must change it at s
   await page.getByLabel('Password').fill(SHORT_PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForURL(`${BASE}/a/erin/apps`);
+  await verifyByMail(page, 'erin@example.com');
   await admin.goto(`${BASE}/a/acme/members`);
   await admin.getByLabel('Email').fill('erin@example.com');
   await admin.getByLabel('Role', { exact: true }).selectOption('org_user');
@@ -907,11 +961,22 @@ test('a member of an organization that requires two-factor enrols while signing 
   await frank.getByRole('button', { name: 'Send invitation' }).click();
   const gina = await personPage();
   await signUp(gina, 'gina', 'gina@example.com');
+  await verifyByMail(gina, 'gina@example.com');
   await gina.goto(`${BASE}/account`);
   await assertCellsAligned(gina.locator('tr', { has: gina.getByRole('button', { name: 'Accept' }) }));
   await gina.getByRole('button', { name: 'Accept' }).click();
   assert.match(await flash(gina), /invitation accepted/);
   await signOut(gina);
+
+  // frank turns two-factor on for himself first: the requirement applies at once to every
+  // member without it, administrators included.
+  await frank.goto(`${BASE}/account`);
+  await frank.getByRole('button', { name: 'Set up two-factor' }).click();
+  await frank.getByRole('heading', { level: 1, name: 'Set up two-factor authentication' }).waitFor();
+  const frankSecret = (await frank.locator('#totp-secret').textContent()).replace(/\s/g, '');
+  await frank.getByLabel('Six-digit code from the app').fill(await authenticator(frankSecret).next());
+  await frank.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await frank.getByRole('heading', { name: 'Save your recovery codes now' }).waitFor();
 
   // frank requires two-factor of vault's members on the Security page.
   await frank.goto(`${BASE}/a/vault/security`);

@@ -21,21 +21,56 @@ if [[ ! -d console-tests/node_modules/playwright-core ]]; then
     (cd console-tests && npm ci --no-audit --no-fund)
 fi
 
+# The mail the console sends goes through a real SMTP relay (aiosmtpd, STARTTLS with a CA made
+# here, AUTH); the tests read what it received from $work/mail.
+python=target/idp-venv/bin/python
+if ! "$python" -c 'import aiosmtpd' 2> /dev/null; then
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "aiosmtpd not installed in target/idp-venv (bash scripts/setup.sh)" >&2
+        exit 1
+    fi
+    echo "SKIPPED: console browser tests (no aiosmtpd in target/idp-venv; bash scripts/setup.sh)"
+    exit 0
+fi
+
 work="$(mktemp -d)"
 server_pid=""
 idp_pid=""
+relay_pid=""
 cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2> /dev/null; then
-        kill -TERM "$server_pid"
-        wait "$server_pid" || true
-    fi
-    if [[ -n "$idp_pid" ]] && kill -0 "$idp_pid" 2> /dev/null; then
-        kill -TERM "$idp_pid"
-        wait "$idp_pid" || true
-    fi
+    for pid in "$server_pid" "$idp_pid" "$relay_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2> /dev/null; then
+            kill -TERM "$pid"
+            wait "$pid" || true
+        fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 1 \
+    -subj "/CN=Portcullis console test CA" 2> /dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$work/relay.key" -out "$work/relay.csr" \
+    -subj "/CN=127.0.0.1" 2> /dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$work/relay.ext"
+openssl x509 -req -in "$work/relay.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -out "$work/relay.pem" -days 1 -extfile "$work/relay.ext" 2> /dev/null
+smtp_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p "$work/mail"
+"$python" crates/cli/tests/smtp/relay.py "$smtp_port" "$work/relay.pem" "$work/relay.key" \
+    portcullis console-relay-secret "$work/mail" > "$work/relay.out" 2> "$work/relay.log" &
+relay_pid=$!
+for _ in $(seq 1 100); do
+    grep -q READY "$work/relay.out" 2> /dev/null && break
+    kill -0 "$relay_pid" 2> /dev/null || { cat "$work/relay.log" >&2; exit 1; }
+    sleep 0.1
+done
+echo console-relay-secret > "$work/smtp-password"
+export PORTCULLIS_SMTP_URL="smtp://portcullis@127.0.0.1:$smtp_port"
+export PORTCULLIS_SMTP_PASSWORD_FILE="$work/smtp-password"
+export PORTCULLIS_SMTP_CA_FILE="$work/ca.pem"
+export PORTCULLIS_MAIL_FROM="Portcullis <no-reply@portcullis.test>"
+export PORTCULLIS_SMTP_RETRY_INITIAL_MS=200
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/portcullis-bin.sh"
 "$binary" serve --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/stdout" 2> "$work/server.log" &
@@ -74,7 +109,7 @@ else
 fi
 
 status=0
-(cd console-tests && PORTCULLIS_URL="$base" IDP_URL="$idp_url" CHROMIUM="$chromium" \
+(cd console-tests && PORTCULLIS_URL="$base" IDP_URL="$idp_url" CHROMIUM="$chromium" MAILDIR="$work/mail" \
     PROFILE_DIR="$work/profile" node --test --test-concurrency=1) || status=$?
 if ((status != 0)); then
     echo "---- server log (tail) ----" >&2

@@ -51,6 +51,12 @@ if [[ ! -d console-tests/node_modules/playwright-core ]]; then
     (cd console-tests && npm ci --no-audit --no-fund)
 fi
 
+# The console browser tests make their SMTP relay's test CA with the openssl command.
+if ! command -v openssl > /dev/null; then
+    echo "installing openssl"
+    apt_install openssl
+fi
+
 if ! command -v nginx > /dev/null || ! command -v jq > /dev/null; then
     echo "installing nginx and jq"
     apt_install nginx-light jq

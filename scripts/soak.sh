@@ -52,10 +52,11 @@ BASE="$(sed -n 's/^portcullis listening on //p' "$work/stdout")"
 echo "Portcullis ($binary) at $BASE, pid $server_pid; ${duration}s with $workers workers"
 
 # Seeding: an admin, one member per role, one team per worker, an app the team holds.
-python3 - "$BASE" "$workers" > "$work/tokens.json" <<'EOF'
-import json, sys, urllib.request
+python3 - "$BASE" "$workers" "$binary" "$work/data" > "$work/tokens.json" <<'EOF'
+import json, subprocess, sys, urllib.request
 
 base, workers = sys.argv[1], int(sys.argv[2])
+binary, data_dir = sys.argv[3], sys.argv[4]
 
 def call(method, path, token=None, body=None, want=(200, 201, 204)):
     req = urllib.request.Request(base + path, method=method,
@@ -72,6 +73,9 @@ def user(uid):
     password = f"soak-password-{uid}"
     call("POST", "/v1/signup", body={"id": uid, "email": f"{uid}@example.com", "password": password,
                                       "first_name": "Soak", "last_name": uid})
+    # Members answer invitations by id: their addresses must be verified (by the operator here).
+    subprocess.run([binary, "users", "verify-email", "--data-dir", data_dir, uid], check=True,
+                   stdout=subprocess.DEVNULL)
     token = call("POST", "/v1/login", body={"email": f"{uid}@example.com", "password": password})["session_token"]
     return {"id": uid, "email": f"{uid}@example.com", "password": password, "token": token}
 

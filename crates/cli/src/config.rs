@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer};
+use portcullis_service::outbound::OutboundPolicy;
 use portcullis_service::{ServiceConfig, SpKey};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,7 +32,8 @@ pub struct StoreArgs {
     /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
     /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
-    /// saml_sp_cert_file, public_url, dns_nameserver).
+    /// saml_sp_cert_file, public_url, outbound_allow, smtp_url, smtp_password_file, smtp_ca_file,
+    /// mail_from, smtp_retry_initial_ms, smtp_max_attempts, dns_nameserver).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -90,7 +94,43 @@ pub struct ServeArgs {
     /// omitted) [default: the system resolver].
     #[arg(long, env = "PORTCULLIS_DNS_NAMESERVER", value_name = "ADDR")]
     pub dns_nameserver: Option<String>,
+    /// Internal hosts or networks the server may fetch from on a user's behalf (identity
+    /// provider metadata URLs), comma-separated IP addresses, CIDR networks or host names;
+    /// loopback, private, link-local, CGNAT and other internal addresses are refused unless
+    /// listed [default: none].
+    #[arg(
+        long,
+        env = "PORTCULLIS_OUTBOUND_ALLOW",
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Option<Vec<String>>,
+    /// The SMTP relay the outbox is delivered through: smtp://[user[:password]@]host[:port]
+    /// (STARTTLS required; add ?tls=opportunistic or ?tls=none to relax it) or smtps://…
+    /// [default: none, messages stay in the outbox for `portcullis outbox`].
+    #[arg(long, env = "PORTCULLIS_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (instead of putting it in the URL).
+    #[arg(long, env = "PORTCULLIS_SMTP_PASSWORD_FILE", value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra PEM CA certificate(s) to trust for the relay's TLS certificate.
+    #[arg(long, env = "PORTCULLIS_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The sender of every message, e.g. "Portcullis <no-reply@example.com>" (required with
+    /// smtp_url).
+    #[arg(long, env = "PORTCULLIS_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// The first retry of a failed delivery waits this long, each next one twice as long
+    /// (at most 30 minutes) [default: 5000].
+    #[arg(long, env = "PORTCULLIS_SMTP_RETRY_INITIAL_MS", value_name = "MS")]
+    pub smtp_retry_initial_ms: Option<u64>,
+    /// After this many failed attempts a message is marked failed [default: 10].
+    #[arg(long, env = "PORTCULLIS_SMTP_MAX_ATTEMPTS", value_name = "N")]
+    pub smtp_max_attempts: Option<u32>,
 }
+
+const DEFAULT_SMTP_RETRY_INITIAL_MS: u64 = 5_000;
+const DEFAULT_SMTP_MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,6 +168,13 @@ pub struct FileConfig {
     pub saml_sp_cert_file: Option<PathBuf>,
     pub public_url: Option<String>,
     pub dns_nameserver: Option<String>,
+    pub outbound_allow: Option<Vec<String>>,
+    pub smtp_url: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub mail_from: Option<String>,
+    pub smtp_retry_initial_ms: Option<u64>,
+    pub smtp_max_attempts: Option<u32>,
 }
 
 impl FileConfig {
@@ -186,6 +233,56 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// `None`: the system resolver.
     pub dns_nameserver: Option<SocketAddr>,
+    /// Internal hosts and networks outbound requests may reach (none by default).
+    pub outbound_allow: OutboundPolicy,
+    /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
+    pub mail: Option<MailSettings>,
+}
+
+/// Where and how the outbox is delivered (the password is never printed or logged).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: SecretString,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub mail_from: String,
+    pub retry_initial_ms: u64,
+    pub max_attempts: u32,
+}
+
+impl MailSettings {
+    /// Reads the password and CA files and checks the whole configuration.
+    pub fn smtp_config(&self) -> Result<SmtpConfig, CliError> {
+        let password = match &self.smtp_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
+                    "cannot read the SMTP password file `{}`",
+                    path.display()
+                )))?;
+                Some(SecretString::from(
+                    text.trim_end_matches(['\r', '\n']).to_owned(),
+                ))
+            }
+            None => None,
+        };
+        let extra_roots_pem = match &self.smtp_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(CliError::io(format!(
+                "cannot read the SMTP CA file `{}`",
+                path.display()
+            )))?),
+            None => None,
+        };
+        let config = SmtpConfig {
+            url: self.smtp_url.clone(),
+            password,
+            from: self.mail_from.clone(),
+            extra_roots_pem,
+            retry_initial_ms: self.retry_initial_ms,
+            max_attempts: self.max_attempts,
+        };
+        SmtpMailer::new(&config).map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(config)
+    }
 }
 
 /// `IP` or `IP:PORT` (`[v6]:PORT`); port 53 when omitted.
@@ -261,6 +358,18 @@ impl Settings {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             ),
         };
+        let outbound_allow = args
+            .outbound_allow
+            .clone()
+            .or(file.outbound_allow)
+            .unwrap_or_default();
+        let outbound_allow = OutboundPolicy::parse(
+            &outbound_allow
+                .iter()
+                .filter(|entry| !entry.trim().is_empty())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|why| CliError::usage(format!("`outbound_allow`: {why}")))?;
         let settings = Self {
             store,
             listen: args
@@ -296,6 +405,7 @@ impl Settings {
                 .unwrap_or(defaults.consistency_wait_ms),
             saml_sp_files: None,
             saml_sp_key: None,
+            outbound_allow,
             public_url: args
                 .public_url
                 .clone()
@@ -305,10 +415,38 @@ impl Settings {
                 Some(raw) if !raw.trim().is_empty() => Some(parse_nameserver(&raw)?),
                 _ => None,
             },
+            mail: None,
         };
+        let mut settings = settings;
+        settings.mail = match args.smtp_url.clone().or(file.smtp_url) {
+            Some(url) if !url.trim().is_empty() => Some(MailSettings {
+                smtp_url: SecretString::from(url),
+                smtp_password_file: args.smtp_password_file.clone().or(file.smtp_password_file),
+                smtp_ca_file: args.smtp_ca_file.clone().or(file.smtp_ca_file),
+                mail_from: args
+                    .mail_from
+                    .clone()
+                    .or(file.mail_from)
+                    .ok_or_else(|| CliError::usage("`smtp_url` needs `mail_from`"))?,
+                retry_initial_ms: args
+                    .smtp_retry_initial_ms
+                    .or(file.smtp_retry_initial_ms)
+                    .unwrap_or(DEFAULT_SMTP_RETRY_INITIAL_MS),
+                max_attempts: args
+                    .smtp_max_attempts
+                    .or(file.smtp_max_attempts)
+                    .unwrap_or(DEFAULT_SMTP_MAX_ATTEMPTS),
+            }),
+            _ => None,
+        };
+        if let Some(mail) = &settings.mail {
+            if mail.max_attempts == 0 {
+                return Err(CliError::usage("`smtp_max_attempts` must be at least 1"));
+            }
+            mail.smtp_config()?;
+        }
         let key_file = args.saml_sp_key_file.clone().or(file.saml_sp_key_file);
         let cert_file = args.saml_sp_cert_file.clone().or(file.saml_sp_cert_file);
-        let mut settings = settings;
         match (key_file, cert_file) {
             (None, None) => {}
             (Some(key), Some(cert)) => {
@@ -376,6 +514,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| ServiceConfig::default().public_url),
             dns_nameserver: self.dns_nameserver,
+            outbound_allow: self.outbound_allow.clone(),
             ..ServiceConfig::default()
         }
     }
@@ -403,6 +542,15 @@ impl Settings {
             "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
             "public_url": self.public_url,
             "dns_nameserver": self.dns_nameserver.map(|a| a.to_string()),
+            "outbound_allow": self.outbound_allow.entries(),
+            "smtp_url": self.mail.as_ref().map(|m| redact_url(m.smtp_url.expose_secret())),
+            "smtp_password_file": self.mail.as_ref()
+                .and_then(|m| m.smtp_password_file.as_ref().map(|p| p.display().to_string())),
+            "smtp_ca_file": self.mail.as_ref()
+                .and_then(|m| m.smtp_ca_file.as_ref().map(|p| p.display().to_string())),
+            "mail_from": self.mail.as_ref().map(|m| m.mail_from.clone()),
+            "smtp_retry_initial_ms": self.mail.as_ref().map(|m| m.retry_initial_ms),
+            "smtp_max_attempts": self.mail.as_ref().map(|m| m.max_attempts),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -469,6 +617,13 @@ mod tests {
         let file = ServeArgs {
             store: StoreArgs {
                 config: Some(path),
+    fn outbound_allow_is_a_setting_of_every_layer_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n").unwrap();
+        let from_file = ServeArgs {
+            store: StoreArgs {
+                config: Some(path.clone()),
                 ..StoreArgs::default()
             },
             ..ServeArgs::default()
@@ -490,6 +645,23 @@ mod tests {
         assert_eq!(
             Settings::resolve(&flag).unwrap().dns_nameserver,
             Some("[::1]:53".parse().unwrap())
+        let settings = Settings::resolve(&from_file).unwrap();
+        assert_eq!(
+            settings.outbound_allow.entries(),
+            ["10.0.0.0/8", "idp.corp"]
+        );
+        assert_eq!(
+            settings.service_config().outbound_allow,
+            settings.outbound_allow
+        );
+        assert!(settings.to_json().contains("\"idp.corp\""));
+        let flag = ServeArgs {
+            outbound_allow: Some(vec!["127.0.0.1".into()]),
+            ..from_file
+        };
+        assert_eq!(
+            Settings::resolve(&flag).unwrap().outbound_allow.entries(),
+            ["127.0.0.1/32"]
         );
         assert_eq!(
             Settings::resolve(&ServeArgs::default())
@@ -507,6 +679,16 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains("dns_nameserver"), "{bad}: {err}");
         }
+                .outbound_allow
+                .entries(),
+            Vec::<String>::new()
+        );
+        let bad = ServeArgs {
+            outbound_allow: Some(vec!["not a host!".into()]),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(&bad).unwrap_err();
+        assert!(err.to_string().contains("outbound_allow"), "{err}");
     }
 
     #[test]

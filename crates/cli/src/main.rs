@@ -17,6 +17,7 @@ mod init;
 mod migrate_cmd;
 mod outbox_cmd;
 mod serve;
+mod users_cmd;
 
 use std::process::ExitCode;
 
@@ -57,8 +58,10 @@ enum Command {
     /// Report stored data that needs an operator's decision (email addresses that collide under
     /// the canonical form); exit 1 when there is any.
     Doctor(doctor_cmd::DoctorArgs),
-    /// Print the queued outgoing messages (password reset links) for delivery by the operator.
+    /// Print the outbox (verification, invitation and reset mails) with each message's delivery state.
     Outbox(outbox_cmd::OutboxArgs),
+    /// User administration: `verify-email` marks a user's address verified.
+    Users(users_cmd::UsersArgs),
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
@@ -103,6 +106,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             let settings = config::Settings::resolve_store_only(&args.store)?;
             doctor_cmd::run(settings).await
         }
+        Command::Users(args) => users_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

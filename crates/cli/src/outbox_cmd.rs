@@ -1,6 +1,8 @@
-//! `portcullis outbox [--limit N]`: the messages Portcullis has queued for delivery (password
-//! reset links), newest first, one JSON object per line. Without an SMTP relay this is how the
-//! operator delivers them; the bodies hold single-use reset tokens, so treat the output as secret.
+//! `portcullis outbox [--limit N]`: the messages Portcullis has queued (verification links,
+//! invitations, password resets, notices), newest first, one JSON object per line with its
+//! delivery state (`pending`, `sent`, `failed` with the last error). Without an SMTP relay this
+//! is how the operator delivers them; the bodies hold single-use links, so treat the output as
+//! secret.
 
 use std::process::ExitCode;
 
@@ -30,8 +32,12 @@ pub async fn run(args: OutboxArgs) -> Result<ExitCode, CliError> {
             "to": message.recipient,
             "subject": message.subject,
             "body": message.body,
+            "state": message.state(),
+            "attempts": message.attempts,
+            "last_error": message.last_error,
             "created_at": message.created_at,
             "sent_at": message.sent_at,
+            "failed_at": message.failed_at,
         });
         println!("{line}");
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use portcullis_service::core::SystemClock;
+use portcullis_service::mail_delivery::{SmtpMailer, spawn_delivery};
 use portcullis_service::store::Store;
 use portcullis_service::{Caller, Portcullis};
 use tracing_subscriber::EnvFilter;
@@ -59,6 +60,19 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
     // Other servers on the same database: apply their writes as they commit.
     service.spawn_follower();
     tokio::spawn(recheck_domains_periodically(service.clone()));
+    match &settings.mail {
+        Some(mail) => {
+            let mailer = SmtpMailer::new(&mail.smtp_config()?)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            tracing::info!(relay = %mailer.description, from = %mail.mail_from,
+                "delivering the outbox over SMTP");
+            spawn_delivery(service.clone(), mailer);
+        }
+        None => tracing::warn!(
+            "no `smtp_url`: messages (verification links, invitations, password resets) stay \
+             in the outbox; read them with `portcullis outbox`"
+        ),
+    }
     if let Some(days) = settings.audit_retention_days {
         tokio::spawn(prune_audit_log_hourly(service.clone(), days));
     }

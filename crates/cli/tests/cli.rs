@@ -499,6 +499,15 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
     )
     .await;
     assert_eq!(status, 201);
+    assert!(server.terminate().success());
+    // Resets go to verified addresses only: the operator vouches for Dana's.
+    let mut args = vec!["users", "verify-email"];
+    args.extend(store.iter().map(String::as_str));
+    args.push("dana");
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("verified the email address of `dana`"));
+    let server = Server::start(&store);
     let (status, _) = post(
         &client,
         format!("{}/v1/password-reset", server.address),
@@ -517,8 +526,11 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    // The reset (newest first), then the verification mail sent at sign-up; both pending.
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["to"], "dana@example.com");
+    assert_eq!(lines[0]["state"], "pending");
+    assert!(lines[1]["body"].as_str().unwrap().contains("verify-email"));
     assert!(
         lines[0]["body"]
             .as_str()
@@ -871,6 +883,7 @@ async fn doctor_names_accounts_that_collide_under_the_canonical_email_form() {
         report["email_keys"]["collisions"],
         serde_json::json!([{"canonical": "kate@example.com", "accounts": ["kate", "other"]}])
     );
+}
 
 /// `public_url` names the SP addresses an IdP is configured with: derived from the listening
 /// address when unset (and then `serve` warns once identity providers exist), taken as given

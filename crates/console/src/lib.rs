@@ -35,7 +35,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
     use pages::{
-        account, apps, audit, auth, domains, members, passwords, security, teams, two_factor,
+        account, apps, audit, auth, domains, email, members, passwords, security, teams,
+        two_factor,
     };
     Router::new()
         .route("/", get(account::home))
@@ -66,6 +67,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
             get(auth::password_page).post(auth::password_change),
         )
         .route("/sign-up", get(auth::sign_up_page).post(auth::sign_up))
+        .route("/verify-email", get(email::verify_page).post(email::verify))
+        .route(
+            "/invitations/accept",
+            get(email::invitation_page).post(email::accept_invitation),
+        )
+        .route("/account/email", post(email::change))
+        .route("/account/email/verification", post(email::resend))
         .route("/sign-out", post(auth::sign_out))
         .route("/account", get(account::account_page))
         .route("/account/orgs", post(account::create_org))

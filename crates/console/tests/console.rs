@@ -173,6 +173,7 @@ impl Console {
         )
         .await;
         let bob = self.sign_up("bob").await;
+        self.service.verify_email_directly("bob").await.unwrap();
         let invitation = self
             .service
             .create_invitation(
@@ -698,4 +699,71 @@ async fn a_locked_out_member_is_shown_and_unlocked_on_the_members_page() {
             .await
             .is_ok()
     );
+}
+
+/// The links of the sidebar, by their targets.
+fn sidebar_links(body: &str) -> Vec<String> {
+    let Some(start) = body.find("<nav class=\"sidebar\"") else {
+        return Vec::new();
+    };
+    let nav = &body[start..start + body[start..].find("</nav>").unwrap()];
+    nav.split("href=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_role_sees_links_to_every_page_it_may_use() {
+    let console = console().await;
+    let (alice, _) = console.org_with_member().await;
+    let admin = console.caller(&alice);
+    let everything = ["apps", "teams", "members", "compute", "billing", "security"];
+    for (role, expected) in [
+        ("admin", &everything[..]),
+        (
+            "org_contributor",
+            &["apps", "teams", "members", "compute"][..],
+        ),
+        ("org_user", &["apps", "teams", "members", "compute"][..]),
+        ("team_contributor", &["apps", "teams", "members"][..]),
+        ("infrastructure_manager", &["compute"][..]),
+        ("financial_manager", &["billing"][..]),
+    ] {
+        let id = format!("u-{}", role.replace('_', "-"));
+        let cookie = if role == "admin" {
+            alice.clone()
+        } else {
+            let cookie = console.sign_up(&id).await;
+            let invitation = console
+                .service
+                .create_invitation(&admin, "acme", &format!("{id}@example.com"), role)
+                .await
+                .unwrap();
+            console
+                .service
+                .accept_invitation(&console.caller(&cookie), &invitation.value.id)
+                .await
+                .unwrap();
+            cookie
+        };
+        let want: Vec<String> = expected.iter().map(|p| format!("/a/acme/{p}")).collect();
+        let home = console.get(&want[0], &cookie).await;
+        assert_eq!(home.status, StatusCode::OK, "{role}");
+        let links = sidebar_links(&home.body);
+        assert_eq!(links, want, "{role}");
+        assert!(!home.body.contains("no sidebar items"), "{role}");
+        // Every link opens for this role.
+        for link in &links {
+            let page = console.get(link, &cookie).await;
+            assert_eq!(page.status, StatusCode::OK, "{role}: {link}");
+        }
+        if role == "financial_manager" {
+            assert!(
+                home.body.contains(">Costs</a>"),
+                "the menu names the page Costs"
+            );
+            assert!(!home.body.contains(">Billing</a>"));
+        }
+    }
 }

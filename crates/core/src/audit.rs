@@ -119,6 +119,12 @@ operations! {
     DomainVerify = 2331, "security.domain.verify";
     DomainSuspend = 2332, "security.domain.suspend";
     DomainDelete = 2333, "security.domain.delete";
+    EmailVerify = 2400, "user.email.verify";
+    EmailVerificationSend = 2401, "user.email.verification_sent";
+    EmailChangeRequest = 2402, "user.email.change_request";
+    EmailChange = 2403, "user.email.change";
+    SignupExistingEmail = 2404, "user.signup.existing_email";
+    MailFailed = 2405, "platform.mail.failed";
     EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
 }
 

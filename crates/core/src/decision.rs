@@ -93,6 +93,8 @@ pub enum Denial {
     CredentialInvalid,
     Suspended,
     SsoRequired,
+    /// The org requires a second factor and the member has none yet.
+    TwoFactorRequired,
     Unauthenticated,
     NotMember,
     RoleLacksPermission(OrgRole),
@@ -112,6 +114,7 @@ impl Denial {
             Denial::CredentialInvalid => "credential_invalid",
             Denial::Suspended => "suspended",
             Denial::SsoRequired => "sso_required",
+            Denial::TwoFactorRequired => "two_factor_required",
             Denial::Unauthenticated => "unauthenticated",
             Denial::NotMember => "not_member",
             Denial::RoleLacksPermission(_) => "role_lacks_permission",
@@ -180,17 +183,12 @@ pub fn check(
         }
     }
 
-    // 3. SSO enforcement (members only: visibility and collaborations are not org access).
-    if let (Account::Org(org_key), Some(user)) = (org, subject.user) {
-        let enforced = index
-            .org(org_key)
-            .is_some_and(|o| o.sso_enforced && !o.sso_exempt.contains(&user));
-        if enforced
-            && index.membership(user, org_key).is_some()
-            && !subject.sso_orgs.contains(&org_key)
-        {
-            return deny(Denial::SsoRequired);
-        }
+    // 3. The org's sign-in requirements: SSO enforcement, then a second factor (members only:
+    // visibility and collaborations are not org access).
+    if let Account::Org(org_key) = org
+        && let Some(denial) = org_gate(index, subject, org_key)
+    {
+        return deny(denial);
     }
 
     // 4. The union of the grants.
@@ -210,13 +208,7 @@ pub fn check(
     }
 
     // 5. The credential's reach and scopes.
-    let within_binding = match &subject.binding {
-        Binding::Anywhere => true,
-        Binding::Org(bound) => org == Account::Org(*bound),
-        Binding::App(bound) => app.is_some_and(|(key, _)| key == *bound),
-        Binding::Orgs(bound) => matches!(org, Account::Org(o) if bound.contains(&o)),
-    };
-    if !within_binding {
+    if !binding_reaches(&subject.binding, org, app.map(|(key, _)| key)) {
         return deny(Denial::CredentialBoundElsewhere);
     }
     if !subject.scopes.contains(permission) {
@@ -227,6 +219,36 @@ pub fn check(
         via,
         denial: None,
         revision,
+    }
+}
+
+/// Whether an org's sign-in requirements keep this member's credential out of `org` (SPEC 3
+/// step 3): SSO enforcement (unless the user is a break-glass administrator or the credential
+/// came from, or was authorized by, an SSO login of the org), then the org's two-factor
+/// requirement while the user has no confirmed second factor. Applies to every credential of
+/// the member at once, sessions and tokens issued before the requirement included.
+pub fn org_gate(index: &AccessIndex, subject: &Subject, org: OrgKey) -> Option<Denial> {
+    let user = subject.user?;
+    let entry = index.org(org)?;
+    index.membership(user, org)?;
+    if entry.sso_enforced && !entry.sso_exempt.contains(&user) && !subject.sso_orgs.contains(&org) {
+        return Some(Denial::SsoRequired);
+    }
+    if entry.two_factor_required && !index.user(user).is_some_and(|u| u.two_factor) {
+        return Some(Denial::TwoFactorRequired);
+    }
+    None
+}
+
+/// Whether a credential bound by `binding` may act on a resource of `owner` (inside `app`,
+/// when the resource is an app or in one). An org-bound token reaches its org and the apps it
+/// owns; an app key only its app; an unbound credential everything.
+pub fn binding_reaches(binding: &Binding, owner: Account, app: Option<AppKey>) -> bool {
+    match binding {
+        Binding::Anywhere => true,
+        Binding::Org(bound) => owner == Account::Org(*bound),
+        Binding::App(bound) => app == Some(*bound),
+        Binding::Orgs(bound) => matches!(owner, Account::Org(o) if bound.contains(&o)),
     }
 }
 
@@ -313,10 +335,11 @@ fn app_grants(
             }
         }
         if let Some((_, granted)) = app.collaborators.iter().find(|(u, _)| *u == user) {
-            // docs/contract.md §4: a collaboration never carries these, whatever reached the index.
-            if granted
-                .difference(collaborator_forbidden())
-                .contains(permission)
+            // docs/contract.md §4: a collaboration never carries these, whatever reached the index. Any
+            // grant implies seeing the app it is on.
+            let granted = granted.difference(collaborator_forbidden());
+            if granted.contains(permission)
+                || (permission == Permission::AppView && !granted.is_empty())
             {
                 via.push(Grant::Collaborator);
             }

@@ -103,6 +103,8 @@ pub struct UserEntry {
     pub id: Box<str>,
     pub active: bool,
     pub operator: bool,
+    /// Whether the user has a confirmed second factor (an org may require one).
+    pub two_factor: bool,
     pub memberships: SmallVec<[Membership; 2]>,
 }
 
@@ -121,6 +123,8 @@ pub struct OrgEntry {
     pub sso_enforced: bool,
     /// Break-glass administrators: exempt from SSO enforcement (docs/contract.md §4 step 3).
     pub sso_exempt: SmallVec<[UserKey; 2]>,
+    /// Members without a second factor are kept out until they enrol.
+    pub two_factor_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +177,16 @@ pub enum Change {
     OrgSsoEnforced {
         key: OrgKey,
         enforced: bool,
+    },
+    /// The org requires (or stops requiring) a second factor of its members.
+    OrgTwoFactorRequired {
+        key: OrgKey,
+        required: bool,
+    },
+    /// The user's second factor was confirmed (`true`) or removed.
+    UserTwoFactor {
+        key: UserKey,
+        enabled: bool,
     },
     MemberSet {
         org: OrgKey,
@@ -459,10 +473,10 @@ impl AccessIndex {
                 active,
                 operator,
             } => {
-                let memberships = self
+                let (memberships, two_factor) = self
                     .users
                     .remove(key.0)
-                    .map(|u| u.memberships)
+                    .map(|u| (u.memberships, u.two_factor))
                     .unwrap_or_default();
                 self.accounts
                     .insert(id.to_ascii_lowercase().into(), Account::User(*key));
@@ -472,6 +486,7 @@ impl AccessIndex {
                         id: id.as_str().into(),
                         active: *active,
                         operator: *operator,
+                        two_factor,
                         memberships,
                     },
                 );
@@ -490,6 +505,7 @@ impl AccessIndex {
                         members: FxHashSet::default(),
                         sso_enforced: false,
                         sso_exempt: SmallVec::new(),
+                        two_factor_required: false,
                     },
                 );
             }
@@ -497,6 +513,16 @@ impl AccessIndex {
             Change::OrgSsoEnforced { key, enforced } => {
                 if let Some(org) = self.orgs.get_mut(key.0) {
                     org.sso_enforced = *enforced;
+                }
+            }
+            Change::OrgTwoFactorRequired { key, required } => {
+                if let Some(org) = self.orgs.get_mut(key.0) {
+                    org.two_factor_required = *required;
+                }
+            }
+            Change::UserTwoFactor { key, enabled } => {
+                if let Some(user) = self.users.get_mut(key.0) {
+                    user.two_factor = *enabled;
                 }
             }
             Change::MemberSet { org, user, role } => {

@@ -123,6 +123,14 @@ impl From<ServiceError> for ApiError {
                 "auth.throttled",
                 format!("too many failed attempts; retry in {retry_after_secs} s"),
             ),
+            E::TooSoon {
+                code,
+                retry_after_secs,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("asked too soon; retry in {retry_after_secs} s"),
+            ),
             E::Internal(source) => {
                 tracing::error!(error = %source, "internal error");
                 ApiError::new(

@@ -40,7 +40,8 @@ pub fn openapi() -> serde_json::Value {
 /// Declares what the per-handler annotations cannot see, uniformly for every operation:
 /// - every error response is `application/problem+json` (utoipa writes `application/json`);
 /// - the failures of the shared extractors: `401` where a bearer credential is accepted (an
-///   invalid one is refused even where it is optional), `400` for an undecodable path or query
+///   invalid one is refused even where it is optional), and `403` there for a credential an
+///   organization's sign-in requirements keep out or that was not made for the use, `400` for an undecodable path or query
 ///   parameter, and `400`/`413`/`415` for a JSON body that is malformed, too large or not JSON;
 /// - OpenAPI links from each `201` of a collection's POST to the operations on the created
 ///   item (`.../{item}` with the body's `id`), so clients and stateful fuzzers can follow them.
@@ -109,6 +110,13 @@ fn complete_operation(operation: &mut serde_json::Value, mutating: bool) {
         add(
             "401",
             "The presented credential is invalid, expired or revoked",
+        );
+        // Any credential may be refused before the operation's own checks: a member kept out
+        // by its organization's sign-in requirements (`sso_required`, `two_factor_required`),
+        // or a credential not made for this use (`credential.bound`, `credential.restricted`).
+        add(
+            "403",
+            "The credential may not be used here, or lacks the permission",
         );
     }
     if has_path || has_query || has_body {

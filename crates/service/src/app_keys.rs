@@ -14,6 +14,7 @@ use portcullis_store::{AuditRecord, CredentialRecord, NewCredential};
 use secrecy::SecretString;
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::items::owning_org;
 use crate::keys::{MAX_DESCRIPTION_CHARS, NewKey};
 use crate::sessions::{check_name, credential_change, public_id};
@@ -75,16 +76,19 @@ impl Portcullis {
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = Resource::App(key);
         self.require_visible(caller, resource, "app")?;
-        if !caller.is_session() {
-            return Err(ServiceError::NotAllowed {
+        require_credential_for(
+            caller,
+            CredentialUse::SignIn {
                 code: "key.session_required",
-                message: "app keys can only be created from a login session".into(),
-            });
-        }
+                what: "creating an app key",
+            },
+        )?;
         let description = check_name("description", &input.description, MAX_DESCRIPTION_CHARS)?;
         let scopes = parse_scopes(&input.scopes)?;
         let held = self.with_index(|index| effective_permissions(index, &caller.subject, resource));
         if let Some(missing) = scopes.difference(held).iter().next() {
+            self.audit_denied(caller, Operation::AppKeyCreate, missing, resource)
+                .await;
             return Err(ServiceError::Forbidden(missing));
         }
         let now = self.now();

@@ -1,5 +1,7 @@
 //! The audit log of an organization: verify its hash chain, query it page by page, export it,
-//! and prune it (retention). Reading needs `audit.view` on the organization.
+//! and prune it (retention). Reading needs `audit.view` on the organization; the platform's
+//! own chain (operator actions, and every account's authentication events) is the platform
+//! operator's, with an unrestricted credential.
 //!
 //! Entries are written by the use cases themselves (in the transaction of their change); this
 //! module only reads them, and prunes through one recorded write.
@@ -37,7 +39,8 @@ pub struct AuditQuery {
 /// needs no second permission check.
 #[derive(Debug, Clone)]
 pub struct AuditSelection {
-    org: OrgKey,
+    /// `None`: the platform chain.
+    org: Option<OrgKey>,
     filter: AuditFilter,
     order: AuditOrder,
 }
@@ -66,6 +69,37 @@ impl Portcullis {
         Ok(org)
     }
 
+    /// Refuses anyone but the platform operator acting with an unrestricted credential.
+    fn require_platform_audit(&self, caller: &Caller) -> Result<()> {
+        let operator = caller
+            .user()
+            .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
+        if operator && caller.is_unrestricted() {
+            Ok(())
+        } else {
+            Err(ServiceError::NotAllowed {
+                code: "platform.operator_only",
+                message: "only the platform operator can read the platform audit log".into(),
+            })
+        }
+    }
+
+    /// Verifies the hash chain of the platform's log (the operator).
+    pub async fn verify_platform_audit_log(&self, caller: &Caller) -> Result<Verification> {
+        self.require_platform_audit(caller)?;
+        Ok(self.store().verify_audit_chain(None).await?)
+    }
+
+    /// Authorizes and validates a query of the platform's log (the operator).
+    pub fn select_platform_audit_log(
+        &self,
+        caller: &Caller,
+        query: AuditQuery,
+    ) -> Result<AuditSelection> {
+        self.require_platform_audit(caller)?;
+        selection(self, None, query)
+    }
+
     /// Verifies the hash chain of an organization's log (`audit.view`).
     pub async fn verify_audit_log(&self, caller: &Caller, org: &str) -> Result<Verification> {
         let org = self.require_audit_view(caller, org)?;
@@ -80,56 +114,7 @@ impl Portcullis {
         query: AuditQuery,
     ) -> Result<AuditSelection> {
         let org = self.require_audit_view(caller, org)?;
-        let order = match query.order.as_deref() {
-            None | Some("newest") => AuditOrder::NewestFirst,
-            Some("oldest") => AuditOrder::OldestFirst,
-            Some(other) => {
-                return Err(ServiceError::invalid(
-                    "audit.invalid_order",
-                    "order",
-                    format!("`order` must be `newest` or `oldest`, not `{other}`"),
-                ));
-            }
-        };
-        let operations = query
-            .operations
-            .iter()
-            .map(|raw| {
-                raw.parse::<i64>()
-                    .ok()
-                    .and_then(Operation::from_code)
-                    .or_else(|| Operation::ALL.iter().copied().find(|o| o.name() == raw))
-                    .map(Operation::code)
-                    .ok_or_else(|| {
-                        ServiceError::invalid(
-                            "audit.unknown_operation",
-                            "operations",
-                            format!("unknown operation `{raw}`"),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // A user id that names nobody matches no entry (its entries may outlive it).
-        let users = self.with_index(|index| {
-            query
-                .users
-                .iter()
-                .map(|u| index.user_by_id(u).map_or(-1, |k| i64::from(k.0)))
-                .collect()
-        });
-        Ok(AuditSelection {
-            org,
-            filter: AuditFilter {
-                from: query.from,
-                to: query.to,
-                users,
-                operations,
-                target: query.target.filter(|t| !t.is_empty()),
-                success: query.success,
-                source_ip: query.source_ip.filter(|ip| !ip.is_empty()),
-            },
-            order,
-        })
+        selection(self, Some(org), query)
     }
 
     /// One page of a selection (`limit` 1–200, default 50), after `cursor`.
@@ -164,7 +149,7 @@ impl Portcullis {
         Ok(self
             .store()
             .audit_page(
-                Some(selection.org),
+                selection.org,
                 &selection.filter,
                 selection.order,
                 cursor,
@@ -183,6 +168,64 @@ impl Portcullis {
         self.commit(caller, async |w| Ok((w.prune_audit(before).await?, vec![])))
             .await
     }
+}
+
+/// Validates a query of the log of `org` (`None`: the platform's), already authorized.
+fn selection(
+    service: &Portcullis,
+    org: Option<OrgKey>,
+    query: AuditQuery,
+) -> Result<AuditSelection> {
+    let order = match query.order.as_deref() {
+        None | Some("newest") => AuditOrder::NewestFirst,
+        Some("oldest") => AuditOrder::OldestFirst,
+        Some(other) => {
+            return Err(ServiceError::invalid(
+                "audit.invalid_order",
+                "order",
+                format!("`order` must be `newest` or `oldest`, not `{other}`"),
+            ));
+        }
+    };
+    let operations = query
+        .operations
+        .iter()
+        .map(|raw| {
+            raw.parse::<i64>()
+                .ok()
+                .and_then(Operation::from_code)
+                .or_else(|| Operation::ALL.iter().copied().find(|o| o.name() == raw))
+                .map(Operation::code)
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "audit.unknown_operation",
+                        "operations",
+                        format!("unknown operation `{raw}`"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // A user id that names nobody matches no entry (its entries may outlive it).
+    let users = service.with_index(|index| {
+        query
+            .users
+            .iter()
+            .map(|u| index.user_by_id(u).map_or(-1, |k| i64::from(k.0)))
+            .collect()
+    });
+    Ok(AuditSelection {
+        org,
+        filter: AuditFilter {
+            from: query.from,
+            to: query.to,
+            users,
+            operations,
+            target: query.target.filter(|t| !t.is_empty()),
+            success: query.success,
+            source_ip: query.source_ip.filter(|ip| !ip.is_empty()),
+        },
+        order,
+    })
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {

@@ -1,8 +1,10 @@
 //! Permission checks for use cases, on top of the pure decision function.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Binding, Decision, Denial, Resource, Subject, check};
-use portcullis_core::index::{AccessIndex, Account};
+use portcullis_core::decision::{
+    Decision, Denial, Resource, Subject, binding_reaches, check, org_gate,
+};
+use portcullis_core::index::Account;
 use portcullis_core::{AppKey, OrgKey, Permission, TeamKey, UserKey};
 use portcullis_store::AuditRecord;
 use serde_json::json;
@@ -60,8 +62,8 @@ impl Portcullis {
             caller.granted.record(permission, resource, what);
             return Ok(());
         }
-        if decision.denial == Some(Denial::SsoRequired) {
-            return Err(sso_required());
+        if let Some(refusal) = decision.denial.and_then(gate_refusal) {
+            return Err(refusal);
         }
         if self.can_see(caller, resource) {
             Err(ServiceError::Forbidden(permission))
@@ -148,13 +150,16 @@ impl Portcullis {
         }
     }
 
-    /// Refuses a member whose credential SSO enforcement keeps out of `org` (`sso_required`),
-    /// for listings that would otherwise answer such a member with an empty page.
+    /// Refuses a member whose credential the org's sign-in requirements keep out of `org`
+    /// (`sso_required`, `two_factor_required`), for listings that would otherwise answer such
+    /// a member with an empty page.
     pub fn require_sso(&self, caller: &Caller, org: OrgKey) -> Result<()> {
-        if self.with_index(|index| sso_blocked(index, &caller.subject, org)) {
-            Err(sso_required())
-        } else {
-            Ok(())
+        match self
+            .with_index(|index| org_gate(index, &caller.subject, org))
+            .and_then(gate_refusal)
+        {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
         }
     }
 
@@ -166,7 +171,7 @@ impl Portcullis {
         resource: Resource,
         what: &'static str,
     ) -> ServiceError {
-        let blocked = self.with_index(|index| {
+        let gate = self.with_index(|index| {
             let org = match resource {
                 Resource::Account(Account::Org(org)) => Some(org),
                 Resource::Account(Account::User(_)) => None,
@@ -177,18 +182,19 @@ impl Portcullis {
                     })
                 }
             };
-            org.is_some_and(|org| sso_blocked(index, &caller.subject, org))
+            org.and_then(|org| org_gate(index, &caller.subject, org))
         });
-        if blocked {
-            sso_required()
-        } else {
-            ServiceError::NotFound(what)
-        }
+        gate.and_then(gate_refusal)
+            .unwrap_or(ServiceError::NotFound(what))
     }
 
     /// Whether the caller may know that `resource` exists: members see their organization,
-    /// anyone with `app.view` sees an app. Credential scopes do not hide existence.
+    /// anyone with `app.view` sees an app. Credential scopes do not hide existence; a
+    /// credential's binding does: a bound token or app key sees nothing outside it.
     pub fn can_see(&self, caller: &Caller, resource: Resource) -> bool {
+        if !self.binding_reaches(caller, resource) {
+            return false;
+        }
         let Some(user) = caller.user() else {
             return match resource {
                 Resource::App(_) | Resource::AppItem { .. } => {
@@ -197,26 +203,27 @@ impl Portcullis {
                 Resource::Account(_) => false,
             };
         };
-        // A credential bound to one organization (an SSO session, a bound PAT) does not even
-        // see the user's other organizations or personal account.
-        let beyond_binding = |account: Account| match &caller.subject.binding {
-            Binding::Org(bound) => account != Account::Org(*bound),
-            _ => false,
-        };
         self.with_index(|index| match resource {
             Resource::Account(Account::Org(org)) => {
                 index.membership(user, org).is_some()
-                    && !sso_blocked(index, &caller.subject, org)
-                    && !beyond_binding(Account::Org(org))
+                    && org_gate(index, &caller.subject, org).is_none()
             }
-            Resource::Account(Account::User(owner)) => {
-                owner == user && !beyond_binding(Account::User(owner))
-            }
+            Resource::Account(Account::User(owner)) => owner == user,
             Resource::App(_) | Resource::AppItem { .. } => {
                 let mut unscoped = Subject::user(user);
                 unscoped.sso_orgs.clone_from(&caller.subject.sso_orgs);
                 check(index, &unscoped, Permission::AppView, resource).allowed
             }
+        })
+    }
+
+    /// Whether the caller's credential binding reaches `resource` at all.
+    pub fn binding_reaches(&self, caller: &Caller, resource: Resource) -> bool {
+        self.with_index(|index| match resource {
+            Resource::Account(account) => binding_reaches(&caller.subject.binding, account, None),
+            Resource::App(app) | Resource::AppItem { app, .. } => index
+                .app(app)
+                .is_some_and(|a| binding_reaches(&caller.subject.binding, a.owner, Some(app))),
         })
     }
 
@@ -226,24 +233,20 @@ impl Portcullis {
     }
 }
 
-/// The refusal for a member whose credential SSO enforcement keeps out of the organization.
-fn sso_required() -> ServiceError {
-    ServiceError::NotAllowed {
-        code: "sso_required",
-        message: "this organization requires signing in through its identity provider".to_owned(),
+/// The refusal for a member whose credential an org's sign-in requirements keep out; `None`
+/// for any other denial.
+fn gate_refusal(denial: Denial) -> Option<ServiceError> {
+    match denial {
+        Denial::SsoRequired => Some(ServiceError::NotAllowed {
+            code: "sso_required",
+            message: "this organization requires signing in through its identity provider"
+                .to_owned(),
+        }),
+        Denial::TwoFactorRequired => Some(ServiceError::NotAllowed {
+            code: "two_factor_required",
+            message: "this organization requires two-factor authentication; enrol a second factor"
+                .to_owned(),
+        }),
+        _ => None,
     }
-}
-
-/// Whether SSO enforcement keeps this member's credential out of `org` (docs/contract.md §4 step 3): the
-/// org enforces SSO, the user is a member and not a break-glass admin, and the credential did
-/// not come from (and was not authorized by) an SSO login of the org.
-fn sso_blocked(index: &AccessIndex, subject: &Subject, org: OrgKey) -> bool {
-    let Some(user) = subject.user else {
-        return false;
-    };
-    index
-        .org(org)
-        .is_some_and(|o| o.sso_enforced && !o.sso_exempt.contains(&user))
-        && index.membership(user, org).is_some()
-        && !subject.sso_orgs.contains(&org)
 }

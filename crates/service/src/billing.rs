@@ -98,12 +98,14 @@ impl Portcullis {
         records: Vec<UsageInput>,
     ) -> Result<Committed<Ingested>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::UsageIngest,
             caller,
             Permission::UsageWrite,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         if records.is_empty() || records.len() > MAX_USAGE_RECORDS {
             return Err(ServiceError::invalid(
                 "usage.invalid_batch",
@@ -193,20 +195,21 @@ impl Portcullis {
             org_resource(org),
             "organization",
         )?;
-        let from_raw = from.ok_or_else(|| {
-            ServiceError::invalid(
-                "costs.invalid_range",
-                "from",
-                "`from` (YYYY-MM-DD) is required",
-            )
-        })?;
-        let to_raw = to.ok_or_else(|| {
-            ServiceError::invalid("costs.invalid_range", "to", "`to` (YYYY-MM-DD) is required")
-        })?;
-        let from_day =
-            parse_day(from_raw).ok_or_else(|| bad_day("costs.invalid_range", "from", from_raw))?;
-        let to_day =
-            parse_day(to_raw).ok_or_else(|| bad_day("costs.invalid_range", "to", to_raw))?;
+        // Without `to`, the report ends today (UTC); without `from`, it starts on the first
+        // day of `to`'s month.
+        let to_day = match to {
+            Some(raw) => parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "to", raw))?,
+            None => self.now().div_euclid(24 * 3_600_000),
+        };
+        let from_day = match from {
+            Some(raw) => {
+                parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "from", raw))?
+            }
+            None => parse_day(&format!("{}01", &format_day(to_day)[..8]))
+                .ok_or_else(|| bad_day("costs.invalid_range", "to", &format_day(to_day)))?,
+        };
+        let (from_raw, to_raw) = (format_day(from_day), format_day(to_day));
+        let (from_raw, to_raw) = (from_raw.as_str(), to_raw.as_str());
         if from_day > to_day {
             return Err(ServiceError::invalid(
                 "costs.invalid_range",
@@ -280,12 +283,14 @@ impl Portcullis {
         input: BudgetInput,
     ) -> Result<Committed<BudgetRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::BudgetUpdate,
             caller,
             Permission::BillingManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let amount = whole_number(&input.monthly_budget_cents)
             .filter(|a| (0..=MAX_AMOUNT_CENTS).contains(a))
             .ok_or_else(|| {
@@ -332,12 +337,14 @@ impl Portcullis {
     /// Removes the monthly budget (`billing.manage`); clearing an absent budget is harmless.
     pub async fn clear_budget(&self, caller: &Caller, org_id: &str) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::BudgetUpdate,
             caller,
             Permission::BillingManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = org_handle(self, org);
         self.commit(caller, async |w| {
             let before = w.clear_budget(org).await?;

@@ -95,6 +95,12 @@ impl Caller {
         self.subject.binding == Binding::Anywhere
     }
 
+    /// Whether the credential is unbound and holds every scope (the operator's platform
+    /// duties need that, like the management of one's own account).
+    pub fn is_unrestricted(&self) -> bool {
+        self.is_unbound() && self.subject.scopes == portcullis_core::PermissionSet::all()
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             user: self.subject.user,

@@ -87,7 +87,14 @@ impl Portcullis {
     ) -> Result<Committed<PermissionSet>> {
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = Resource::App(key);
-        self.authorize(caller, Permission::CollaboratorsEdit, resource, "app")?;
+        self.authorize_mutation(
+            Operation::CollaboratorAdd,
+            caller,
+            Permission::CollaboratorsEdit,
+            resource,
+            "app",
+        )
+        .await?;
         let user_key = self.resolve_user(user)?;
         let permissions = parse_permissions(permissions)?;
         let held = self.with_index(|index| effective_permissions(index, &caller.subject, resource));
@@ -138,12 +145,14 @@ impl Portcullis {
         user: &str,
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::CollaboratorRemove,
             caller,
             Permission::CollaboratorsEdit,
             Resource::App(key),
             "app",
-        )?;
+        )
+        .await?;
         let user_key = self
             .resolve_user(user)
             .map_err(|_| ServiceError::NotFound("collaborator"))?;

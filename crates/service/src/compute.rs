@@ -196,12 +196,14 @@ impl Portcullis {
         input: ClusterInput,
     ) -> Result<Committed<ClusterRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ClusterCreate,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let new = NewCluster {
             org,
             id: parse_id("id", &input.id)?,
@@ -265,12 +267,14 @@ impl Portcullis {
         patch: ClusterPatch,
     ) -> Result<Committed<ClusterRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ClusterUpdate,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         if patch.description.is_none() && patch.visibility.is_none() {
             return Err(ServiceError::invalid(
                 "field.required",
@@ -314,12 +318,14 @@ impl Portcullis {
         cluster: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ClusterDelete,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = self.org_handle(org);
         self.commit(caller, async |w| {
             let record = w.cluster(org, cluster).await?;
@@ -357,12 +363,14 @@ impl Portcullis {
         input: NodepoolInput,
     ) -> Result<Committed<NodepoolRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::NodepoolCreate,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let id = parse_id("id", &input.id)?;
         let instance_types = instance_types(&input.instance_types)?;
         let capacity_type = capacity_type(&input.capacity_type)?;
@@ -435,12 +443,14 @@ impl Portcullis {
         patch: NodepoolPatch,
     ) -> Result<Committed<NodepoolRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::NodepoolUpdate,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let changes = NodepoolChanges {
             instance_types: patch
                 .instance_types
@@ -507,12 +517,14 @@ impl Portcullis {
         nodepool: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::NodepoolDelete,
             caller,
             Permission::ComputeManage,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = self.org_handle(org);
         self.commit(caller, async |w| {
             let parent = w.cluster(org, cluster).await?;
@@ -550,12 +562,14 @@ impl Portcullis {
         input: DeploymentInput,
     ) -> Result<Committed<DeploymentRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::DeploymentCreate,
             caller,
             Permission::ComputeDeploy,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = self.org_handle(org);
         let id = parse_id("id", &input.id)?;
         replicas(input.min_replicas, input.max_replicas)?;
@@ -585,9 +599,15 @@ impl Portcullis {
             app,
             visibility: model.visibility,
         };
-        if !self.decide(caller, Permission::AppView, item).allowed {
-            return Err(ServiceError::NotFound("model"));
-        }
+        // Authorized (not only decided), so the commit asks again: a revocation that commits
+        // in between stops the deployment.
+        self.authorize(caller, Permission::AppView, item, "model")
+            .map_err(|err| match err {
+                ServiceError::Forbidden(_) | ServiceError::NotFound(_) => {
+                    ServiceError::NotFound("model")
+                }
+                other => other,
+            })?;
         self.commit(caller, async |w| {
             let model = w
                 .deployable_model(app, &input.model.id)
@@ -656,12 +676,14 @@ impl Portcullis {
         patch: DeploymentPatch,
     ) -> Result<Committed<DeploymentRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::DeploymentUpdate,
             caller,
             Permission::ComputeDeploy,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = self.org_handle(org);
         let new_targets = patch
             .nodepools
@@ -724,12 +746,14 @@ impl Portcullis {
         deployment: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::DeploymentDelete,
             caller,
             Permission::ComputeDeploy,
             org_resource(org),
             "organization",
-        )?;
+        )
+        .await?;
         let org_name = self.org_handle(org);
         self.commit(caller, async |w| {
             let record = w.deployment(org, deployment).await?;

@@ -33,6 +33,9 @@ pub struct ServiceConfig {
     pub public_url: String,
     /// The DNS server domain verification asks (`None`: the system resolver).
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// Internal hosts and networks the server may fetch from on a user's behalf (identity
+    /// provider metadata); everything internal is refused by default.
+    pub outbound_allow: crate::outbound::OutboundPolicy,
 }
 
 impl Default for ServiceConfig {
@@ -48,6 +51,7 @@ impl Default for ServiceConfig {
             saml_sp_key: None,
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             dns_nameserver: None,
+            outbound_allow: crate::outbound::OutboundPolicy::default(),
         }
     }
 }

@@ -425,7 +425,7 @@ impl Portcullis {
                 let mut messages = Vec::new();
                 for admin in &admins {
                     messages.push(
-                        w.enqueue_message(admin, "A verified domain was suspended", &body)
+                        w.enqueue_message(admin, "A verified domain was suspended", &body, None)
                             .await?,
                     );
                 }

@@ -43,6 +43,12 @@ pub enum ServiceError {
     /// Too many failed logins from one source; retry after this many seconds.
     #[error("too many failed attempts; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// Asked again too soon (e.g. another verification mail); retry after this many seconds.
+    #[error("asked too soon; retry in {retry_after_secs} s")]
+    TooSoon {
+        code: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

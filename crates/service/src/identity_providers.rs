@@ -1,6 +1,6 @@
 //! SAML identity providers of an organization (`security.manage`): create from fields, from
-//! metadata XML or from a metadata URL (fetched with a timeout, a size cap and HTTP(S)-only
-//! redirects), update, refresh from the URL, delete. An IdP without a signing certificate is
+//! metadata XML or from a metadata URL (fetched through the outbound guard, with a timeout, a size
+//! cap and HTTP(S)-only redirects), update, refresh from the URL, delete. An IdP without a signing certificate is
 //! never saved: a response could not be verified against it.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use portcullis_store::{AuditRecord, IdpRecord, IdpSettings};
 use serde_json::json;
 
 use crate::orgs::non_empty;
+use crate::outbound::{OutboundPolicy, OutboundRefused, TooManyRedirects};
 use crate::sessions::{check_name, parse_id};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
@@ -148,15 +149,6 @@ fn short(cert: &str) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Why a redirect of a metadata fetch was refused (found again in reqwest's error chain).
-#[derive(Debug, thiserror::Error)]
-enum RedirectRefused {
-    #[error("the metadata URL redirected to a non-HTTP(S) URL")]
-    Scheme,
-    #[error("the metadata URL redirected more than {MAX_REDIRECTS} times")]
-    TooMany,
-}
-
 const MAX_REDIRECTS: usize = 3;
 
 /// The first error of type `T` in `err`'s source chain, stepping into the error an
@@ -179,14 +171,44 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
-/// Maps a failed metadata request to its own code: refused redirect, TLS, timeout, other.
+/// The one answer for a metadata URL that did not give SAML metadata: a closed port, an HTTP
+/// error, a body that is not UTF-8 or not metadata all look alike, so the fetch cannot map an
+/// internal network (the detail goes to the log).
+fn unusable_metadata(detail: &dyn std::fmt::Display) -> ServiceError {
+    tracing::info!(detail = %detail, "metadata URL gave no usable metadata");
+    ServiceError::invalid(
+        "idp.metadata_fetch_failed",
+        "metadata_url",
+        "the metadata URL did not answer with usable SAML metadata",
+    )
+}
+
+fn refused_address() -> ServiceError {
+    ServiceError::invalid(
+        "idp.metadata_address_refused",
+        "metadata_url",
+        "the metadata URL points to an address this server does not connect to",
+    )
+}
+
+fn refused_scheme() -> ServiceError {
+    ServiceError::invalid(
+        "idp.metadata_redirect_scheme",
+        "metadata_url",
+        "the metadata URL redirected to a non-HTTP(S) URL",
+    )
+}
+
+/// Maps a failed metadata request: a refused target or redirect, TLS, timeout, anything else.
 fn fetch_error(err: &reqwest::Error) -> ServiceError {
-    let (code, message) = if let Some(refused) = find_in_chain::<RedirectRefused>(err) {
-        let code = match refused {
-            RedirectRefused::Scheme => "idp.metadata_redirect_scheme",
-            RedirectRefused::TooMany => "idp.metadata_too_many_redirects",
+    if let Some(refused) = find_in_chain::<OutboundRefused>(err) {
+        return match refused {
+            OutboundRefused::Scheme => refused_scheme(),
+            OutboundRefused::Address | OutboundRefused::ResolvedAddress => refused_address(),
         };
-        (code, refused.to_string())
+    }
+    let (code, message) = if let Some(too_many) = find_in_chain::<TooManyRedirects>(err) {
+        ("idp.metadata_too_many_redirects", too_many.to_string())
     } else if let Some(tls) = find_in_chain::<rustls::Error>(err) {
         match tls {
             rustls::Error::InvalidCertificate(why) => (
@@ -204,19 +226,19 @@ fn fetch_error(err: &reqwest::Error) -> ServiceError {
             "the metadata URL did not answer in time".to_owned(),
         )
     } else {
-        (
-            "idp.metadata_fetch_failed",
-            format!("could not fetch the metadata: {err}"),
-        )
+        return unusable_metadata(err);
     };
     ServiceError::invalid(code, "metadata_url", message)
 }
 
-/// Fetches metadata: http(s) only (also after redirects), TLS verified against the web PKI
-/// roots, a timeout, a size cap.
-pub(crate) async fn fetch_metadata(url: &str, timeout: Duration) -> Result<String> {
-    let fail =
-        |msg: String| ServiceError::invalid("idp.metadata_fetch_failed", "metadata_url", msg);
+/// Fetches metadata through the outbound guard ([`OutboundPolicy`]): http(s) only (also after
+/// redirects), never to an internal address the operator did not allow, TLS verified against
+/// the web PKI roots, a timeout, a size cap.
+pub(crate) async fn fetch_metadata(
+    url: &str,
+    timeout: Duration,
+    policy: &OutboundPolicy,
+) -> Result<String> {
     let too_large = || {
         ServiceError::invalid(
             "idp.metadata_too_large",
@@ -224,20 +246,20 @@ pub(crate) async fn fetch_metadata(url: &str, timeout: Duration) -> Result<Strin
             "the metadata document is too large",
         )
     };
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            if !matches!(attempt.url().scheme(), "http" | "https") {
-                attempt.error(RedirectRefused::Scheme)
-            } else if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(RedirectRefused::TooMany)
-            } else {
-                attempt.follow()
-            }
-        }))
-        .build()
+    let parsed = reqwest::Url::parse(url).map_err(|e| unusable_metadata(&e))?;
+    match policy.check_url(&parsed) {
+        Ok(()) => {}
+        Err(OutboundRefused::Scheme) => return Err(refused_scheme()),
+        Err(_) => return Err(refused_address()),
+    }
+    let client = policy
+        .client(timeout, MAX_REDIRECTS)
         .map_err(|e| ServiceError::Internal(Box::new(e)))?;
-    let mut response = client.get(url).send().await.map_err(|e| fetch_error(&e))?;
+    let mut response = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| fetch_error(&e))?;
     if response.status().is_redirection() {
         // reqwest leaves a redirect it cannot even express as an HTTP URI (`file:///...`)
         // unfollowed: refuse it as the policy refuses any other non-HTTP(S) target.
@@ -247,19 +269,11 @@ pub(crate) async fn fetch_metadata(url: &str, timeout: Duration) -> Result<Strin
             .and_then(|l| l.to_str().ok())
             .and_then(|l| response.url().join(l).ok());
         if target.is_some_and(|t| !matches!(t.scheme(), "http" | "https")) {
-            let refused = RedirectRefused::Scheme;
-            return Err(ServiceError::invalid(
-                "idp.metadata_redirect_scheme",
-                "metadata_url",
-                refused.to_string(),
-            ));
+            return Err(refused_scheme());
         }
     }
     if !response.status().is_success() {
-        return Err(fail(format!(
-            "the metadata URL answered {}",
-            response.status()
-        )));
+        return Err(unusable_metadata(&response.status()));
     }
     if response
         .content_length()
@@ -274,7 +288,7 @@ pub(crate) async fn fetch_metadata(url: &str, timeout: Duration) -> Result<Strin
             return Err(too_large());
         }
     }
-    String::from_utf8(body).map_err(|_| fail("the metadata is not UTF-8".into()))
+    String::from_utf8(body).map_err(|e| unusable_metadata(&e))
 }
 
 impl Portcullis {
@@ -302,10 +316,21 @@ impl Portcullis {
         let mut metadata: Option<IdpMetadata> = None;
         if let Some(url) = &input.metadata_url {
             let url = http_url("metadata_url", url)?;
-            let xml = fetch_metadata(&url, self.config().metadata_fetch_timeout).await?;
+            let xml = fetch_metadata(
+                &url,
+                self.config().metadata_fetch_timeout,
+                &self.config().outbound_allow,
+            )
+            .await?;
             metadata = Some(
-                portcullis_saml::parse_idp_metadata(&xml)
-                    .map_err(|e| invalid_saml("metadata_url", &e))?,
+                portcullis_saml::parse_idp_metadata(&xml).map_err(|e| match e {
+                    // Only what a fetched document can say without telling an internal service
+                    // from an identity provider.
+                    SamlError::TooLarge | SamlError::DtdForbidden | SamlError::Certificate(_) => {
+                        invalid_saml("metadata_url", &e)
+                    }
+                    other => unusable_metadata(&other),
+                })?,
             );
             fetched_at = Some(self.now());
             input.metadata_url = Some(url);

@@ -2,20 +2,29 @@
 //! email address in a role; the user holding that email accepts or declines it; it may be
 //! cancelled while pending, and it expires after `invitation_ttl_ms`.
 //!
-//! Only the invited email may see or answer an invitation: to anyone else it does not exist.
-//! Every state check happens inside the write transaction, so two concurrent acceptances add
-//! the membership once.
+//! An invitation belongs to its address. Only an account whose *verified* email is the invited
+//! address may see or answer it by id (to anyone else it does not exist; an unverified account
+//! is told to verify first), or whoever follows the secret link mailed to that address (which
+//! also verifies the account's address when it is the invited one). Every state check happens
+//! inside the write transaction, so two concurrent acceptances add the membership once.
 
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Change, Permission, UserKey};
+use portcullis_core::{Change, Email, Permission, UserKey};
 use portcullis_store::{AuditRecord, InvitationRecord, InvitationState, NewInvitation, Write};
 use serde_json::json;
 
-use crate::members::{parse_role, require_unrestricted};
+use crate::credential_use::{CredentialUse, require_credential_for};
+use crate::email_verification::unverified;
+use crate::mail::{Mail, link_to};
+use crate::members::parse_role;
+use crate::password::{one_time_secret, token_hash_hex};
 use crate::sessions::parse_email;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
+
+/// The console page an invitation mail's link opens.
+pub const ACCEPT_PATH: &str = "/invitations/accept";
 
 /// Invitation ids: `inv_` and 20 random lower-case letters and digits (about 103 bits).
 pub(crate) fn invitation_id() -> String {
@@ -33,6 +42,15 @@ pub(crate) fn invitation_id() -> String {
 enum Answer {
     Accept,
     Decline,
+}
+
+/// How the caller shows the invitation is theirs.
+#[derive(Debug, Clone, Copy)]
+enum Claim<'a> {
+    /// By id, with a verified address equal to the invited one.
+    Id(&'a str),
+    /// By the secret of the invitation mail's link (its SHA-256, hex).
+    Link(&'a str),
 }
 
 impl Portcullis {
@@ -56,6 +74,14 @@ impl Portcullis {
         let inviter = self.require_user(caller)?;
         let email = parse_email("email", email)?;
         let role = parse_role("role", role)?;
+        let (secret, token_hash) = one_time_secret("pci");
+        let inviter_id = self
+            .with_index(|i| i.user(inviter).map(|u| u.id.to_string()))
+            .unwrap_or_default();
+        let org_id = self
+            .with_index(|i| i.org(org).map(|o| o.id.to_string()))
+            .unwrap_or_default();
+        let link = link_to(&self.config().public_url, ACCEPT_PATH, &secret);
         let new = NewInvitation {
             id: invitation_id(),
             org,
@@ -64,7 +90,22 @@ impl Portcullis {
             role,
             invited_by: inviter,
             expires_at: self.now().saturating_add(self.config().invitation_ttl_ms),
+            token_hash,
         };
+        let mail = Mail::new(
+            email.as_str(),
+            format!("You are invited to join {org_id} on Portcullis"),
+            email.as_str(),
+        )
+        .say(format!(
+            "{inviter_id} invited you to join the organization `{org_id}` as {}.",
+            role.as_str()
+        ))
+        .say(
+            "Follow the link to accept: sign in, or sign up with this address, first. \
+             The invitation expires in 7 days unless it is cancelled earlier.",
+        )
+        .link("Accept the invitation", link);
         self.commit(caller, async |w| {
             if w.member_with_email(org, &new.email_key).await? {
                 return Err(already_member());
@@ -77,13 +118,17 @@ impl Portcullis {
                 portcullis_store::StoreError::Conflict(_) => pending_exists(),
                 other => other.into(),
             })?;
+            let message = mail.queue(w).await?;
             w.audit(
                 AuditRecord::new(
                     Some(org),
                     Operation::InvitationCreate,
                     json!({"org": record.org_id, "invitation": record.id, "email": record.email}),
                 )
-                .with_details(json!({"role": role.as_str(), "expires_at": record.expires_at})),
+                .with_details(
+                    json!({"role": role.as_str(), "expires_at": record.expires_at,
+                                     "outbox_message": message}),
+                ),
             );
             Ok((record, vec![]))
         })
@@ -148,28 +193,61 @@ impl Portcullis {
         .await
     }
 
-    /// Accepts an invitation addressed to the caller's email: the caller becomes a member in
-    /// the invited role.
+    /// Accepts an invitation addressed to the caller's verified email: the caller becomes a
+    /// member in the invited role.
     pub async fn accept_invitation(
         &self,
         caller: &Caller,
         id: &str,
     ) -> Result<Committed<InvitationRecord>> {
-        self.answer_invitation(caller, id, Answer::Accept).await
+        self.answer_invitation(caller, Claim::Id(id), Answer::Accept)
+            .await
     }
 
-    /// Declines an invitation addressed to the caller's email.
+    /// Accepts the invitation whose mail link carries `token`: holding the link proves access
+    /// to the invited mailbox. When the caller's address is the invited one, it is verified too.
+    pub async fn accept_invitation_by_link(
+        &self,
+        caller: &Caller,
+        token: &str,
+    ) -> Result<Committed<InvitationRecord>> {
+        let hash = token_hash_hex(token.trim());
+        self.answer_invitation(caller, Claim::Link(&hash), Answer::Accept)
+            .await
+    }
+
+    /// Declines an invitation addressed to the caller's verified email.
     pub async fn decline_invitation(
         &self,
         caller: &Caller,
         id: &str,
     ) -> Result<Committed<InvitationRecord>> {
-        self.answer_invitation(caller, id, Answer::Decline).await
+        self.answer_invitation(caller, Claim::Id(id), Answer::Decline)
+            .await
     }
 
-    /// The caller's pending invitations.
+    /// The invitation a mail link leads to (with its state now), for the page that asks to
+    /// accept it; the link itself is the proof, so any signed-in caller may look.
+    pub async fn invitation_by_link(
+        &self,
+        caller: &Caller,
+        token: &str,
+    ) -> Result<InvitationRecord> {
+        self.require_user(caller)?;
+        let hash = token_hash_hex(token.trim());
+        let mut invitation = self
+            .store()
+            .invitation_by_token(&hash)
+            .await?
+            .ok_or_else(bad_link)?;
+        invitation.state = invitation.state_at(self.now());
+        Ok(invitation)
+    }
+
+    /// The caller's pending invitations (none while its address is unverified).
     pub async fn my_invitations(&self, caller: &Caller) -> Result<Vec<InvitationRecord>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         Ok(self
             .store()
             .pending_invitations_of_user(user, self.now())
@@ -179,18 +257,28 @@ impl Portcullis {
     async fn answer_invitation(
         &self,
         caller: &Caller,
-        id: &str,
+        claim: Claim<'_>,
         answer: Answer,
     ) -> Result<Committed<InvitationRecord>> {
         let user = self.require_user(caller)?;
-        require_unrestricted(caller, None)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
+        // Told before anything is looked up, so it reveals nothing about the invitation.
+        if matches!(claim, Claim::Id(_)) && !self.email_verified(user).await? {
+            return Err(unverified());
+        }
         let quota = self.config().max_orgs_per_user;
         let now = self.now();
         let user_id = self
             .with_index(|i| i.user(user).map(|u| u.id.to_string()))
             .unwrap_or_default();
         self.commit(caller, async |w| {
-            let invitation = w.invitation_for_user(id, user).await?;
+            let invitation = match claim {
+                Claim::Id(id) => w.invitation_for_user(id, user).await?,
+                Claim::Link(hash) => w.invitation_by_token(hash).await.map_err(|e| match e {
+                    portcullis_store::StoreError::NotFound(_) => bad_link(),
+                    other => other.into(),
+                })?,
+            };
             match invitation.state_at(now) {
                 InvitationState::Pending => {}
                 InvitationState::Expired => {
@@ -230,7 +318,17 @@ impl Portcullis {
                         other => other.into(),
                     })?;
                     decide(w, &invitation, InvitationState::Accepted, user).await?;
-                    let details = json!({"role": role.as_str()});
+                    let mut details = json!({"role": role.as_str()});
+                    if let Claim::Link(_) = claim {
+                        details["via"] = json!("link");
+                        // The link reached the invited mailbox: if that is the account's
+                        // address, the address is proven too.
+                        if let Ok(invited) = Email::parse(&invitation.email)
+                            && w.mark_email_verified(user, &invited.key()).await?
+                        {
+                            details["email_verified"] = json!(true);
+                        }
+                    }
                     w.audit(
                         AuditRecord::new(Some(org), Operation::InvitationAccept, targets.clone())
                             .with_details(details.clone()),
@@ -286,6 +384,14 @@ fn not_pending(invitation: &InvitationRecord, now: portcullis_core::Timestamp) -
             "the invitation is {}, not pending",
             invitation.state_at(now).as_str()
         ),
+    )
+}
+
+fn bad_link() -> ServiceError {
+    ServiceError::invalid(
+        "token.invalid",
+        "token",
+        "the invitation link is unknown or no longer valid",
     )
 }
 

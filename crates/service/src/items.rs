@@ -171,7 +171,14 @@ impl Portcullis {
         input: ItemInput,
     ) -> Result<Committed<ItemRecord>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(caller, create_permission(kind), Resource::App(key), "app")?;
+        self.authorize_mutation(
+            operation(kind, "create"),
+            caller,
+            create_permission(kind),
+            Resource::App(key),
+            "app",
+        )
+        .await?;
         let id = parse_id("id", &input.id)?;
         let name = match input.name.as_deref() {
             Some(name) => non_empty("name", check_name("name", name, MAX_ITEM_NAME_CHARS)?)?,
@@ -316,12 +323,14 @@ impl Portcullis {
     ) -> Result<Committed<ItemRecord>> {
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = self.item_resource(caller, key, kind, id)?;
-        self.authorize(
+        self.authorize_mutation(
+            operation(kind, "update"),
             caller,
             Permission::ResourcesChangeVisibility,
             resource,
             kind.as_str(),
-        )?;
+        )
+        .await?;
         let visibility = parse_visibility(visibility)?;
         let (owner_id, app_id) = self.app_names(owner, key);
         self.commit(caller, async |w| {
@@ -361,7 +370,14 @@ impl Portcullis {
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
         let resource = self.item_resource(caller, key, kind, id)?;
-        self.authorize(caller, delete_permission(kind), resource, kind.as_str())?;
+        self.authorize_mutation(
+            operation(kind, "delete"),
+            caller,
+            delete_permission(kind),
+            resource,
+            kind.as_str(),
+        )
+        .await?;
         let (owner_id, app_id) = self.app_names(owner, key);
         self.commit(caller, async |w| {
             let record = w.delete_item(key, kind, id).await?;
@@ -393,12 +409,14 @@ impl Portcullis {
         app: &str,
     ) -> Result<Committed<usize>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ModelDeleteAll,
             caller,
             Permission::ModelsDeleteAll,
             Resource::App(key),
             "app",
-        )?;
+        )
+        .await?;
         let (owner_id, app_id) = self.app_names(owner, key);
         self.commit(caller, async |w| {
             let ids = w.delete_all_items(key, ItemKind::Model).await?;
@@ -457,20 +475,31 @@ impl Portcullis {
         source: ModuleSource,
     ) -> Result<Committed<InstalledModule>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ModuleInstall,
             caller,
             Permission::ModulesInstall,
             Resource::App(key),
             "app",
-        )?;
+        )
+        .await?;
         let source_key = match &source {
             Some((src_account, src_app)) => self.resolve_app(src_account, src_app)?.1,
             None => key,
         };
         let resource = self.item_resource(caller, source_key, ItemKind::Module, module)?;
-        if !self.decide(caller, Permission::AppView, resource).allowed
-            && !self.reads_every_item(caller, Permission::ModulesUse, source_key)
-        {
+        // Authorized (not only decided), so the commit asks again: a revocation that commits
+        // in between stops the installation.
+        if self.decide(caller, Permission::AppView, resource).allowed {
+            self.authorize(caller, Permission::AppView, resource, "module")?;
+        } else if self.reads_every_item(caller, Permission::ModulesUse, source_key) {
+            self.authorize(
+                caller,
+                Permission::ModulesUse,
+                Resource::App(source_key),
+                "module",
+            )?;
+        } else {
             return Err(ServiceError::NotFound("module"));
         }
         let (owner_id, app_id) = self.app_names(owner, key);
@@ -518,12 +547,14 @@ impl Portcullis {
         source: ModuleSource,
     ) -> Result<Committed<()>> {
         let (owner, key) = self.resolve_app(account, app)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::ModuleUninstall,
             caller,
             Permission::ModulesInstall,
             Resource::App(key),
             "app",
-        )?;
+        )
+        .await?;
         let source_key = match &source {
             Some((src_account, src_app)) => {
                 self.resolve_app(src_account, src_app)

@@ -9,6 +9,7 @@ use portcullis_store::{AuditRecord, CredentialRecord, NewCredential};
 use secrecy::SecretString;
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::sessions::{check_name, credential_change, public_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -37,12 +38,13 @@ impl Portcullis {
     pub async fn create_key(&self, caller: &Caller, input: KeyInput) -> Result<Committed<NewKey>> {
         let user = self.require_user(caller)?;
         // A token must not mint tokens wider than itself: only an interactive session may.
-        if !caller.is_session() {
-            return Err(ServiceError::NotAllowed {
+        require_credential_for(
+            caller,
+            CredentialUse::SignIn {
                 code: "key.session_required",
-                message: "personal access tokens can only be created from a login session".into(),
-            });
-        }
+                what: "creating a personal access token",
+            },
+        )?;
         let description = check_name("description", &input.description, MAX_DESCRIPTION_CHARS)?;
         if input.scopes.is_empty() {
             return Err(ServiceError::invalid(
@@ -168,6 +170,7 @@ impl Portcullis {
     /// The caller's live tokens and keys (never sessions' or others').
     pub async fn list_keys(&self, caller: &Caller) -> Result<Vec<CredentialRecord>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let now = self.now();
         let mut keys = self
             .store()
@@ -185,6 +188,7 @@ impl Portcullis {
 
     pub async fn revoke_key(&self, caller: &Caller, public_id: &str) -> Result<Committed<()>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         self.commit(caller, async |w| {
             let revoked = w.revoke_credential(user, public_id).await?;
             if revoked.kind == CredentialKind::Session {

@@ -1,10 +1,12 @@
 //! Guessing defences: per-account failure counting and lockout (from the effective password
 //! policy), per-source-IP throttling (an instance setting), and the administrator's unlock.
 
+use crate::mail::Mail;
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Permission, Timestamp, UserKey};
+use portcullis_core::{OrgKey, Permission, Timestamp, UserKey};
+use portcullis_store::NewMessage;
 use portcullis_store::{AuditRecord, FailureCount, LOCKED_UNTIL_UNLOCKED};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,7 +60,7 @@ impl Portcullis {
         let operator = caller
             .user()
             .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
-        if !operator || !caller.is_unbound() {
+        if !operator || !caller.is_unrestricted() {
             return Err(ServiceError::NotAllowed {
                 code: "platform.operator_only",
                 message: "only the platform operator can change the login throttle".into(),
@@ -140,6 +142,17 @@ impl Portcullis {
         Ok(())
     }
 
+    /// The organizations `user` belongs to: events about its own account (failed logins,
+    /// lockouts, password and second-factor changes) are recorded in each of their logs too.
+    pub(crate) fn member_orgs(&self, user: UserKey) -> Vec<OrgKey> {
+        self.with_index(|index| {
+            index
+                .user(user)
+                .map(|u| u.memberships.iter().map(|m| m.org).collect())
+                .unwrap_or_default()
+        })
+    }
+
     /// Counts a failed password for a known account, locking it when the effective policy's
     /// limit is reached; the failure (and lockout) are audited with the count.
     pub(crate) async fn count_account_failure(
@@ -156,12 +169,39 @@ impl Portcullis {
         } else {
             now + i64::from(policy.lockout_minutes) * 60_000
         };
+        let orgs = self.member_orgs(user);
+        let failure = failure.with_copies_to(orgs.iter().copied());
         let lockout = AuditRecord::new(None, Operation::AccountLockout, json!({"user": user_id}))
+            .with_copies_to(orgs)
             .with_details(json!({
                 "max_failed_attempts": policy.max_failed_attempts,
                 "lockout_minutes": policy.lockout_minutes,
                 "permanent": policy.lockout_minutes == 0,
             }));
+        let notice = match self.store().user(user).await? {
+            Some(record) => {
+                let until = if policy.lockout_minutes == 0 {
+                    "until an administrator unlocks it".to_owned()
+                } else {
+                    format!("for {} minutes", policy.lockout_minutes)
+                };
+                let mail = Mail::new(&record.email, "Your Portcullis account is locked", user_id)
+                    .say(format!(
+                        "After {} failed sign-in attempts your account `{user_id}` is locked {until}.",
+                        policy.max_failed_attempts
+                    ))
+                    .say("If these attempts were not yours, someone may be guessing your password: \
+                          choose a new one once you can sign in again.");
+                let (body, html_body) = mail.render()?;
+                Some(NewMessage {
+                    recipient: record.email,
+                    subject: mail.subject,
+                    body,
+                    html_body: Some(html_body),
+                })
+            }
+            None => None,
+        };
         Ok(self
             .store()
             .count_login_failure(
@@ -172,6 +212,7 @@ impl Portcullis {
                 &caller.actor(),
                 &failure,
                 &lockout,
+                notice.as_ref(),
             )
             .await?)
     }
@@ -211,12 +252,14 @@ impl Portcullis {
         user: &str,
     ) -> Result<Committed<bool>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::AccountUnlock,
             caller,
             Permission::MembersManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let user_key = self
             .with_index(|index| {
                 let u = index.user_by_id(user)?;

@@ -5,12 +5,13 @@
 //! its transaction and fails with [`ServiceError::LastAdmin`], whichever path asked for it.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Binding, Resource};
+use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{AccountId, Change, OrgKey, OrgRole, Permission, PermissionSet, UserKey};
+use portcullis_core::{AccountId, Change, OrgKey, OrgRole, Permission, UserKey};
 use portcullis_store::{AuditRecord, MemberRecord, RemovedMember};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 /// Page size when none is asked for, and the largest accepted.
@@ -67,9 +68,6 @@ impl Portcullis {
     ) -> Result<MemberPage> {
         let org = self.resolve_org(org)?;
         self.require_visible(caller, Resource::Account(Account::Org(org)), "organization")?;
-        if !reaches(caller, org) {
-            return Err(bound_elsewhere());
-        }
         let limit = page_size(limit)?;
         let after = cursor
             .map(|c| {
@@ -167,7 +165,7 @@ impl Portcullis {
         let org = self.resolve_org(org)?;
         let user = self.require_user(caller)?;
         self.require_visible(caller, org_resource(org), "organization")?;
-        require_unrestricted(caller, Some(org))?;
+        require_credential_for(caller, CredentialUse::Membership(org))?;
         self.take_member_out(caller, org, user, Operation::MemberLeave)
             .await
     }
@@ -238,43 +236,4 @@ impl Portcullis {
 
 fn org_resource(org: OrgKey) -> Resource {
     Resource::Account(Account::Org(org))
-}
-
-/// Whether the caller's credential may be used on `org` at all.
-fn reaches(caller: &Caller, org: OrgKey) -> bool {
-    match &caller.subject.binding {
-        Binding::Anywhere => true,
-        Binding::Org(bound) => *bound == org,
-        Binding::Orgs(orgs) => orgs.contains(&org),
-        Binding::App(_) => false,
-    }
-}
-
-fn bound_elsewhere() -> ServiceError {
-    ServiceError::NotAllowed {
-        code: "credential.bound",
-        message: "this credential is bound to another organization or app".into(),
-    }
-}
-
-/// Changing one's own memberships (leaving, accepting or declining an invitation) needs a
-/// credential that reaches `org` (or is unbound when `org` is `None`) and is not limited in
-/// scope: a narrow token must not be able to move its user in or out of organizations.
-pub(crate) fn require_unrestricted(caller: &Caller, org: Option<OrgKey>) -> Result<()> {
-    let within = match org {
-        Some(org) => reaches(caller, org) && !matches!(caller.subject.binding, Binding::Orgs(_)),
-        None => caller.is_unbound(),
-    };
-    if !within {
-        return Err(bound_elsewhere());
-    }
-    if caller.subject.scopes != PermissionSet::all() {
-        return Err(ServiceError::NotAllowed {
-            code: "credential.restricted",
-            message:
-                "this credential is limited in scope; use a login session or an unrestricted token"
-                    .into(),
-        });
-    }
-    Ok(())
 }

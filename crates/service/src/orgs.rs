@@ -8,6 +8,7 @@ use portcullis_core::{Change, OrgRole, Permission};
 use portcullis_store::{AuditRecord, NewOrg, OrgRecord};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::sessions::{check_name, parse_email, parse_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -28,13 +29,7 @@ impl Portcullis {
         billing_email: &str,
     ) -> Result<Committed<OrgRecord>> {
         let user = self.require_user(caller)?;
-        if !caller.is_unbound() {
-            return Err(ServiceError::NotAllowed {
-                code: "credential.bound",
-                message: "a credential bound to an organization or app cannot create organizations"
-                    .into(),
-            });
-        }
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let new = NewOrg {
             id: parse_id("id", id)?,
             name: non_empty("name", check_name("name", name, MAX_ORG_NAME_CHARS)?)?,
@@ -160,11 +155,10 @@ impl Portcullis {
     pub async fn my_orgs(&self, caller: &Caller) -> Result<Vec<(OrgRecord, OrgRole)>> {
         let user = self.require_user(caller)?;
         let mut orgs = self.store().orgs_of_user(user).await?;
-        // A credential bound to one organization (an SSO session among them) does not list the
-        // user's others.
-        if let portcullis_core::decision::Binding::Org(bound) = caller.subject.binding {
-            orgs.retain(|(org, _)| org.key == bound);
-        }
+        // A bound credential sees only the organizations inside its binding.
+        orgs.retain(|(org, _)| {
+            self.binding_reaches(caller, Resource::Account(Account::Org(org.key)))
+        });
         Ok(orgs)
     }
 }

@@ -7,6 +7,8 @@ use portcullis_store::{AuditRecord, TokenPurpose, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
+use crate::mail::{Mail, link_to};
 use crate::passwords::{PasswordHasher, Verified};
 use crate::policy::PasswordOwner;
 use crate::sessions::LoginOutcome;
@@ -15,6 +17,9 @@ use crate::{Caller, Portcullis, Result, ServiceError};
 /// How long a forced-change token and a reset token stay usable.
 pub const CHANGE_TOKEN_TTL_MS: i64 = 15 * 60_000;
 pub const RESET_TOKEN_TTL_MS: i64 = 30 * 60_000;
+
+/// The console page a reset mail's link opens.
+pub const RESET_PATH: &str = "/password-reset/confirm";
 
 /// A random one-time secret and the hex SHA-256 under which it is stored.
 pub(crate) fn one_time_secret(prefix: &str) -> (String, String) {
@@ -124,12 +129,13 @@ impl Portcullis {
         let (caller, user, token_hash) = match authority {
             ChangeAuthority::Caller(caller) => {
                 let user = self.require_user(caller)?;
-                if !caller.is_session() {
-                    return Err(ServiceError::NotAllowed {
+                require_credential_for(
+                    caller,
+                    CredentialUse::SignIn {
                         code: "credential.session_required",
-                        message: "changing the password needs a login session".into(),
-                    });
-                }
+                        what: "changing the password",
+                    },
+                )?;
                 crate::sso_trust::require_own_sign_in(caller)?;
                 (caller, user, None)
             }
@@ -144,6 +150,9 @@ impl Portcullis {
             }
         };
         PasswordHasher::validate_field(&new, "new_password")?;
+        // The current password is guessed like a login's: the same throttle, lockout and
+        // answers, so this endpoint is no oracle for a locked account or a throttled source.
+        self.check_throttle(caller).await?;
         let record = self
             .store()
             .user(user)
@@ -157,20 +166,31 @@ impl Portcullis {
             .await?
             .and_then(|(_, hash)| hash);
         let current_plain = current.expose_secret().to_owned();
-        if self.passwords.verify(current, stored).await? == Verified::No {
-            self.count_account_failure(
-                caller,
-                user,
-                &record.id,
-                AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
-                    .with_details(json!({"reason": "wrong_current_password"})),
-            )
-            .await?;
-            return Err(ServiceError::invalid(
+        let incorrect = || {
+            ServiceError::invalid(
                 "password.current_incorrect",
                 "current_password",
                 "the current password is not correct",
-            ));
+            )
+        };
+        let failure = |reason: &str| {
+            AuditRecord::new(None, Operation::LoginFailure, json!({"user": record.id}))
+                .with_details(json!({"reason": reason}))
+                .with_copies_to(self.member_orgs(user))
+        };
+        if self.passwords.verify(current, stored).await? == Verified::No {
+            self.count_account_failure(caller, user, &record.id, failure("wrong_current_password"))
+                .await?;
+            self.count_ip_failure(caller).await?;
+            return Err(incorrect());
+        }
+        // The right password does not get past a lockout, and says nothing about it.
+        if !self.store().clear_login_failures(user, self.now()).await? {
+            self.store()
+                .record_failure(&caller.actor(), self.now(), failure("locked"))
+                .await?;
+            self.count_ip_failure(caller).await?;
+            return Err(incorrect());
         }
         self.set_new_password(
             caller,
@@ -212,6 +232,7 @@ impl Portcullis {
             })?;
         let hash = self.passwords.hash(new).await?;
         let keep = if redeem.is_some() { None } else { keep_session };
+        let orgs = self.member_orgs(user.key);
         let actor = Caller {
             subject: portcullis_core::Subject::user(user.key),
             ..caller.clone()
@@ -226,12 +247,27 @@ impl Portcullis {
             }
             w.set_password_hash(user.key, &hash).await?;
             w.record_password_set(user.key, &hash).await?;
+            // A change (the current password known) ends the user's other sessions; its
+            // tokens stay, so a routine or policy-forced change does not break automation. A
+            // reset (the password lost, perhaps stolen) ends every session and token, and
+            // lifts a lockout: the reset link proved control of the mailbox.
+            let reset = operation == Operation::PasswordResetConfirm;
             let revoked = w
-                .revoke_user_credentials(user.key, true, keep.as_ref())
+                .revoke_user_credentials(user.key, !reset, keep.as_ref())
                 .await?;
+            let unlocked = reset && w.unlock_user(user.key).await?;
+            let tokens_revoked = revoked
+                .iter()
+                .filter(|c| c.kind != portcullis_core::CredentialKind::Session)
+                .count();
             w.audit(
                 AuditRecord::new(None, operation, json!({"user": user.id}))
-                    .with_details(json!({"sessions_revoked": revoked.len()})),
+                    .with_copies_to(orgs.iter().copied())
+                    .with_details(json!({
+                        "sessions_revoked": revoked.len() - tokens_revoked,
+                        "tokens_revoked": tokens_revoked,
+                        "unlocked": unlocked,
+                    })),
             );
             let changes = revoked
                 .iter()
@@ -243,37 +279,66 @@ impl Portcullis {
         Ok(())
     }
 
-    /// Starts a reset: when the e-mail belongs to an active user, a single-use token goes to
-    /// the outbox. The answer never says whether it did.
+    /// Starts a reset: when the e-mail belongs to an active user whose address is verified, a
+    /// single-use link goes to the outbox. The answer never says whether it did.
     pub async fn request_password_reset(&self, caller: &Caller, email: &str) -> Result<()> {
-        let Ok(parsed) = Email::parse(email) else {
-            return Ok(());
+        let found = match Email::parse(email) {
+            Ok(parsed) => self.store().user_by_email(&parsed).await?,
+            Err(_) => None,
         };
-        let Some(user) = self.store().user_by_email(&parsed).await? else {
-            return Ok(());
+        // An unproven address is matched to nothing, a reset included.
+        let verified = match &found {
+            Some(user) => self.email_verified(user.key).await?,
+            None => self.email_verified(portcullis_core::UserKey(0)).await?,
         };
         // An account an organization manages signs in only through that organization's
         // identity provider: a password would be a way in the organization does not control.
-        if !user.active || self.store().user_managed_by(user.key).await?.is_some() {
+        let managed = self
+            .store()
+            .user_managed_by(
+                found
+                    .as_ref()
+                    .map_or(portcullis_core::UserKey(0), |u| u.key),
+            )
+            .await?
+            .is_some();
+        let Some(user) = found.filter(|u| u.active && verified && !managed) else {
+            // The same kind of work as a match (a lookup, a write transaction with its audit
+            // entry), so the time taken says as little as the answer.
+            let requested: String = email.chars().take(254).collect();
+            self.commit(caller, async |w| {
+                w.audit(
+                    AuditRecord::new(
+                        None,
+                        Operation::PasswordResetRequest,
+                        json!({"email": requested}),
+                    )
+                    .with_details(json!({"outbox_message": null})),
+                );
+                Ok(((), vec![]))
+            })
+            .await?;
             return Ok(());
-        }
+        };
         let (secret, hash) = one_time_secret("pcr");
         let expires_at = self.now() + RESET_TOKEN_TTL_MS;
-        let body = format!(
-            "A password reset was requested for your Portcullis account `{}`.\n\
-             Use this single-use token within 30 minutes:\n\n{secret}\n\n\
-             POST /v1/password-reset/confirm {{\"token\": \"...\", \"new_password\": \"...\"}}\n\
-             If you did not ask for this, ignore this message.",
-            user.id
-        );
+        let mail = Mail::new(&user.email, "Reset your Portcullis password", &user.id)
+            .say(format!(
+                "A password reset was requested for your Portcullis account `{}`. \
+                 The link works once, within 30 minutes.",
+                user.id
+            ))
+            .say("If you did not ask for this, ignore this message: your password stays as it is.")
+            .link(
+                "Choose a new password",
+                link_to(&self.config().public_url, RESET_PATH, &secret),
+            );
         self.commit(caller, async |w| {
             w.void_one_time_tokens(user.key, TokenPurpose::PasswordReset)
                 .await?;
             w.issue_one_time_token(&hash, user.key, TokenPurpose::PasswordReset, expires_at)
                 .await?;
-            let message = w
-                .enqueue_message(&user.email, "Reset your Portcullis password", &body)
-                .await?;
+            let message = mail.queue(w).await?;
             w.audit(
                 AuditRecord::new(
                     None,

@@ -129,12 +129,14 @@ impl Portcullis {
         build: impl FnOnce(PasswordPolicy) -> PasswordPolicy,
     ) -> Result<Committed<PolicyView>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::PasswordPolicyUpdate,
             caller,
             Permission::SecurityManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let policy = build(base_policy(preset)?);
         check_values(&policy)?;
         let global = self.global_policy().await?;
@@ -183,7 +185,7 @@ impl Portcullis {
         build: impl FnOnce(PasswordPolicy) -> PasswordPolicy,
     ) -> Result<Committed<PolicyView>> {
         self.require_user(caller)?;
-        if !self.is_operator(caller) || !caller.is_unbound() {
+        if !self.is_operator(caller) || !caller.is_unrestricted() {
             return Err(ServiceError::NotAllowed {
                 code: "platform.operator_only",
                 message: "only the platform operator can change the global password policy".into(),

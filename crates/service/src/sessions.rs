@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use smallvec::SmallVec;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::passwords::{PasswordHasher, Verified};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
@@ -186,10 +187,71 @@ impl Portcullis {
             Operation::UserSignup
         };
         let now = self.now();
+        let public_url = self.config().public_url.clone();
+        // A taken address gets the same answer after the same work as a free one; its owner
+        // hears of the attempt instead. (A taken id is public anyway: it is refused as usual.)
+        if !operator
+            && self.with_index(|i| i.account(new.id.as_str()).is_none())
+            && let Some(owner) = self.store().user_by_email(&new.email).await?
+        {
+            let mail = crate::mail::Mail::new(
+                &owner.email,
+                "Someone tried to sign up with your address",
+                &owner.id,
+            )
+            .say(format!(
+                "Someone tried to create a new Portcullis account with this address, which \
+                 already belongs to your account `{}`. Nothing was created.",
+                owner.id
+            ))
+            .say("If it was you, sign in instead, or reset your password if you forgot it.");
+            let committed = self
+                .commit(caller, async |w| {
+                    let message = mail.queue(w).await?;
+                    w.audit(
+                        AuditRecord::new(
+                            None,
+                            Operation::SignupExistingEmail,
+                            json!({"user": owner.id}),
+                        )
+                        .with_details(json!({"outbox_message": message})),
+                    );
+                    Ok(((), vec![]))
+                })
+                .await?;
+            return Ok(Committed {
+                value: UserRecord {
+                    key: owner.key,
+                    id: new.id.as_str().to_owned(),
+                    email: new.email.as_str().to_owned(),
+                    first_name: new.first_name.clone(),
+                    last_name: new.last_name.clone(),
+                    active: true,
+                    operator: false,
+                    created_at: now,
+                    modified_at: now,
+                },
+                revision: committed.revision,
+            });
+        }
         self.commit(caller, async |w| {
             let key = w.create_user(&new).await?;
             if let Some(hash) = &new.password_hash {
                 w.record_password_set(key, hash).await?;
+            }
+            // The operator proves itself by holding the data directory; anyone else by
+            // following the link mailed to the address.
+            if operator {
+                w.mark_email_verified(key, &new.email.key()).await?;
+            } else {
+                crate::email_verification::queue_verification(
+                    w,
+                    &public_url,
+                    key,
+                    new.id.as_str(),
+                    &new.email,
+                )
+                .await?;
             }
             w.audit(AuditRecord::new(
                 None,
@@ -244,7 +306,9 @@ impl Portcullis {
             let targets = json!({"email": email.chars().take(254).collect::<String>()});
             let mut record = AuditRecord::new(None, Operation::LoginFailure, targets);
             if let Some(user) = user {
-                record = record.with_details(json!({"user": user.id, "reason": reason}));
+                record = record
+                    .with_details(json!({"user": user.id, "reason": reason}))
+                    .with_copies_to(self.member_orgs(user.key));
             }
             record
         };
@@ -436,6 +500,7 @@ impl Portcullis {
 
     pub async fn me(&self, caller: &Caller) -> Result<UserRecord> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ReadAccount)?;
         self.store()
             .user(user)
             .await?

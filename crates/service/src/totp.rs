@@ -7,12 +7,13 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
-use portcullis_core::{Permission, Subject, UserKey};
+use portcullis_core::{Change, Permission, Subject, UserKey};
 use portcullis_store::{AuditRecord, RedeemedToken, TokenPurpose, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::password::{one_time_secret, token_hash_hex};
 use crate::sessions::{LoginOutcome, NewSession};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
@@ -118,12 +119,13 @@ impl Portcullis {
         match authority {
             TotpAuthority::Caller(caller) => {
                 let user = self.require_user(caller)?;
-                if !caller.is_session() {
-                    return Err(ServiceError::NotAllowed {
+                require_credential_for(
+                    caller,
+                    CredentialUse::SignIn {
                         code: "credential.session_required",
-                        message: "two-factor settings need a login session".into(),
-                    });
-                }
+                        what: "changing two-factor settings",
+                    },
+                )?;
                 crate::sso_trust::require_own_sign_in(caller)?;
                 Ok(user)
             }
@@ -288,6 +290,8 @@ impl Portcullis {
             TotpAuthority::Caller(_) => None,
         };
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
+        let email = self.store().user(user).await?.map(|u| u.email);
         self.commit(&caller, async |w| {
             let mut redeemed = None;
             if let Some(hash) = &enrolment {
@@ -311,11 +315,21 @@ impl Portcullis {
                 ));
             }
             w.replace_recovery_codes(user, &hashes).await?;
+            if let Some(email) = &email {
+                two_factor_notice(email, &id, true).queue(w).await?;
+            }
             w.audit(
                 AuditRecord::new(None, Operation::TotpEnable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied())
                     .with_details(json!({"recovery_codes": RECOVERY_CODE_COUNT})),
             );
-            Ok(((codes.clone(), redeemed), vec![]))
+            Ok((
+                (codes.clone(), redeemed),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: true,
+                }],
+            ))
         })
         .await
     }
@@ -338,17 +352,27 @@ impl Portcullis {
         }
         let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
         let id = self.user_id(user);
+        let orgs = self.member_orgs(user);
+        let email = self.store().user(user).await?.map(|u| u.email);
         self.commit(caller, async |w| {
             if !w.use_totp_step_in_tx(user, step).await? {
                 return Err(invalid_code());
             }
             w.delete_totp(user).await?;
-            w.audit(AuditRecord::new(
-                None,
-                Operation::TotpDisable,
-                json!({"user": id}),
-            ));
-            Ok(((), vec![]))
+            if let Some(email) = &email {
+                two_factor_notice(email, &id, false).queue(w).await?;
+            }
+            w.audit(
+                AuditRecord::new(None, Operation::TotpDisable, json!({"user": id}))
+                    .with_copies_to(orgs.iter().copied()),
+            );
+            Ok((
+                (),
+                vec![Change::UserTwoFactor {
+                    key: user,
+                    enabled: false,
+                }],
+            ))
         })
         .await
     }
@@ -356,6 +380,7 @@ impl Portcullis {
     /// Whether the caller has two-factor on, and how many recovery codes are left.
     pub async fn totp_status(&self, caller: &Caller) -> Result<(bool, i64)> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let enabled = self
             .store()
             .totp_factor(user)
@@ -471,6 +496,7 @@ impl Portcullis {
                 Operation::SecondFactorFailure,
                 json!({"user": user.id}),
             )
+            .with_copies_to(self.member_orgs(user.key))
             .with_details(json!({"method": method, "locked": locked}));
             if locked {
                 self.store()
@@ -528,12 +554,14 @@ impl Portcullis {
         required: bool,
     ) -> Result<Committed<bool>> {
         let org_key = self.resolve_org(org)?;
-        self.authorize(
+        self.authorize_mutation(
+            Operation::OrgSecurityUpdate,
             caller,
             Permission::SecurityManage,
             Resource::Account(Account::Org(org_key)),
             "organization",
-        )?;
+        )
+        .await?;
         let before = self.store().org_requires_two_factor(org_key).await?;
         let org_id = self.member_org_handle(org_key);
         self.commit(caller, async |w| {
@@ -549,7 +577,13 @@ impl Portcullis {
                     "after": {"require_two_factor": required},
                 })),
             );
-            Ok((required, vec![]))
+            Ok((
+                required,
+                vec![Change::OrgTwoFactorRequired {
+                    key: org_key,
+                    required,
+                }],
+            ))
         })
         .await
     }
@@ -558,4 +592,18 @@ impl Portcullis {
         self.with_index(|i| i.user(user).map(|u| u.id.to_string()))
             .unwrap_or_default()
     }
+}
+
+/// The notice that two-factor was turned on or off (no secret in it).
+fn two_factor_notice(email: &str, user_id: &str, on: bool) -> crate::mail::Mail {
+    let (subject, what) = if on {
+        ("Two-factor sign-in is on", "turned on")
+    } else {
+        ("Two-factor sign-in is off", "turned off")
+    };
+    crate::mail::Mail::new(email, subject, user_id)
+        .say(format!(
+            "Two-factor sign-in was {what} for your Portcullis account `{user_id}`."
+        ))
+        .say("If this was not you, change your password now and end your other sessions.")
 }

@@ -30,15 +30,24 @@ impl Portcullis {
             });
         }
         // Moving the app gives it away; the credential must carry that power over the app.
-        self.authorize(caller, Permission::AppDelete, resource, "app")?;
+        self.authorize_mutation(
+            Operation::AppTransfer,
+            caller,
+            Permission::AppDelete,
+            resource,
+            "app",
+        )
+        .await?;
         let org_key = self.resolve_org(org)?;
         let target = Account::Org(org_key);
-        self.authorize(
+        self.authorize_mutation(
+            Operation::AppTransfer,
             caller,
             Permission::AppsCreate,
             Resource::Account(target),
             "organization",
-        )?;
+        )
+        .await?;
         let (owner_id, app_id) = self.app_names(owner, key);
         let org_id = org.to_owned();
         self.commit(caller, async |w| {

@@ -6,6 +6,7 @@ use portcullis_core::{Change, CredentialKind};
 use portcullis_store::{AuditRecord, CredentialRecord};
 use serde_json::json;
 
+use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 /// One live session of the caller.
@@ -20,6 +21,7 @@ impl Portcullis {
     /// The caller's live sessions, newest first.
     pub async fn my_sessions(&self, caller: &Caller) -> Result<Vec<SessionInfo>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let now = self.now();
         let sessions = self
             .store()
@@ -38,6 +40,7 @@ impl Portcullis {
     /// Ends one of the caller's sessions by its id.
     pub async fn revoke_my_session(&self, caller: &Caller, id: &str) -> Result<Committed<()>> {
         let user = self.require_user(caller)?;
+        require_credential_for(caller, CredentialUse::ManageAccount)?;
         let owned = self
             .store()
             .credentials_of_user(user, &[CredentialKind::Session])
@@ -68,7 +71,7 @@ impl Portcullis {
         let operator = caller
             .user()
             .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
-        if operator && caller.is_unbound() {
+        if operator && caller.is_unrestricted() {
             return Ok(());
         }
         Err(ServiceError::NotAllowed {

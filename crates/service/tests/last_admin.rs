@@ -50,6 +50,9 @@ async fn seed(
             })
             .await
             .unwrap();
+        // Verified addresses: these users answer invitations.
+        let email = Email::parse(&format!("{}@example.com", user_name(i))).unwrap();
+        assert!(w.mark_email_verified(key, &email.key()).await.unwrap());
         user_keys.push(key);
     }
     let mut org_keys = Vec::new();

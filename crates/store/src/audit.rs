@@ -34,6 +34,10 @@ pub struct AuditRecord {
     pub operation: Operation,
     pub targets: serde_json::Value,
     pub details: serde_json::Value,
+    /// Other organizations whose logs get the same entry: an event about a member's own
+    /// account (a failed login, a lockout, a password or second-factor change) concerns every
+    /// organization it belongs to, whose administrators watch for attacks on their members.
+    pub copies_to: Vec<OrgKey>,
 }
 
 impl AuditRecord {
@@ -43,7 +47,18 @@ impl AuditRecord {
             operation,
             targets,
             details: serde_json::Value::Object(Default::default()),
+            copies_to: Vec::new(),
         }
+    }
+
+    /// Records the entry in each of `orgs`' logs too (other than its own chain's).
+    pub fn with_copies_to(mut self, orgs: impl IntoIterator<Item = OrgKey>) -> Self {
+        let mut orgs: Vec<OrgKey> = orgs.into_iter().filter(|o| Some(*o) != self.org).collect();
+        // One lock order for chain heads across transactions.
+        orgs.sort_unstable();
+        orgs.dedup();
+        self.copies_to = orgs;
+        self
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -63,7 +78,23 @@ pub(crate) async fn insert_audit(
     record: &AuditRecord,
     success: bool,
 ) -> Result<()> {
-    let chain = chain_name(record.org);
+    insert_in_chain(conn, actor, now, revision, record, record.org, success).await?;
+    for org in &record.copies_to {
+        insert_in_chain(conn, actor, now, revision, record, Some(*org), success).await?;
+    }
+    Ok(())
+}
+
+async fn insert_in_chain(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    now: Timestamp,
+    revision: u64,
+    record: &AuditRecord,
+    org: Option<OrgKey>,
+    success: bool,
+) -> Result<()> {
+    let chain = chain_name(org);
     // One statement creates the head on a chain's first entry or bumps it (taking its row
     // lock); either way it returns the new sequence number and the predecessor's hash.
     let (seq, prev_hash): (i64, String) = sqlx::query_as(
@@ -105,7 +136,7 @@ pub(crate) async fn insert_audit(
          chain, seq, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
-    .bind(record.org.map(|o| i64::from(o.0)))
+    .bind(org.map(|o| i64::from(o.0)))
     .bind(fields.at)
     .bind(fields.revision)
     .bind(fields.operation)

@@ -174,6 +174,12 @@ fn encode_one(change: &Change) -> Value {
         Change::OrgSsoEnforced { key, enforced } => {
             json!({"t": "org_sso", "key": id_of(key.0), "enforced": enforced})
         }
+        Change::OrgTwoFactorRequired { key, required } => {
+            json!({"t": "org_two_factor", "key": id_of(key.0), "required": required})
+        }
+        Change::UserTwoFactor { key, enabled } => {
+            json!({"t": "user_two_factor", "key": id_of(key.0), "enabled": enabled})
+        }
         Change::MemberSet { org, user, role } => json!({
             "t": "member", "org": id_of(org.0), "user": id_of(user.0), "role": role.as_str()
         }),
@@ -343,6 +349,14 @@ fn decode_one(map: &Map<String, Value>) -> Result<Change> {
         "org_sso" => Change::OrgSsoEnforced {
             key: org_key(int(map, "key")?)?,
             enforced: boolean(map, "enforced")?,
+        },
+        "org_two_factor" => Change::OrgTwoFactorRequired {
+            key: org_key(int(map, "key")?)?,
+            required: boolean(map, "required")?,
+        },
+        "user_two_factor" => Change::UserTwoFactor {
+            key: user_key(int(map, "key")?)?,
+            enabled: boolean(map, "enabled")?,
         },
         "member" => Change::MemberSet {
             org: org_key(int(map, "org")?)?,

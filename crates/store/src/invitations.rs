@@ -52,6 +52,8 @@ pub struct NewInvitation {
     pub role: OrgRole,
     pub invited_by: UserKey,
     pub expires_at: Timestamp,
+    /// The SHA-256 (hex) of the secret the invitation mail's link carries.
+    pub token_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +132,8 @@ impl Store {
         rows.into_iter().map(invitation_from_row).collect()
     }
 
-    /// The invitations addressed to `user`'s email that are still pending at `now`, newest first.
+    /// The invitations addressed to `user`'s email that are still pending at `now`, newest
+    /// first; none while that address is unverified (an unproven address matches nothing).
     pub async fn pending_invitations_of_user(
         &self,
         user: UserKey,
@@ -138,7 +141,8 @@ impl Store {
     ) -> Result<Vec<InvitationRecord>> {
         let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
             "SELECT {INVITATION_COLUMNS} {INVITATION_FROM} \
-             WHERE i.email_key = (SELECT email_key FROM users WHERE account_id = $1) \
+             WHERE i.email_key = (SELECT email_key FROM users WHERE account_id = $1 \
+             AND email_verified_at IS NOT NULL) \
              AND i.state = 'pending' AND i.expires_at > $2 ORDER BY i.created_at DESC, i.id"
         ))
         .bind(id_of(user.0))
@@ -146,6 +150,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(invitation_from_row).collect()
+    }
+
+    /// The invitation whose mail link carries the secret hashing to `token_hash`.
+    pub async fn invitation_by_token(&self, token_hash: &str) -> Result<Option<InvitationRecord>> {
+        let row: Option<InvitationRow> = sqlx::query_as(&format!(
+            "SELECT {INVITATION_COLUMNS} {INVITATION_FROM} WHERE i.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(invitation_from_row).transpose()
     }
 
     pub async fn invitation(&self, id: &str) -> Result<Option<InvitationRecord>> {
@@ -199,7 +214,7 @@ impl Write {
         let now = self.now();
         sqlx::query(
             "INSERT INTO invitations (id, org_id, email, email_key, role, state, invited_by, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)",
+             created_at, expires_at, token_hash) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9)",
         )
         .bind(&new.id)
         .bind(id_of(new.org.0))
@@ -209,6 +224,7 @@ impl Write {
         .bind(id_of(new.invited_by.0))
         .bind(now)
         .bind(new.expires_at)
+        .bind(&new.token_hash)
         .execute(self.conn())
         .await
         .map_err(conflict_as("invitation"))?;
@@ -228,8 +244,21 @@ impl Write {
             .ok_or(StoreError::NotFound("invitation"))
     }
 
-    /// An invitation only if it is addressed to `user`'s current email (case-insensitively);
-    /// `NotFound("invitation")` otherwise, so nobody learns about others' invitations.
+    /// The invitation whose mail link carries the secret hashing to `token_hash`.
+    pub async fn invitation_by_token(&mut self, token_hash: &str) -> Result<InvitationRecord> {
+        let row: Option<InvitationRow> = sqlx::query_as(&format!(
+            "SELECT {INVITATION_COLUMNS} {INVITATION_FROM} WHERE i.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(invitation_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound("invitation"))
+    }
+
+    /// An invitation only if it is addressed to `user`'s current email and that email is
+    /// verified; `NotFound("invitation")` otherwise, so nobody learns about others' invitations.
     pub async fn invitation_for_user(
         &mut self,
         id: &str,
@@ -237,7 +266,8 @@ impl Write {
     ) -> Result<InvitationRecord> {
         let row: Option<InvitationRow> = sqlx::query_as(&format!(
             "SELECT {INVITATION_COLUMNS} {INVITATION_FROM} WHERE i.id = $1 \
-             AND i.email_key = (SELECT email_key FROM users WHERE account_id = $2)"
+             AND i.email_key = (SELECT email_key FROM users WHERE account_id = $2 \
+             AND email_verified_at IS NOT NULL)"
         ))
         .bind(id)
         .bind(id_of(user.0))

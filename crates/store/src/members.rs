@@ -141,11 +141,12 @@ impl Write {
             .ok_or(StoreError::NotFound("member"))
     }
 
-    /// Whether a member of `org` has this email (compared by its canonical key).
+    /// Whether a member of `org` has this email, verified (compared by its canonical key): an
+    /// unproven address matches nothing.
     pub async fn member_with_email(&mut self, org: OrgKey, email_key: &str) -> Result<bool> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM memberships m JOIN users u ON u.account_id = m.user_id \
-             WHERE m.org_id = $1 AND u.email_key = $2",
+             WHERE m.org_id = $1 AND u.email_key = $2 AND u.email_verified_at IS NOT NULL",
         )
         .bind(id_of(org.0))
         .bind(email_key)

@@ -1,5 +1,5 @@
 //! Single-use, expiring tokens (password reset, forced password change, the second login
-//! step), stored by hash only, and the outbox of messages waiting for delivery.
+//! step), stored by hash only. Messages are queued in the outbox (`outbox.rs`).
 
 use portcullis_core::{Timestamp, UserKey};
 
@@ -31,16 +31,6 @@ impl TokenPurpose {
 pub struct RedeemedToken {
     pub user: UserKey,
     pub remember_me: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMessage {
-    pub id: i64,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-    pub created_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
 }
 
 impl Store {
@@ -92,28 +82,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    pub async fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<(i64, String, String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, recipient, subject, body, created_at, sent_at FROM outbox ORDER BY id DESC LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, recipient, subject, body, created_at, sent_at)| OutboxMessage {
-                    id,
-                    recipient,
-                    subject,
-                    body,
-                    created_at,
-                    sent_at,
-                },
-            )
-            .collect())
     }
 }
 
@@ -184,21 +152,21 @@ impl Write {
         Ok(())
     }
 
+    /// Queues a message (plain text, and HTML when given) for delivery, due at once.
     pub async fn enqueue_message(
         &mut self,
         recipient: &str,
         subject: &str,
         body: &str,
+        html_body: Option<&str>,
     ) -> Result<i64> {
         let now = self.now();
-        Ok(sqlx::query_scalar(
-            "INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(recipient)
-        .bind(subject)
-        .bind(body)
-        .bind(now)
-        .fetch_one(self.conn())
-        .await?)
+        let message = crate::NewMessage {
+            recipient: recipient.to_owned(),
+            subject: subject.to_owned(),
+            body: body.to_owned(),
+            html_body: html_body.map(str::to_owned),
+        };
+        crate::outbox::insert_message(self.conn(), now, &message).await
     }
 }

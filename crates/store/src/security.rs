@@ -145,6 +145,7 @@ impl Store {
         actor: &Actor,
         failure: &AuditRecord,
         lockout: &AuditRecord,
+        lockout_notice: Option<&crate::NewMessage>,
     ) -> Result<FailureCount> {
         let mut tx = crate::tx::Tx::begin(&self.pool).await?;
         ensure_login_state(&mut tx, user).await?;
@@ -183,6 +184,10 @@ impl Store {
             insert_audit(&mut tx, actor, now, revision, lockout, true)
                 .await
                 .inspect_err(|_| audit_write_failed())?;
+            // The owner hears of the lockout in the same transaction that records it.
+            if let Some(notice) = lockout_notice {
+                crate::outbox::insert_message(&mut tx, now, notice).await?;
+            }
         }
         tx.commit().await.inspect_err(|_| audit_write_failed())?;
         // The metrics count what was recorded: the failure, and the lockout it caused.

@@ -385,6 +385,34 @@ async fn load<DB: Rows>(conn: &mut DB::Conn, now: Timestamp) -> Result<AccessInd
     })
     .await?;
 
+    // Two-factor: which orgs require it and which users have a confirmed factor.
+    DB::each(
+        conn,
+        "SELECT org_id FROM org_security WHERE require_two_factor = 1",
+        None,
+        |row| {
+            index.apply_change(&Change::OrgTwoFactorRequired {
+                key: org_key(DB::int(row, 0)?)?,
+                required: true,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    DB::each(
+        conn,
+        "SELECT user_id FROM totp_factors WHERE enabled = 1",
+        None,
+        |row| {
+            index.apply_change(&Change::UserTwoFactor {
+                key: user_key(DB::int(row, 0)?)?,
+                enabled: true,
+            });
+            Ok(())
+        },
+    )
+    .await?;
+
     // SSO enforcement, break-glass administrators and SSO-authorized credentials.
     DB::each(
         conn,

@@ -24,6 +24,8 @@ fn variant(change: &Change) -> &'static str {
         Change::OrgCreated { .. } => "OrgCreated",
         Change::OrgDeleted { .. } => "OrgDeleted",
         Change::OrgSsoEnforced { .. } => "OrgSsoEnforced",
+        Change::OrgTwoFactorRequired { .. } => "OrgTwoFactorRequired",
+        Change::UserTwoFactor { .. } => "UserTwoFactor",
         Change::MemberSet { .. } => "MemberSet",
         Change::MemberRemoved { .. } => "MemberRemoved",
         Change::TeamCreated { .. } => "TeamCreated",
@@ -46,7 +48,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 23;
+const VARIANTS: usize = 25;
 
 /// One or more samples of every variant, covering every value of each enum-like field and both
 /// states of each optional one; keys at both ends of their range.
@@ -85,6 +87,22 @@ fn samples() -> Vec<Change> {
         Change::OrgSsoEnforced {
             key: o,
             enforced: false,
+        },
+        Change::OrgTwoFactorRequired {
+            key: o,
+            required: true,
+        },
+        Change::OrgTwoFactorRequired {
+            key: o,
+            required: false,
+        },
+        Change::UserTwoFactor {
+            key: u,
+            enabled: true,
+        },
+        Change::UserTwoFactor {
+            key: u,
+            enabled: false,
         },
         Change::MemberRemoved { org: o, user: u },
         Change::TeamDeleted { key: t },

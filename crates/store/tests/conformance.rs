@@ -281,7 +281,16 @@ async fn lock(store: &Store, user: UserKey, at: i64, until: i64) {
     let failure = AuditRecord::new(None, Operation::LoginFailure, json!({"user": user.0}));
     let lockout = AuditRecord::new(None, Operation::AccountLockout, json!({"user": user.0}));
     let counted = store
-        .count_login_failure(user, at, 1, until, &Actor::system(), &failure, &lockout)
+        .count_login_failure(
+            user,
+            at,
+            1,
+            until,
+            &Actor::system(),
+            &failure,
+            &lockout,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -334,6 +343,7 @@ async fn locked_members_are_the_org_members_locked_now() {
                 &Actor::system(),
                 &failure,
                 &failure,
+                None,
             )
             .await
             .unwrap();

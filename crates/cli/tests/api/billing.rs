@@ -462,8 +462,8 @@ async fn bad_usage_costs_and_budget_input_is_refused_and_changes_nothing() {
     for (query, field) in [
         ("from=2024-02-01&to=2024-01-01", "from"),
         ("from=2024-01-01&to=2025-01-01", "to"),
+        // (Without `to` the report ends today: more than 366 days after 2024.)
         ("from=2024-01-01", "to"),
-        ("to=2024-01-01", "from"),
         ("from=2024-1-1&to=2024-01-02", "from"),
         ("from=2024-01-01&to=yesterday", "to"),
     ] {

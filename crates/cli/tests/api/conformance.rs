@@ -243,5 +243,6 @@ async fn a_malformed_check_refuses_the_whole_batch() {
         results[1]["error"]["code"], "check.unknown_permission",
         "{results:?}"
     );
-    assert_eq!(results[2]["allowed"], false, "{results:?}");
+    // An unknown user is that check's own problem, as the batch documents.
+    assert_eq!(results[2]["error"]["code"], "not_found", "{results:?}");
 }

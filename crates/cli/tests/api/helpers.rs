@@ -201,9 +201,16 @@ impl TestApp {
         self.request(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Signs up `id` (email `<id>@example.com`, password `password-<id>`) and logs in;
-    /// returns the session token.
+    /// Signs up `id` (email `<id>@example.com`, password `password-<id>`), verifies the
+    /// address by following the mailed link, and logs in; returns the session token.
     pub async fn user(&self, id: &str) -> String {
+        let token = self.unverified_user(id).await;
+        self.follow_verification(&format!("{id}@example.com")).await;
+        token
+    }
+
+    /// Signs up `id` like [`Self::user`] but leaves its address unverified.
+    pub async fn unverified_user(&self, id: &str) -> String {
         self.request(
             Method::POST,
             "/v1/signup",
@@ -214,6 +221,34 @@ impl TestApp {
         .await
         .assert_status(201);
         self.login(id).await
+    }
+
+    /// The token of the newest link carrying `token=<prefix>_…` in a message queued for
+    /// `recipient` (the outbox as the store holds it; nothing is delivered in these tests).
+    pub async fn mailed_token(&self, recipient: &str, prefix: &str) -> Option<String> {
+        let messages = self.service.store().outbox(500).await.unwrap();
+        messages
+            .iter()
+            .filter(|m| m.recipient == recipient)
+            .find_map(|m| link_token(&m.body, prefix))
+    }
+
+    /// Follows the newest verification link mailed to `recipient`.
+    pub async fn follow_verification(&self, recipient: &str) -> Reply {
+        let token = self
+            .mailed_token(recipient, "pcv")
+            .await
+            .expect("a verification link was mailed");
+        let reply = self
+            .request(
+                Method::POST,
+                "/v1/email/confirm",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        reply.assert_status(200);
+        reply
     }
 
     pub async fn login(&self, id: &str) -> String {
@@ -271,4 +306,16 @@ pub async fn invite_and_accept(
     )
     .await
     .assert_status(200);
+}
+
+/// The token of the first link in `body` carrying `token=<prefix>_…`.
+pub fn link_token(body: &str, prefix: &str) -> Option<String> {
+    let marker = format!("token={prefix}_");
+    let start = body.find(&marker)? + "token=".len();
+    Some(
+        body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect(),
+    )
 }

@@ -296,6 +296,7 @@ async fn signup(app: &TestApp, id: &str, mark: &str) -> String {
     )
     .await
     .assert_status(201);
+    app.follow_verification(&format!("{id}@example.com")).await;
     app.login(id).await
 }
 

@@ -340,10 +340,11 @@ async fn token_subjects_scopes_and_my_permissions() {
         delete.assert_status(200)["reason"],
         "scope_excludes_permission"
     );
+    // A token that is not live is judged like no credential, with the one opaque reason.
     let bogus = json!({"subject": {"token": "pcl_pat_nope"}, "permission": "app.view", "resource": {"org": "acme"}});
     assert_eq!(
         app.post("/v1/check", admin, bogus).await.assert_status(200)["reason"],
-        "credential_invalid"
+        "denied"
     );
     // The caller's own permissions, narrowed by its token's scopes.
     let mine = app

@@ -314,7 +314,10 @@ async fn policy_values_are_validated_warned_and_permission_checked() {
     // The change is audited in the organization's log with before and after.
     let org = app.service.resolve_org("acme").unwrap();
     let entries = app.service.store().audit_entries(Some(org)).await.unwrap();
-    let updates: Vec<_> = entries.iter().filter(|e| e.operation == 2100).collect();
+    let updates: Vec<_> = entries
+        .iter()
+        .filter(|e| e.operation == 2100 && e.success)
+        .collect();
     assert_eq!(updates.len(), 2);
     assert!(updates[1].details.contains("\"before\""));
 }

@@ -60,3 +60,52 @@ async fn health_roles_openapi_and_offline_docs() {
     let unknown = app.request(Method::GET, "/v1/nope", None, None).await;
     unknown.assert_problem(404, "route.not_found");
 }
+
+/// The documentation may not be framed or run foreign scripts, and no response (JSON, problem,
+/// documentation, console) may be content-sniffed.
+#[tokio::test]
+async fn docs_and_json_responses_carry_protective_headers() {
+    let app = spawn_app().await;
+    let get = async |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap()
+    };
+    for path in ["/docs/", "/docs/swagger-ui-bundle.js"] {
+        let page = get(path).await;
+        assert_eq!(page.status(), 200, "{path}");
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(page.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            page.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    for path in [
+        "/healthz",
+        "/v1/roles",
+        "/v1/users/me",
+        "/v1/nope",
+        "/v1/openapi.json",
+    ] {
+        let reply = get(path).await;
+        assert_eq!(
+            reply.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}: {}",
+            reply.status()
+        );
+    }
+    // The console keeps its own, stricter policy.
+    let console = get("/sign-in").await;
+    let csp = console.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+}

@@ -84,6 +84,8 @@ pub struct Server {
     last: Arc<AtomicU64>,
     child: Option<Child>,
     location: Location,
+    /// Extra environment of the `serve` process (kept across restarts).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -92,7 +94,12 @@ impl Server {
     }
 
     pub fn start_at(location: Location) -> Self {
-        let (child, base) = spawn(&location);
+        Self::start_with(location, Vec::new())
+    }
+
+    /// Like [`Self::start_at`] with extra `PORTCULLIS_*` settings in the environment.
+    pub fn start_with(location: Location, env: Vec<(String, String)>) -> Self {
+        let (child, base) = spawn(&location, &env);
         Self {
             base,
             client: reqwest::Client::builder()
@@ -102,6 +109,7 @@ impl Server {
             last: Arc::new(AtomicU64::new(0)),
             child: Some(child),
             location,
+            env,
         }
     }
 
@@ -113,6 +121,7 @@ impl Server {
             last: self.last.clone(),
             child: None,
             location: self.location.clone(),
+            env: self.env.clone(),
         }
     }
 
@@ -142,7 +151,7 @@ impl Server {
     /// Starts the server again on the same store (a new port); returns once it listens.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = spawn(&self.location);
+        let (child, base) = spawn(&self.location, &self.env);
         self.child = Some(child);
         self.base = base;
     }
@@ -234,6 +243,19 @@ impl Server {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+        let token = self
+            .mailed_token(&format!("{id}@example.com"), "pcv")
+            .await
+            .expect("a verification link was mailed");
+        let (status, _, body) = self
+            .call(
+                "POST",
+                "/v1/email/confirm",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
         let (status, _, body) = self
             .call(
                 "POST",
@@ -256,6 +278,37 @@ impl Server {
             )
             .await;
         assert_eq!(status, 201, "{body}");
+    }
+
+    /// The token of the newest link carrying `token=<prefix>_…` in a message queued for
+    /// `recipient`, read from the outbox in the database (no mail is delivered here).
+    pub async fn mailed_token(&self, recipient: &str, prefix: &str) -> Option<String> {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = match &self.location {
+            Location::Url(url) => url.clone(),
+            Location::Dir(dir) => format!(
+                "sqlite://{}?mode=ro",
+                dir.join(portcullis_store::SQLITE_FILE).display()
+            ),
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url).await.ok()?;
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM outbox WHERE recipient = $1 ORDER BY id DESC")
+                .bind(recipient)
+                .fetch_all(&mut conn)
+                .await
+                .ok()?;
+        let marker = format!("token={prefix}_");
+        bodies.iter().find_map(|body| {
+            let start = body.find(&marker)? + "token=".len();
+            Some(
+                body[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect(),
+            )
+        })
     }
 
     /// Invites `id` into `org` as `role` and has it accept; returns the accept's revision.
@@ -320,12 +373,13 @@ impl Drop for Server {
 }
 
 /// Starts `portcullis serve` on a free port; returns once it printed its address.
-fn spawn(location: &Location) -> (Child, String) {
+fn spawn(location: &Location, env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(location.args())
         .args(["--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

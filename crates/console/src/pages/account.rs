@@ -37,6 +37,7 @@ struct OrgRow {
 struct AccountPage {
     nav: Nav,
     email: String,
+    email_verified: bool,
     orgs: Vec<OrgRow>,
     invitations: Vec<InvitationRecord>,
     two_factor: super::two_factor::Status,
@@ -57,9 +58,10 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
         let me = service.me(&viewer.caller).await?;
         let orgs = service.my_orgs(&viewer.caller).await?;
         let invitations = service.my_invitations(&viewer.caller).await?;
-        Ok::<_, portcullis_service::ServiceError>((me, orgs, invitations))
+        let verified = service.email_verified(me.key).await?;
+        Ok::<_, portcullis_service::ServiceError>((me, orgs, invitations, verified))
     };
-    let (me, orgs, invitations) = match load.await {
+    let (me, orgs, invitations, email_verified) = match load.await {
         Ok(loaded) => loaded,
         Err(err) => return page_error(err),
     };
@@ -69,6 +71,7 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
     };
     let page = AccountPage {
         email: me.email,
+        email_verified,
         orgs: orgs
             .into_iter()
             .map(|(org, role)| OrgRow {

@@ -500,7 +500,18 @@ pub async fn sign_up(
         .login(posted.meta, &email, SecretString::from(password), false)
         .await
     {
-        Ok(outcome) => after_login(outcome, service.now()),
+        Ok(outcome) => {
+            // Sign-up ends on "check your mail": the account is unverified until then.
+            let mut response = after_login(outcome, service.now());
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                crate::session::Flash::cookie(
+                    false,
+                    "check your mail: follow the link we sent to verify your address",
+                ),
+            );
+            response
+        }
         Err(err) => login_failed(&err, "/sign-in"),
     }
 }

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod domains;
+pub mod email;
 pub mod members;
 pub mod money;
 pub mod passwords;

@@ -1,5 +1,6 @@
 //! The audit log of an organization: query (paged JSON, or a streamed JSON lines / CSV export)
-//! and hash-chain verification. Both need `audit.view`.
+//! and hash-chain verification. Both need `audit.view`. The platform's log, the same way, for
+//! the platform operator.
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(audit_log))
         .routes(routes!(verify_audit_log))
+        .routes(routes!(platform_audit_log))
+        .routes(routes!(verify_platform_audit_log))
 }
 
 /// The first entry at which the chain is broken.
@@ -75,6 +78,20 @@ async fn verify_audit_log(
     Path(org): Path<String>,
 ) -> Result<Json<VerificationDto>, ApiError> {
     Ok(Json(service.verify_audit_log(&caller, &org).await?.into()))
+}
+
+/// Verifies the platform's audit hash chain (the platform operator).
+#[utoipa::path(get, path = "/v1/audit-log/verify", tag = "audit", security(("bearer" = [])),
+    responses(
+    (status = 200, body = VerificationDto), (status = 401, body = Problem), (status = 403, body = Problem),
+))]
+async fn verify_platform_audit_log(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<VerificationDto>, ApiError> {
+    Ok(Json(
+        service.verify_platform_audit_log(&caller).await?.into(),
+    ))
 }
 
 /// Who acted.
@@ -239,7 +256,31 @@ async fn audit_log(
     Path(org): Path<String>,
     ApiQuery(query): ApiQuery<AuditLogQuery>,
 ) -> Result<Response, ApiError> {
-    let format = match query.format.as_deref() {
+    let format = export_format(&query)?;
+    let selection = service.select_audit_log(&caller, &org, query.to_query()?)?;
+    respond(service, selection, &query, format).await
+}
+
+/// The platform's audit log (the platform operator): its own actions, and every account's
+/// authentication events (also recorded in the logs of the account's organizations). The same
+/// filters, pagination and exports as an organization's log.
+#[utoipa::path(get, path = "/v1/audit-log", tag = "audit", security(("bearer" = [])),
+    params(AuditLogQuery), responses(
+    (status = 200, body = AuditPageDto, description = "a page; `text/csv` or `application/jsonl` for exports"),
+    (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+))]
+async fn platform_audit_log(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiQuery(query): ApiQuery<AuditLogQuery>,
+) -> Result<Response, ApiError> {
+    let format = export_format(&query)?;
+    let selection = service.select_platform_audit_log(&caller, query.to_query()?)?;
+    respond(service, selection, &query, format).await
+}
+
+fn export_format(query: &AuditLogQuery) -> Result<Option<Export>, ApiError> {
+    Ok(match query.format.as_deref() {
         None | Some("json") => None,
         Some("jsonl") => Some(Export::JsonLines),
         Some("csv") => Some(Export::Csv),
@@ -250,8 +291,16 @@ async fn audit_log(
                 format!("`format` must be `json`, `jsonl` or `csv`, not `{other}`"),
             ));
         }
-    };
-    let selection = service.select_audit_log(&caller, &org, query.to_query()?)?;
+    })
+}
+
+/// A page of the selection, or the whole selection streamed as an export.
+async fn respond(
+    service: AppState,
+    selection: AuditSelection,
+    query: &AuditLogQuery,
+    format: Option<Export>,
+) -> Result<Response, ApiError> {
     let Some(export) = format else {
         let page = service
             .audit_log_page(&selection, query.limit.as_deref(), query.cursor.as_deref())

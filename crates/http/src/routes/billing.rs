@@ -94,9 +94,10 @@ async fn ingest_usage(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CostsQuery {
-    /// First day, `YYYY-MM-DD` (inclusive).
+    /// First day, `YYYY-MM-DD` (inclusive) [default: the first day of `to`'s month].
     pub from: Option<String>,
-    /// Last day, `YYYY-MM-DD` (inclusive); at most 366 days after `from`.
+    /// Last day, `YYYY-MM-DD` (inclusive); at most 366 days after `from` [default: today,
+    /// UTC].
     pub to: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,

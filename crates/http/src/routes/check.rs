@@ -232,7 +232,7 @@ async fn check_batch(
         .collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(requests.len());
     for request in &requests {
-        results.push(match service.check(&caller, request).await {
+        results.push(match service.check_in_batch(&caller, request).await {
             Ok(explained) => BatchItem::Decision(explained.into()),
             Err(err) => BatchItem::Error {
                 error: ApiError::from(err).into_problem(),

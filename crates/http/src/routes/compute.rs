@@ -168,15 +168,26 @@ pub struct DeploymentList {
     pub deployments: Vec<DeploymentDto>,
 }
 
+/// A missing required field decodes as empty and is refused by the service after the
+/// permission check (permission first: a caller without `compute.manage` learns nothing about
+/// the body it would need).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClusterRequest {
+    #[serde(default)]
+    #[schema(required = true)]
     pub id: String,
     /// At most 2000 characters.
     pub description: Option<String>,
     /// e.g. `aws`; 1–64 of letters, digits, `.`, `_`, `-`, `/`, `:`.
+    #[serde(default)]
+    #[schema(required = true)]
     pub cloud_provider: String,
+    #[serde(default)]
+    #[schema(required = true)]
     pub region: String,
+    #[serde(default)]
+    #[schema(required = true)]
     pub cluster_type: String,
     /// `private` (default), `org` or `public`.
     pub visibility: Option<String>,

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_invitation, list_invitations))
         .routes(routes!(cancel_invitation))
         .routes(routes!(accept_invitation))
+        .routes(routes!(accept_invitation_by_link))
         .routes(routes!(decline_invitation))
         .routes(routes!(my_invitations))
 }
@@ -123,10 +124,13 @@ async fn cancel_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Accepts an invitation addressed to the caller's email; the caller joins in the invited role.
+/// Accepts an invitation addressed to the caller's verified email; the caller joins in the
+/// invited role. An unverified account gets `403 email.unverified`; an invitation for another
+/// address does not exist for the caller (404).
 #[utoipa::path(post, path = "/v1/invitations/{id}/accept", tag = "invitations", security(("bearer" = [])),
     params(("id" = String, Path)), responses(
-    (status = 200, body = InvitationDto), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 200, body = InvitationDto), (status = 401, body = Problem),
+    (status = 403, body = Problem, description = "`email.unverified`"),
     (status = 404, body = Problem),
     (status = 409, body = Problem, description = "`invitation.expired`, `invitation.not_pending`, `invitation.already_member`, `org.quota_exceeded`"),
 ))]
@@ -140,7 +144,38 @@ async fn accept_invitation(
     ))
 }
 
-/// Declines an invitation addressed to the caller's email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptByLinkRequest {
+    /// The token of the invitation mail's link.
+    #[schema(value_type = String, format = Password)]
+    pub token: secrecy::SecretString,
+}
+
+/// Accepts the invitation whose mail link carries the token (the link proves access to the
+/// invited mailbox; the caller's address, when it is the invited one, becomes verified).
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "invitations", security(("bearer" = [])),
+    request_body = AcceptByLinkRequest, responses(
+    (status = 200, body = InvitationDto), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 409, body = Problem, description = "`invitation.expired`, `invitation.not_pending`, `invitation.already_member`, `org.quota_exceeded`"),
+    (status = 422, body = Problem, description = "`token.invalid`"),
+))]
+async fn accept_invitation_by_link(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<AcceptByLinkRequest>,
+) -> Result<Json<InvitationDto>, ApiError> {
+    use secrecy::ExposeSecret;
+    Ok(Json(
+        service
+            .accept_invitation_by_link(&caller, body.token.expose_secret())
+            .await?
+            .value
+            .into(),
+    ))
+}
+
+/// Declines an invitation addressed to the caller's verified email.
 #[utoipa::path(post, path = "/v1/invitations/{id}/decline", tag = "invitations", security(("bearer" = [])),
     params(("id" = String, Path)), responses(
     (status = 200, body = InvitationDto), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -157,7 +192,7 @@ async fn decline_invitation(
     ))
 }
 
-/// The caller's pending invitations.
+/// The caller's pending invitations: those for its verified address (none while unverified).
 #[utoipa::path(get, path = "/v1/users/me/invitations", tag = "invitations", security(("bearer" = [])), responses(
     (status = 200, body = InvitationListDto), (status = 401, body = Problem),
 ))]

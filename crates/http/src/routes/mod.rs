@@ -11,6 +11,7 @@ mod check;
 mod collaborators;
 mod compute;
 mod domains;
+mod email;
 pub mod fuzzing;
 mod identity_providers;
 mod invitations;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(domains::router())
         .merge(saml::router())
         .merge(passwords::router())
+        .merge(email::router())
         .merge(sessions::router())
         .merge(totp::router())
         .merge(keys::router())

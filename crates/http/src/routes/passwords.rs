@@ -1,5 +1,5 @@
 //! Password change (with the current password, or the change token of a forced change),
-//! reset by a single-use token delivered through the outbox, and the outbox itself.
+//! reset by a single-use link delivered through the outbox, and the outbox itself.
 
 use axum::Json;
 use axum::extract::State;
@@ -121,9 +121,17 @@ pub struct OutboxMessageDto {
     pub subject: String,
     pub body: String,
     pub created_at: String,
+    /// `pending` (waiting or retrying), `sent` or `failed` (gave up; see `last_error`).
+    pub state: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// The error of the latest failed attempt.
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+    pub failed_at: Option<String>,
 }
 
-/// Messages waiting for delivery (the platform operator only).
+/// The outbox, newest first, with each message's delivery state (the platform operator only).
 #[utoipa::path(get, path = "/v1/outbox", tag = "auth", security(("bearer" = [])),
     params(OutboxQuery), responses(
     (status = 200, body = Vec<OutboxMessageDto>),
@@ -148,11 +156,16 @@ async fn outbox(
         messages
             .into_iter()
             .map(|m| OutboxMessageDto {
+                state: m.state().to_owned(),
                 id: m.id,
                 recipient: m.recipient,
                 subject: m.subject,
                 body: m.body,
                 created_at: rfc3339(m.created_at),
+                attempts: m.attempts,
+                last_error: m.last_error,
+                sent_at: m.sent_at.map(rfc3339),
+                failed_at: m.failed_at.map(rfc3339),
             })
             .collect(),
     ))

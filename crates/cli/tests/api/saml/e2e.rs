@@ -12,7 +12,6 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{acs, no_redirects};
-use crate::helpers::spawn_app;
 use crate::teams::create_app;
 
 fn python() -> Option<std::path::PathBuf> {
@@ -118,7 +117,7 @@ async fn sso_through_pysaml2_idp_provisions_maps_groups_and_reaches_the_app() {
     let Some(python) = python_or_skip() else {
         return;
     };
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(super::loopback_fetches()).await;
     let alice = app.user("alice").await;
     app.org(&alice, "acme").await;
     app.post(
@@ -341,7 +340,7 @@ async fn pysaml2_verifies_signed_requests_and_encrypts_the_assertion_to_the_sp_k
     };
     let config = portcullis_service::ServiceConfig {
         saml_sp_key: Some(super::sp_key()),
-        ..portcullis_service::ServiceConfig::default()
+        ..super::loopback_fetches()
     };
     let app = crate::helpers::spawn_app_with(config).await;
     let (_idp, idp_base) = start_idp(
@@ -387,7 +386,7 @@ async fn pysaml2_refuses_an_unsigned_request_when_it_wants_signed_ones() {
     };
     let config = portcullis_service::ServiceConfig {
         saml_sp_key: Some(super::sp_key()),
-        ..portcullis_service::ServiceConfig::default()
+        ..super::loopback_fetches()
     };
     let app = crate::helpers::spawn_app_with(config).await;
     let (_idp, idp_base) = start_idp(&python, &app, &["--want-signed-requests"]).await;

@@ -1,6 +1,9 @@
 //! Creating an identity provider from a metadata URL: the server follows HTTP(S) redirects only,
 //! verifies TLS against the web PKI roots, gives up after its timeout and refuses documents over
-//! the size cap, each with its own code, saving nothing.
+//! the size cap, each with its own code, saving nothing. Internal addresses are refused unless
+//! the operator allowed them (these tests allow 127.0.0.1, where their servers listen), in every
+//! spelling and on every redirect hop, and a closed port looks like any other non-metadata
+//! answer.
 
 use std::time::Duration;
 
@@ -9,7 +12,7 @@ use portcullis_service::ServiceConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{IDP_ENTITY, SSO_URL, cert, clocked, fixture_path, metadata_xml};
+use super::{IDP_ENTITY, SSO_URL, cert, fixture_path, loopback_fetches, metadata_xml};
 use crate::helpers::{TestApp, spawn_app_with};
 
 const BIG: usize = 2 * 1024 * 1024;
@@ -17,7 +20,8 @@ const BIG: usize = 2 * 1024 * 1024;
 /// A loopback HTTP server answering by path; returns its base URL.
 async fn metadata_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
     let xml = metadata_xml(IDP_ENTITY, SSO_URL, &cert("idp.crt"));
     tokio::spawn(async move {
         loop {
@@ -47,6 +51,16 @@ async fn metadata_server() -> String {
                         xml.len()
                     ),
                     "/to-metadata" => redirect("/metadata"),
+                    "/to-other-loopback" => redirect(&format!("http://127.0.0.2:{port}/metadata")),
+                    "/to-mapped" => redirect(&format!("http://[::ffff:127.0.0.1]:{port}/metadata")),
+                    "/to-metadata-service" => redirect("http://169.254.169.254/latest/meta-data/"),
+                    "/not-saml" => {
+                        let page = "<html><body>an internal dashboard</body></html>";
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                            page.len()
+                        )
+                    }
                     "/to-file" => redirect("file:///etc/passwd"),
                     "/to-ftp" => redirect("ftp://127.0.0.1/metadata"),
                     "/to-gopher" => redirect("gopher://127.0.0.1:70/1"),
@@ -131,7 +145,7 @@ async fn assert_nothing_saved(app: &TestApp, token: &str) {
 
 #[tokio::test]
 async fn metadata_urls_follow_only_http_redirects_and_refuse_untrusted_tls() {
-    let (app, _clock) = clocked().await;
+    let app = spawn_app_with(loopback_fetches()).await;
     let alice = app.user("alice").await;
     app.org(&alice, "acme").await;
     let base = metadata_server().await;
@@ -175,7 +189,7 @@ async fn metadata_urls_follow_only_http_redirects_and_refuse_untrusted_tls() {
 async fn a_metadata_url_that_does_not_answer_in_time_is_refused() {
     let app = spawn_app_with(ServiceConfig {
         metadata_fetch_timeout: Duration::from_secs(1),
-        ..ServiceConfig::default()
+        ..loopback_fetches()
     })
     .await;
     let alice = app.user("alice").await;
@@ -185,4 +199,75 @@ async fn a_metadata_url_that_does_not_answer_in_time_is_refused() {
         .await
         .assert_problem(422, "idp.metadata_fetch_timeout");
     assert_nothing_saved(&app, &alice).await;
+}
+
+/// By default the server fetches nothing internal: loopback in every spelling (a name that
+/// resolves to it, decimal, credentials before the host, IPv6 and IPv4-mapped), private,
+/// link-local (cloud metadata) and CGNAT addresses are refused before any connection, with one
+/// code, and nothing is saved.
+#[tokio::test]
+async fn internal_metadata_urls_are_refused_by_default() {
+    let app = spawn_app_with(ServiceConfig::default()).await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let base = metadata_server().await;
+    let port = base.rsplit(':').next().unwrap();
+    for url in [
+        format!("{base}/metadata"),
+        format!("http://localhost:{port}/metadata"),
+        format!("http://2130706433:{port}/metadata"),
+        format!("http://0x7f.1:{port}/metadata"),
+        format!("http://example.com@127.0.0.1:{port}/metadata"),
+        format!("http://[::1]:{port}/metadata"),
+        format!("http://[::ffff:127.0.0.1]:{port}/metadata"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/metadata".to_owned(),
+        "http://192.168.1.1/metadata".to_owned(),
+        "http://100.64.0.1/metadata".to_owned(),
+        "http://0.0.0.0/metadata".to_owned(),
+        "https://[fd00::1]/metadata".to_owned(),
+    ] {
+        let reply = create_from(&app, &alice, &url).await;
+        assert_eq!(reply.status.as_u16(), 422, "{url}: {}", reply.body);
+        reply.assert_problem(422, "idp.metadata_address_refused");
+        assert_eq!(reply.body["field"], "metadata_url", "{url}");
+    }
+    assert_nothing_saved(&app, &alice).await;
+}
+
+/// With 127.0.0.1 allowed, a redirect to any other internal address is still refused (every
+/// hop is checked), and a closed port, an HTTP error and a page that is not metadata all get
+/// the same answer: the fetch cannot map what listens inside.
+#[tokio::test]
+async fn redirects_are_checked_and_failures_look_alike() {
+    let app = spawn_app_with(loopback_fetches()).await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let base = metadata_server().await;
+    for path in ["/to-other-loopback", "/to-mapped", "/to-metadata-service"] {
+        create_from(&app, &alice, &format!("{base}{path}"))
+            .await
+            .assert_problem(422, "idp.metadata_address_refused");
+    }
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut answers = Vec::new();
+    for url in [
+        format!("http://127.0.0.1:{closed}/metadata"),
+        format!("{base}/missing"),
+        format!("{base}/not-saml"),
+    ] {
+        let reply = create_from(&app, &alice, &url).await;
+        reply.assert_problem(422, "idp.metadata_fetch_failed");
+        answers.push(reply.body.clone());
+    }
+    assert_eq!(answers[0], answers[1], "closed port vs 404");
+    assert_eq!(answers[0], answers[2], "closed port vs not SAML");
+    assert_nothing_saved(&app, &alice).await;
+    // Control: the allowed address itself is fetched.
+    create_from(&app, &alice, &format!("{base}/metadata"))
+        .await
+        .assert_status(201);
 }

@@ -1,0 +1,44 @@
+//! `portcullis users verify-email <id>`: the operator marks a user's current address verified
+//! (after checking it by other means), e.g. for accounts that existed before verification did.
+//! Recorded in the audit log like a verification by mail.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::config::{Settings, StoreArgs};
+use crate::error::CliError;
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Mark a user's current email address verified.
+    VerifyEmail {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's id.
+        id: String,
+    },
+}
+
+pub async fn run(args: UsersArgs) -> Result<ExitCode, CliError> {
+    match args.command {
+        UsersCommand::VerifyEmail { store, id } => {
+            let settings = Settings::resolve_store_only(&store)?;
+            let service = crate::audit_cmd::start(&settings).await?;
+            let changed = service.verify_email_directly(&id).await?;
+            if changed {
+                println!("verified the email address of `{id}`");
+            } else {
+                println!("the email address of `{id}` was already verified");
+            }
+            service.store().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
