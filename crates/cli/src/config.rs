@@ -617,13 +617,6 @@ mod tests {
         let file = ServeArgs {
             store: StoreArgs {
                 config: Some(path),
-    fn outbound_allow_is_a_setting_of_every_layer_and_validated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n").unwrap();
-        let from_file = ServeArgs {
-            store: StoreArgs {
-                config: Some(path.clone()),
                 ..StoreArgs::default()
             },
             ..ServeArgs::default()
@@ -645,6 +638,37 @@ mod tests {
         assert_eq!(
             Settings::resolve(&flag).unwrap().dns_nameserver,
             Some("[::1]:53".parse().unwrap())
+        );
+        assert_eq!(
+            Settings::resolve(&ServeArgs::default())
+                .unwrap()
+                .service_config()
+                .dns_nameserver,
+            None,
+            "the system resolver by default"
+        );
+        for bad in ["dns.example.com", "127.0.0.1:x", "1.2.3"] {
+            let err = Settings::resolve(&ServeArgs {
+                dns_nameserver: Some(bad.into()),
+                ..ServeArgs::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("dns_nameserver"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn outbound_allow_is_a_setting_of_every_layer_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n").unwrap();
+        let from_file = ServeArgs {
+            store: StoreArgs {
+                config: Some(path.clone()),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
         let settings = Settings::resolve(&from_file).unwrap();
         assert_eq!(
             settings.outbound_allow.entries(),
@@ -666,19 +690,6 @@ mod tests {
         assert_eq!(
             Settings::resolve(&ServeArgs::default())
                 .unwrap()
-                .service_config()
-                .dns_nameserver,
-            None,
-            "the system resolver by default"
-        );
-        for bad in ["dns.example.com", "127.0.0.1:x", "1.2.3"] {
-            let err = Settings::resolve(&ServeArgs {
-                dns_nameserver: Some(bad.into()),
-                ..ServeArgs::default()
-            })
-            .unwrap_err();
-            assert!(err.to_string().contains("dns_nameserver"), "{bad}: {err}");
-        }
                 .outbound_allow
                 .entries(),
             Vec::<String>::new()

@@ -1,7 +1,7 @@
 //! Email domains organizations claim, each with its DNS TXT challenge and its state. A domain
 //! is verified by one organization at most (a partial unique index enforces it).
 
-use portcullis_core::{OrgKey, Timestamp};
+use portcullis_core::{OrgKey, Timestamp, UserKey};
 
 use crate::credentials::{CREDENTIAL_COLUMNS, CredentialRow, credential_from_row};
 use crate::error::conflict_as;
@@ -78,6 +78,11 @@ fn from_row(row: Row) -> Result<DomainRecord> {
     })
 }
 
+/// The domain of a canonical email key (already UTS-46 ASCII, lower case).
+fn email_domain(key: &str) -> Option<&str> {
+    key.rsplit_once('@').map(|(_, domain)| domain)
+}
+
 impl Store {
     /// The domains an organization claims, by name.
     pub async fn org_domains(&self, org: OrgKey) -> Result<Vec<DomainRecord>> {
@@ -109,6 +114,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(from_row).collect()
+    }
+
+    /// The organization whose verified claim covers the domain of `user`'s *verified* email
+    /// address, if any (an unverified address counts for nothing).
+    pub async fn verified_domain_org_of(&self, user: UserKey) -> Result<Option<OrgKey>> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT email_key, email_verified_at FROM users WHERE account_id = $1")
+                .bind(id_of(user.0))
+                .fetch_optional(&self.pool)
+                .await?;
+        match row.as_ref().and_then(|(key, at)| at.and(email_domain(key))) {
+            Some(domain) => self.domain_verified_by(domain).await,
+            None => Ok(None),
+        }
     }
 
     /// The organization whose verified claim covers `domain`, if any.
@@ -192,6 +211,19 @@ impl Write {
         .fetch_optional(self.conn())
         .await?;
         org.map(org_key).transpose()
+    }
+
+    /// [`Store::verified_domain_org_of`] as this transaction sees it.
+    pub async fn verified_domain_org_of(&mut self, user: UserKey) -> Result<Option<OrgKey>> {
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT email_key, email_verified_at FROM users WHERE account_id = $1")
+                .bind(id_of(user.0))
+                .fetch_optional(self.conn())
+                .await?;
+        match row.as_ref().and_then(|(key, at)| at.and(email_domain(key))) {
+            Some(domain) => self.domain_verified_by(domain).await,
+            None => Ok(None),
+        }
     }
 
     /// Revokes the live credentials bound to `org` (its SSO sessions and the tokens they

@@ -487,3 +487,122 @@ async fn outsiders_other_orgs_members_and_narrow_tokens_cannot_manage_domains() 
     .await
     .assert_status(200);
 }
+
+/// Signs up `id` with `email` (password `password-<id>`); returns the session token.
+async fn sign_up(app: &TestApp, id: &str, email: &str) -> String {
+    app.request(
+        reqwest::Method::POST,
+        "/v1/signup",
+        None,
+        Some(
+            json!({"id": id, "email": email, "password": format!("password-{id}"),
+                    "first_name": "Test", "last_name": id}),
+        ),
+    )
+    .await
+    .assert_status(201);
+    let login = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/login",
+            None,
+            Some(json!({"email": email, "password": format!("password-{id}")})),
+        )
+        .await;
+    login.assert_status(200)["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// An organization's IdP signs in an existing account it does not manage only when the
+/// account's *verified* address is in a domain the organization verified, and no longer once
+/// the claim is suspended (the sessions it gave end at once).
+#[tokio::test]
+async fn an_idp_signs_in_accounts_verified_in_its_verified_domain_until_the_claim_is_suspended() {
+    use std::sync::Arc;
+
+    use portcullis_service::core::FixedClock;
+
+    use crate::helpers::spawn_app_with_clock;
+    use crate::saml::{Assertion, NOW, acs, create_idp, start_login};
+
+    let Some(dns) = start_dns().await else { return };
+    let app = spawn_app_with_clock(
+        ServiceConfig {
+            dns_nameserver: Some(dns.address),
+            ..ServiceConfig::default()
+        },
+        Arc::new(FixedClock::at(NOW)),
+    )
+    .await;
+    let alice = app.user("alice").await;
+    app.org(&alice, "acme").await;
+    let sp = create_idp(&app, &alice, "acme", "okta", json!({})).await;
+    sign_up(&app, "carol", "carol@corp.example").await;
+    sign_up(&app, "dan", "dan@corp.example").await;
+    sign_up(&app, "erin", "erin@other.example").await;
+    assert!(app.service.verify_email_directly("carol").await.unwrap());
+    assert!(app.service.verify_email_directly("erin").await.unwrap());
+    let mut n = 0;
+    let mut sso = |who: &'static str| {
+        n += 1;
+        let (app, sp) = (&app, &sp);
+        async move {
+            let request = start_login(app, "acme", "okta").await;
+            acs(
+                app,
+                "acme",
+                "okta",
+                &Assertion::new(&format!("d{n}"), Some(&request), sp, who).signed(),
+            )
+            .await
+        }
+    };
+
+    // A claimed but unverified domain vouches for nobody.
+    let (name, value) = add(&app, &alice, "acme", "corp.example").await;
+    sso("carol@corp.example")
+        .await
+        .assert_problem(403, "saml.account_not_owned");
+    dns.publish(json!({name: [value]}));
+    app.post(
+        "/v1/orgs/acme/domains/corp.example/verify",
+        &alice,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+
+    // Verified address in the verified domain: signed in (and linked), bound to acme.
+    let login = sso("carol@corp.example").await;
+    let session = login.assert_status(303)["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get("/v1/users/me", &session).await.assert_status(200)["id"],
+        "carol"
+    );
+    app.get("/v1/orgs/acme/members", &session)
+        .await
+        .assert_status(200);
+    // An unverified address in that domain, a verified one in another: refused.
+    for who in ["dan@corp.example", "erin@other.example"] {
+        sso(who).await.assert_problem(403, "saml.account_not_owned");
+    }
+
+    // The record disappears: the re-check suspends the claim, carol's SSO session ends and
+    // her linked identity no longer signs her in.
+    dns.publish(json!({}));
+    let report = app.service.recheck_domains().await.unwrap();
+    assert_eq!(report.suspended, ["corp.example"]);
+    app.get("/v1/users/me", &session)
+        .await
+        .assert_problem(401, "auth.required");
+    sso("carol@corp.example")
+        .await
+        .assert_problem(403, "saml.account_not_owned");
+    let suspended = audited(&app, &alice, "acme", "security.domain.suspend").await;
+    assert_eq!(suspended[0].1["revoked_credentials"], 1);
+}
