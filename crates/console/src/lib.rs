@@ -35,8 +35,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
     use pages::{
-        account, apps, audit, auth, domains, email, members, passwords, security, teams,
-        two_factor,
+        account, apps, audit, auth, domains, email, members, passwords, security, teams, two_factor,
     };
     Router::new()
         .route("/", get(account::home))
