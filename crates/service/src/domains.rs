@@ -17,6 +17,7 @@ use portcullis_core::{Change, OrgKey, OrgRole, Permission};
 use portcullis_store::{AuditRecord, DomainRecord, DomainStatus};
 use serde_json::json;
 
+use crate::mail::Mail;
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -391,26 +392,38 @@ impl Portcullis {
     async fn suspend_domain(&self, record: &DomainRecord, lost: &Challenge) -> Result<()> {
         let org = record.org;
         let label = org_label(self, org);
-        let admins: Vec<String> = self
+        let domain = record.domain.clone();
+        let security_page = format!(
+            "{}/a/{label}/security",
+            self.config().public_url.trim_end_matches('/')
+        );
+        // One message per administrator, rendered and queued like every other mail.
+        let mails: Vec<Mail> = self
             .store()
             .members(org, None, 1_000)
             .await?
             .into_iter()
             .filter(|m| m.role == OrgRole::Admin)
-            .map(|m| m.email)
+            .map(|admin| {
+                Mail::new(&admin.email, "A verified domain was suspended", &admin.id)
+                    .say(format!(
+                        "The TXT record `{CHALLENGE_LABEL}.{domain}` that proves organization \
+                         `{label}` controls `{domain}` is no longer found, so the claim is \
+                         suspended: the organization's identity providers no longer sign in \
+                         accounts of this domain, and the sessions they gave them have ended."
+                    ))
+                    .say(format!(
+                        "Publish `{CHALLENGE_PREFIX}{}` there again and verify the domain to \
+                         restore it.",
+                        record.token
+                    ))
+                    .link("Open the Security page", security_page.clone())
+            })
             .collect();
         let why = match lost {
             Challenge::Missing => "record_not_found",
             _ => "record_mismatch",
         };
-        let domain = record.domain.clone();
-        let body = format!(
-            "The TXT record `{CHALLENGE_LABEL}.{domain}` that proves organization `{label}` \
-             controls `{domain}` is no longer found, so the claim is suspended: the \
-             organization's identity providers no longer sign in accounts of this domain.\n\
-             Publish `{CHALLENGE_PREFIX}{}` again and verify the domain to restore it.",
-            record.token
-        );
         let key = record.key;
         let result = self
             .commit(&Caller::system(), async |w| {
@@ -423,11 +436,8 @@ impl Portcullis {
                 // What the organization's IdP signed in on the strength of this domain ends now.
                 let revoked = w.revoke_domain_vouched_credentials(org, &domain).await?;
                 let mut messages = Vec::new();
-                for admin in &admins {
-                    messages.push(
-                        w.enqueue_message(admin, "A verified domain was suspended", &body, None)
-                            .await?,
-                    );
+                for mail in &mails {
+                    messages.push(mail.queue(w).await?);
                 }
                 w.audit(
                     AuditRecord::new(
