@@ -254,6 +254,21 @@ test('the admin creates an identity provider and toggles it on', async () => {
   await shot(admin, 'identity-providers');
 });
 
+test('the admin claims a domain, sees the TXT record to publish, and removes it', async () => {
+  await admin.goto(`${BASE}/a/acme/security`);
+  await admin.getByLabel('Domain', { exact: true }).fill('Acme.Example');
+  await admin.getByRole('button', { name: 'Add domain' }).click();
+  assert.match(await flash(admin), /domain acme\.example added/);
+  const row = admin.getByRole('row', { name: /acme\.example/ });
+  const text = await row.textContent();
+  assert.match(text, /pending/);
+  assert.match(text, /_portcullis-challenge\.acme\.example/);
+  assert.match(text, /portcullis-domain-verification=[a-z0-9]{32}/);
+  await admin.getByRole('button', { name: 'Remove acme.example' }).click();
+  assert.match(await flash(admin), /domain acme\.example removed/);
+  assert.equal(await admin.getByRole('row', { name: /acme\.example/ }).count(), 0);
+});
+
 test('the admin views the audit log and the role summary', async () => {
   await admin.goto(`${BASE}/a/acme/audit`);
   const table = admin.locator('main table');

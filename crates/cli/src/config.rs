@@ -4,6 +4,7 @@
 //! declares its variable), the file fills what neither gave, and the defaults the rest. Unknown
 //! keys in the file are rejected, so a typo never silently falls back to a default.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ pub struct StoreArgs {
     /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
     /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
     /// saml_sp_cert_file, public_url, outbound_allow, smtp_url, smtp_password_file, smtp_ca_file,
-    /// mail_from, smtp_retry_initial_ms, smtp_max_attempts).
+    /// mail_from, smtp_retry_initial_ms, smtp_max_attempts, dns_nameserver).
     #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
@@ -89,6 +90,10 @@ pub struct ServeArgs {
     /// [default: http:// and the address `serve` listens on].
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// The DNS server that verifies organizations' domains, as IP or IP:PORT (port 53 when
+    /// omitted) [default: the system resolver].
+    #[arg(long, env = "PORTCULLIS_DNS_NAMESERVER", value_name = "ADDR")]
+    pub dns_nameserver: Option<String>,
     /// Internal hosts or networks the server may fetch from on a user's behalf (identity
     /// provider metadata URLs), comma-separated IP addresses, CIDR networks or host names;
     /// loopback, private, link-local, CGNAT and other internal addresses are refused unless
@@ -162,6 +167,7 @@ pub struct FileConfig {
     pub saml_sp_key_file: Option<PathBuf>,
     pub saml_sp_cert_file: Option<PathBuf>,
     pub public_url: Option<String>,
+    pub dns_nameserver: Option<String>,
     pub outbound_allow: Option<Vec<String>>,
     pub smtp_url: Option<String>,
     pub smtp_password_file: Option<PathBuf>,
@@ -225,6 +231,8 @@ pub struct Settings {
     /// `None`: derived from the listening address by `serve` (and warned about when identity
     /// providers exist, since they need a stable address).
     pub public_url: Option<String>,
+    /// `None`: the system resolver.
+    pub dns_nameserver: Option<SocketAddr>,
     /// Internal hosts and networks outbound requests may reach (none by default).
     pub outbound_allow: OutboundPolicy,
     /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
@@ -275,6 +283,18 @@ impl MailSettings {
         SmtpMailer::new(&config).map_err(|e| CliError::usage(e.to_string()))?;
         Ok(config)
     }
+}
+
+/// `IP` or `IP:PORT` (`[v6]:PORT`); port 53 when omitted.
+fn parse_nameserver(raw: &str) -> Result<SocketAddr, CliError> {
+    let raw = raw.trim();
+    raw.parse::<SocketAddr>()
+        .or_else(|_| raw.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "`dns_nameserver` must be an IP address with an optional port (got `{raw}`)"
+            ))
+        })
 }
 
 /// A public URL is an absolute http(s) URL with a host and no query, fragment or credentials:
@@ -391,6 +411,10 @@ impl Settings {
                 .clone()
                 .or(file.public_url)
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            dns_nameserver: match args.dns_nameserver.clone().or(file.dns_nameserver) {
+                Some(raw) if !raw.trim().is_empty() => Some(parse_nameserver(&raw)?),
+                _ => None,
+            },
             mail: None,
         };
         let mut settings = settings;
@@ -489,6 +513,7 @@ impl Settings {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| ServiceConfig::default().public_url),
+            dns_nameserver: self.dns_nameserver,
             outbound_allow: self.outbound_allow.clone(),
             ..ServiceConfig::default()
         }
@@ -516,6 +541,7 @@ impl Settings {
             "saml_sp_cert_file": self.saml_sp_files.as_ref().map(|(_, c)| c.display().to_string()),
             "saml_sp_certificate_sha256": self.saml_sp_key.as_ref().map(|k| k.fingerprint_sha256()),
             "public_url": self.public_url,
+            "dns_nameserver": self.dns_nameserver.map(|a| a.to_string()),
             "outbound_allow": self.outbound_allow.entries(),
             "smtp_url": self.mail.as_ref().map(|m| redact_url(m.smtp_url.expose_secret())),
             "smtp_password_file": self.mail.as_ref()
@@ -581,6 +607,54 @@ mod tests {
             "postgres://pc@db/pcl"
         );
         assert_eq!(redact_url("postgres://db/pcl"), "postgres://db/pcl");
+    }
+
+    #[test]
+    fn dns_nameserver_is_a_setting_of_every_layer_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "dns_nameserver = \"127.0.0.1:5353\"\n").unwrap();
+        let file = ServeArgs {
+            store: StoreArgs {
+                config: Some(path),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(&file).unwrap();
+        assert_eq!(
+            settings.service_config().dns_nameserver,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert!(
+            settings
+                .to_json()
+                .contains("\"dns_nameserver\": \"127.0.0.1:5353\"")
+        );
+        let flag = ServeArgs {
+            dns_nameserver: Some("::1".into()),
+            ..file.clone()
+        };
+        assert_eq!(
+            Settings::resolve(&flag).unwrap().dns_nameserver,
+            Some("[::1]:53".parse().unwrap())
+        );
+        assert_eq!(
+            Settings::resolve(&ServeArgs::default())
+                .unwrap()
+                .service_config()
+                .dns_nameserver,
+            None,
+            "the system resolver by default"
+        );
+        for bad in ["dns.example.com", "127.0.0.1:x", "1.2.3"] {
+            let err = Settings::resolve(&ServeArgs {
+                dns_nameserver: Some(bad.into()),
+                ..ServeArgs::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("dns_nameserver"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub async fn run(settings: Settings) -> Result<(), CliError> {
 
     // Other servers on the same database: apply their writes as they commit.
     service.spawn_follower();
+    tokio::spawn(recheck_domains_periodically(service.clone()));
     match &settings.mail {
         Some(mail) => {
             let mailer = SmtpMailer::new(&mail.smtp_config()?)
@@ -123,6 +124,24 @@ async fn prune_audit_log_hourly(service: Arc<Portcullis>, days: u32) {
                 tracing::info!(entries, days, "audit retention applied");
             }
             Err(err) => tracing::error!(error = %err, "audit retention failed"),
+        }
+    }
+}
+
+/// Re-checks every verified domain's TXT record periodically; a claim whose record is gone is
+/// suspended (audited, its organization's administrators mailed).
+async fn recheck_domains_periodically(service: Arc<Portcullis>) {
+    let mut every = tokio::time::interval(portcullis_service::domains::RECHECK_INTERVAL);
+    loop {
+        every.tick().await;
+        match service.recheck_domains().await {
+            Ok(report) if !report.suspended.is_empty() => tracing::warn!(
+                checked = report.checked,
+                suspended = ?report.suspended,
+                "verified domains whose TXT record is gone were suspended"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "the domain re-check failed"),
         }
     }
 }

@@ -35,7 +35,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
     use pages::{
-        account, apps, audit, auth, email, members, passwords, security, teams, two_factor,
+        account, apps, audit, auth, domains, email, members, passwords, security, teams, two_factor,
     };
     Router::new()
         .route("/", get(account::home))
@@ -124,6 +124,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route(
             "/a/{account}/security/idps/{idp}/delete",
             post(security::delete_idp),
+        )
+        .route("/a/{account}/security/domains", post(domains::add_domain))
+        .route(
+            "/a/{account}/security/domains/{domain}/verify",
+            post(domains::verify_domain),
+        )
+        .route(
+            "/a/{account}/security/domains/{domain}/delete",
+            post(domains::delete_domain),
         )
         .route("/a/{account}/security/sso", post(security::set_sso))
         .route(

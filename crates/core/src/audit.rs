@@ -115,6 +115,10 @@ operations! {
     SsoTeamSync = 2313, "auth.sso.team_sync";
     SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
     SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
+    DomainAdd = 2330, "security.domain.add";
+    DomainVerify = 2331, "security.domain.verify";
+    DomainSuspend = 2332, "security.domain.suspend";
+    DomainDelete = 2333, "security.domain.delete";
     EmailVerify = 2400, "user.email.verify";
     EmailVerificationSend = 2401, "user.email.verification_sent";
     EmailChangeRequest = 2402, "user.email.change_request";

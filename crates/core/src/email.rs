@@ -70,6 +70,36 @@ impl Email {
     }
 }
 
+/// The canonical form of a domain name (UTS-46 ASCII, lower case, no trailing dot), as email
+/// keys hold it; `None` when it is not a domain name with at least two labels.
+pub fn canonical_domain(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw.strip_suffix('.').unwrap_or(raw);
+    if raw.is_empty() || raw.starts_with('.') || raw.contains("..") {
+        return None;
+    }
+    let domain = idna::domain_to_ascii_cow(raw.as_bytes(), idna::AsciiDenyList::URL).ok()?;
+    // Host names only (letters, digits, hyphens): what mail is delivered to, and nothing a
+    // pattern match on stored addresses could read as a wildcard.
+    let labels_ok = domain.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    // The last label of a name is never all digits: that is an IPv4 address.
+    let top = domain.rsplit('.').next().unwrap_or_default();
+    if !labels_ok
+        || domain.len() > 253
+        || !domain.contains('.')
+        || top.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(domain.into_owned())
+}
+
 /// The canonical key of an address already stored, without the look-alike refusals: start-up
 /// uses it to find stored accounts that collide under the canonical form. `None` when the
 /// address is not syntactically valid at all.
@@ -134,6 +164,39 @@ impl fmt::Debug for Email {
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domains_are_canonical_uts46_ascii_lower_case() {
+        for (raw, canonical) in [
+            ("Example.COM", "example.com"),
+            (" example.com. ", "example.com"),
+            ("Bücher.example", "xn--bcher-kva.example"),
+            ("ＥＸＡＭＰＬＥ.com", "example.com"),
+            ("a-b.c-d.example", "a-b.c-d.example"),
+        ] {
+            assert_eq!(canonical_domain(raw).as_deref(), Some(canonical), "{raw}");
+        }
+        for bad in [
+            "",
+            ".",
+            "localhost",
+            "a..b.com",
+            ".example.com",
+            "-a.com",
+            "a-.com",
+            "10.0.0.1",
+            "exa mple.com",
+            "a@b.com",
+            "ex/ample.com",
+        ] {
+            assert_eq!(canonical_domain(bad), None, "{bad}");
+        }
+        // An email key's domain is what a verified domain is compared with.
+        assert_eq!(
+            Email::parse("x@Bücher.Example").unwrap().domain_key(),
+            canonical_domain("bücher.example").unwrap()
+        );
+    }
 
     #[test]
     fn syntax() {

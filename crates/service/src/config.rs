@@ -31,6 +31,8 @@ pub struct ServiceConfig {
     /// and path prefix, no trailing slash): SAML entity ids and ACS URLs derive from it, and so
     /// does every link the server sends out.
     pub public_url: String,
+    /// The DNS server domain verification asks (`None`: the system resolver).
+    pub dns_nameserver: Option<std::net::SocketAddr>,
     /// Internal hosts and networks the server may fetch from on a user's behalf (identity
     /// provider metadata); everything internal is refused by default.
     pub outbound_allow: crate::outbound::OutboundPolicy,
@@ -48,6 +50,7 @@ impl Default for ServiceConfig {
             metadata_fetch_timeout: std::time::Duration::from_secs(10),
             saml_sp_key: None,
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
+            dns_nameserver: None,
             outbound_allow: crate::outbound::OutboundPolicy::default(),
         }
     }

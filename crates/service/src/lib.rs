@@ -17,6 +17,7 @@ pub mod collaborators;
 pub mod compute;
 mod config;
 mod credential_use;
+pub mod domains;
 pub mod email_keys;
 pub mod email_verification;
 mod error;

@@ -144,6 +144,7 @@ impl Portcullis {
         Ok(AccountTrust {
             operator: self.with_index(|i| i.user(user).is_some_and(|u| u.operator)),
             managed_by: self.store().user_managed_by(user).await?,
+            verified_domain_of: self.store().verified_domain_org_of(user).await?,
         })
     }
 
@@ -344,7 +345,8 @@ impl Portcullis {
         self.catch_up().await?;
         // Who: (org, idp, NameID). A known identity signs in its linked account if this org
         // may vouch for it; an unknown one may be provisioned (JIT), never attached to an
-        // existing account by its email address unless the org already owns that account.
+        // existing account by its email address unless the org owns that account (manages
+        // it, or its verified address is in a domain the org has verified).
         let mapping = &settings.attribute_mapping;
         let email_raw = first(&login, mapping.get("email")).or_else(|| {
             (login.name_id_format.as_deref() == Some(portcullis_saml::NAME_ID_EMAIL))
@@ -367,8 +369,9 @@ impl Portcullis {
                 .and_then(|e| Email::parse(e).ok())
                 .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
             if let Some(found) = self.store().user_by_email(&email).await? {
-                // Only an account this org already owns (provisioned through an IdP of its,
-                // since replaced) is found again; any other is never attached by its email.
+                // Only an account this org owns (provisioned through an IdP of its, since
+                // replaced, or verified in one of its verified domains) is found and linked;
+                // any other is never attached by its email.
                 if idp_may_vouch(org, self.account_trust(found.key).await?).is_err() {
                     return Err(account_not_owned());
                 }
@@ -462,6 +465,7 @@ impl Portcullis {
                         let trust = AccountTrust {
                             operator,
                             managed_by: w.user_managed_by(user).await?,
+                            verified_domain_of: w.verified_domain_org_of(user).await?,
                         };
                         (user, idp_may_vouch(org, trust)?)
                     }

@@ -18,6 +18,8 @@ pub(crate) struct AccountTrust {
     pub operator: bool,
     /// The organization that provisioned the account, if one did.
     pub managed_by: Option<OrgKey>,
+    /// The organization whose verified domain covers the account's verified email address.
+    pub verified_domain_of: Option<OrgKey>,
 }
 
 /// Why an organization's IdP may sign the account in.
@@ -25,18 +27,23 @@ pub(crate) struct AccountTrust {
 pub(crate) enum Vouch {
     /// The organization provisioned the account (JIT).
     Managed,
+    /// The account's verified address is in a domain the organization has verified.
+    VerifiedDomain,
 }
 
 impl Vouch {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Vouch::Managed => "managed",
+            Vouch::VerifiedDomain => "verified_domain",
         }
     }
 }
 
-/// Whether `org`'s identity provider may vouch for an account. Verified email domains and
-/// explicit links, when they exist, are further grounds decided here too.
+/// Whether `org`'s identity provider may vouch for an account: one the organization manages,
+/// or one whose verified address is in a domain the organization has verified (a suspended
+/// claim counts for nothing). Explicit links, when they exist, are a further ground decided
+/// here too.
 pub(crate) fn idp_may_vouch(org: OrgKey, account: AccountTrust) -> Result<Vouch> {
     if account.operator {
         return Err(ServiceError::NotAllowed {
@@ -46,9 +53,12 @@ pub(crate) fn idp_may_vouch(org: OrgKey, account: AccountTrust) -> Result<Vouch>
                 .into(),
         });
     }
-    match account.managed_by {
-        Some(owner) if owner == org => Ok(Vouch::Managed),
-        _ => Err(account_not_owned()),
+    if account.managed_by == Some(org) {
+        Ok(Vouch::Managed)
+    } else if account.verified_domain_of == Some(org) {
+        Ok(Vouch::VerifiedDomain)
+    } else {
+        Err(account_not_owned())
     }
 }
 
@@ -95,7 +105,28 @@ mod tests {
         let trust = |operator, managed_by| AccountTrust {
             operator,
             managed_by,
+            verified_domain_of: None,
         };
+        let in_domain_of = |verified_domain_of| AccountTrust {
+            operator: false,
+            managed_by: None,
+            verified_domain_of,
+        };
+        assert_eq!(
+            idp_may_vouch(acme, in_domain_of(Some(acme))).ok(),
+            Some(Vouch::VerifiedDomain)
+        );
+        assert_eq!(
+            idp_may_vouch(
+                acme,
+                AccountTrust {
+                    managed_by: Some(acme),
+                    ..in_domain_of(Some(acme))
+                }
+            )
+            .ok(),
+            Some(Vouch::Managed)
+        );
         assert_eq!(
             idp_may_vouch(acme, trust(false, Some(acme))).ok(),
             Some(Vouch::Managed)
@@ -105,6 +136,14 @@ mod tests {
             (trust(false, Some(globex)), "saml.account_not_owned"),
             (trust(true, None), "saml.operator_refused"),
             (trust(true, Some(acme)), "saml.operator_refused"),
+            (in_domain_of(Some(globex)), "saml.account_not_owned"),
+            (
+                AccountTrust {
+                    operator: true,
+                    ..in_domain_of(Some(acme))
+                },
+                "saml.operator_refused",
+            ),
         ] {
             match idp_may_vouch(acme, account) {
                 Err(ServiceError::NotAllowed { code: got, .. }) => assert_eq!(got, code),

@@ -38,7 +38,7 @@ pub struct CredentialRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
-type CredentialRow = (
+pub(crate) type CredentialRow = (
     i64,
     String,
     i64,

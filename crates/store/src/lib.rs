@@ -18,6 +18,7 @@ mod collaborators;
 mod compute;
 mod connect;
 mod credentials;
+mod domains;
 mod email_keys;
 mod email_tokens;
 mod error;
@@ -54,6 +55,7 @@ pub use connect::{
     ACQUIRE_TIMEOUT, Backend, IDLE_IN_TRANSACTION_TIMEOUT, LOCK_TIMEOUT, STATEMENT_TIMEOUT, Store,
 };
 pub use credentials::{CredentialRecord, NewCredential};
+pub use domains::{DomainRecord, DomainStatus};
 pub use email_keys::{EmailOwner, StoredEmail};
 pub use email_tokens::{EmailTokenPurpose, RedeemedEmailToken};
 pub use error::StoreError;

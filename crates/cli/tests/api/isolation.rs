@@ -253,6 +253,15 @@ async fn populate(app: &TestApp, rng: &mut Rng, tag: &str) -> Org {
     let idp = format!("{tag}-idp");
     crate::saml::create_idp(app, &admin, &org.id, &idp, json!({})).await;
     org.add("idp", &idp);
+    let domain = format!("{tag}-corp.example");
+    app.post(
+        &format!("/v1/orgs/{}/domains", org.id),
+        &admin,
+        json!({"domain": domain}),
+    )
+    .await
+    .assert_status(201);
+    org.add("domain", &domain);
 
     // Principals: a session and an unbound PAT of every member, and the app key.
     for (role, id, token) in &members {
@@ -323,6 +332,7 @@ fn kind_of(name: &str, path: &str) -> Option<&'static str> {
         "nodepool" => "nodepool",
         "deployment" => "deployment",
         "idp" => "idp",
+        "domain" => "domain",
         "key" => "user_key",
         "id" if path.contains("/invitations") => "invitation",
         "id" if path.contains("/apps/{app}/keys") => "app_key",

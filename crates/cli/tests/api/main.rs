@@ -11,6 +11,7 @@ mod billing;
 mod collaborators;
 mod compute;
 mod conformance;
+mod domains;
 mod email_addresses;
 mod hardening;
 mod helpers;

@@ -137,6 +137,13 @@ async fn every_refused_change_of_the_openapi_document_is_recorded() {
         .to_owned();
     crate::saml::create_idp(&app, &alice, "acme", "okta", json!({})).await;
     app.post(
+        "/v1/orgs/acme/domains",
+        &alice,
+        json!({"domain": "acme.example"}),
+    )
+    .await
+    .assert_status(201);
+    app.post(
         "/v1/orgs/acme/compute-clusters",
         &alice,
         json!({"id": "c1", "cloud_provider": "aws", "region": "us-east-1",
@@ -171,6 +178,7 @@ async fn every_refused_change_of_the_openapi_document_is_recorded() {
         ("nodepool", "np1".into()),
         ("deployment", "d1".into()),
         ("idp", "okta".into()),
+        ("domain", "acme.example".into()),
         ("model", "m1".into()),
         ("workflow", "w1".into()),
         ("module", "mod1".into()),

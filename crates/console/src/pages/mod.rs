@@ -4,6 +4,7 @@ pub mod account;
 pub mod apps;
 pub mod audit;
 pub mod auth;
+pub mod domains;
 pub mod email;
 pub mod members;
 pub mod money;

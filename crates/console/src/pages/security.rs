@@ -1,6 +1,6 @@
 //! Security: the organization's password policy (view; edit with `security.manage`; presets),
 //! identity providers (create from metadata or fields, edit, enable toggle, delete with a
-//! confirmation, certificates with their expiry), SSO enforcement with its break-glass
+//! confirmation, certificates with their expiry), verified email domains, SSO enforcement with its break-glass
 //! administrators, and the role summary generated from the permission catalogue the engine
 //! uses.
 
@@ -125,6 +125,8 @@ struct SecurityPage {
     warnings: Vec<String>,
     /// `None` when the caller may not list identity providers.
     idps: Option<Vec<IdpRow>>,
+    /// The organization's claimed email domains (`None` without `security.view`).
+    domains: Option<Vec<super::domains::DomainRow>>,
     /// SSO enforcement and its break-glass administrators (`None` without `security.view`).
     sso: Option<(bool, Vec<String>)>,
     /// The organization's administrators (break-glass candidates).
@@ -305,6 +307,11 @@ pub async fn security_page(
         Err(ServiceError::Forbidden(_)) => None,
         Err(err) => return page_error(err),
     };
+    let domains = match service.domains(&viewer.caller, &account).await {
+        Ok(list) => Some(list.into_iter().map(Into::into).collect()),
+        Err(ServiceError::Forbidden(_)) => None,
+        Err(err) => return page_error(err),
+    };
     let sso = match service.sso_enforcement(&viewer.caller, &account).await {
         Ok(sso) => Some(sso),
         Err(ServiceError::Forbidden(_)) => None,
@@ -337,6 +344,7 @@ pub async fn security_page(
         presets: PRESETS,
         warnings,
         idps,
+        domains,
         sso,
         admins,
         two_factor_required,

@@ -10,6 +10,7 @@ mod billing;
 mod check;
 mod collaborators;
 mod compute;
+mod domains;
 mod email;
 pub mod fuzzing;
 mod identity_providers;
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(security::router())
         .merge(identity_providers::router())
+        .merge(domains::router())
         .merge(saml::router())
         .merge(passwords::router())
         .merge(email::router())
