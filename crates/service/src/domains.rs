@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_resolver::Resolver;
-use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
-use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError, NoRecords};
+use hickory_resolver::proto::rr::RData;
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::Account;
@@ -99,14 +101,23 @@ async fn look_up(
     record: &DomainRecord,
 ) -> std::result::Result<Challenge, String> {
     let mut builder = match nameserver {
-        Some(addr) => Resolver::builder_with_config(
-            ResolverConfig::from_parts(
-                None,
-                vec![],
-                NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true),
-            ),
-            TokioConnectionProvider::default(),
-        ),
+        Some(addr) => {
+            let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut connection| {
+                    connection.port = addr.port();
+                    connection
+                })
+                .collect();
+            Resolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+                    addr.ip(),
+                    true,
+                    connections,
+                )]),
+                TokioRuntimeProvider::default(),
+            )
+        }
         None => Resolver::builder_tokio().map_err(|e| e.to_string())?,
     };
     let options = builder.options_mut();
@@ -114,19 +125,22 @@ async fn look_up(
     options.cache_size = 0;
     options.timeout = DNS_TIMEOUT;
     options.attempts = 2;
-    let resolver = builder.build();
+    let resolver = builder.build().map_err(|e| e.to_string())?;
     // Fully qualified: no search domain of the host is appended.
     let name = format!("{CHALLENGE_LABEL}.{}.", record.domain);
     let expected = format!("{CHALLENGE_PREFIX}{}", record.token);
     match resolver.txt_lookup(name).await {
         Ok(lookup) => {
-            let found = lookup.iter().any(|txt| {
-                let value: Vec<u8> = txt
-                    .txt_data()
-                    .iter()
-                    .flat_map(|s| s.iter().copied())
-                    .collect();
-                value == expected.as_bytes()
+            let found = lookup.answers().iter().any(|record| match &record.data {
+                RData::TXT(txt) => {
+                    let value: Vec<u8> = txt
+                        .txt_data
+                        .iter()
+                        .flat_map(|s| s.iter().copied())
+                        .collect();
+                    value == expected.as_bytes()
+                }
+                _ => false,
             });
             Ok(if found {
                 Challenge::Found
@@ -141,15 +155,14 @@ async fn look_up(
 
 /// Whether the server said the record does not exist (no such name, or no TXT at it), as
 /// opposed to failing to answer (SERVFAIL, REFUSED, a timeout): only the former loses a claim.
-fn record_absent(err: &hickory_resolver::ResolveError) -> bool {
-    use hickory_resolver::proto::ProtoErrorKind;
+fn record_absent(err: &NetError) -> bool {
     use hickory_resolver::proto::op::ResponseCode;
     matches!(
-        err.proto().map(|p| p.kind()),
-        Some(ProtoErrorKind::NoRecordsFound {
+        err,
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords {
             response_code: ResponseCode::NXDomain | ResponseCode::NoError,
             ..
-        })
+        }))
     )
 }
 
