@@ -8,7 +8,6 @@
 
 use casbin::prelude::*;
 use portcullis_core::permissions::role_permissions;
-use portcullis_core::roles::collaborator_forbidden;
 use portcullis_core::{Level, OrgRole, Permission, Visibility};
 
 use super::Engine;
@@ -112,7 +111,7 @@ pub fn groupings(shape: &Shape) -> (Vec<Vec<String>>, Vec<Vec<String>>, Vec<Vec<
             Visibility::Private => {}
         }
         if let Some((u, granted)) = shape.collaborator(a) {
-            for p in granted.difference(collaborator_forbidden()).iter() {
+            for p in super::hashfloor::collab_grants(granted).iter() {
                 g3.push(s(&[
                     &Shape::user_handle(u),
                     &format!("{app}|collab:{}", p.as_str()),

@@ -186,7 +186,7 @@ pub fn entities(shape: &Shape) -> Vec<Entity> {
             }
         }
         if let Some((u, granted)) = shape.collaborator(a) {
-            for p in granted.difference(collaborator_forbidden()).iter() {
+            for p in super::hashfloor::collab_grants(granted).iter() {
                 attrs.insert(attr_name(p), set([uid("User", &Shape::user_handle(u))]));
             }
         }

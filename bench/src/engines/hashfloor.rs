@@ -33,8 +33,19 @@ pub fn team_mask(role: TeamRole) -> u64 {
         .bits()
 }
 
+/// What a collaboration carries: its grants less the ones a collaborator may never hold, and
+/// seeing the app as soon as it carries anything.
+pub fn collab_grants(granted: PermissionSet) -> PermissionSet {
+    let carried = granted.difference(collaborator_forbidden());
+    if carried.is_empty() {
+        carried
+    } else {
+        carried.with(Permission::AppView)
+    }
+}
+
 pub fn collab_mask(granted: PermissionSet) -> u64 {
-    granted.difference(collaborator_forbidden()).bits()
+    collab_grants(granted).bits()
 }
 
 pub const VIEW: u64 = 1 << (Permission::AppView as u8);
