@@ -537,6 +537,53 @@ test('a person clicks "Sign in with" an IdP, authenticates there and lands signe
   }
 });
 
+// An existing account is never attached to an IdP identity by its email: its owner links it,
+// signed in by her own password, through the real IdP, confirmed from her mailbox.
+test('a person links an IdP to her own account from the Account page, confirms by mail, then signs in with it', { skip: !process.env.IDP_URL && 'no test IdP (IDP_URL)' }, async () => {
+  const IDP = process.env.IDP_URL;
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const gwen = await context.newPage();
+  gwen.setDefaultTimeout(10000);
+  try {
+    await signUp(gwen, 'gwen', 'gwen@corp.example');
+    await verifyByMail(gwen, 'gwen@corp.example');
+    await gwen.goto(`${BASE}/account`);
+    await gwen.getByLabel('Organization', { exact: true }).fill('acme');
+    await gwen.getByLabel('Identity provider', { exact: true }).fill('pysaml');
+    await gwen.getByRole('button', { name: 'Link an identity provider' }).click();
+    await gwen.getByRole('link', { name: 'Continue to the identity provider' }).click();
+    await gwen.waitForURL((url) => url.href.startsWith(`${IDP}/sso/redirect`));
+    await gwen.locator('input[name="username"]').fill('gwen');
+    await gwen.locator('input[name="password"]').fill('gwen-secret');
+    await gwen.getByRole('button', { name: 'Sign in' }).click();
+    // Back on the account page: nothing is linked until the mailed link is followed.
+    await gwen.waitForURL(`${BASE}/account`);
+    assert.match(await flash(gwen), /check your mail/);
+    assert.equal(await gwen.locator('#links').count(), 0);
+    const confirm = await mailedLink('gwen@corp.example', /Confirm linking an identity provider/, '/link-identity');
+    await gwen.goto(`${BASE}${confirm}`);
+    await gwen.getByRole('button', { name: 'Link the identity provider' }).click();
+    assert.match(await gwen.locator('main').textContent(), /pysaml now signs in your account gwen \(to acme only\)/);
+    await gwen.goto(`${BASE}/account`);
+    assert.match(await gwen.locator('#links').textContent(), /acme\s*pysaml\s*gwen@corp\.example\s*by you/);
+
+    // Signed out, "Sign in with pysaml2" now signs gwen in, to acme.
+    await gwen.locator('.menu summary').click();
+    await gwen.getByRole('button', { name: 'Sign out' }).click();
+    await gwen.waitForURL(`${BASE}/sign-in`);
+    await gwen.goto(`${BASE}/sign-in?org=acme`);
+    await gwen.getByRole('link', { name: 'Sign in with pysaml2' }).click();
+    await gwen.waitForURL((url) => url.href.startsWith(`${IDP}/sso/redirect`));
+    await gwen.locator('input[name="username"]').fill('gwen');
+    await gwen.locator('input[name="password"]').fill('gwen-secret');
+    await gwen.getByRole('button', { name: 'Sign in' }).click();
+    await gwen.waitForURL(`${BASE}/a/acme/apps`);
+    assert.match(await gwen.locator('.menu summary').textContent(), /Gwen/);
+  } finally {
+    await context.close();
+  }
+});
+
 test('the admin sets and clears the budget; a member without billing.manage is refused', async () => {
   await admin.goto(`${BASE}/a/acme/billing`);
   await admin.getByLabel('Monthly budget').fill('1000');

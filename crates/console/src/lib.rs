@@ -22,7 +22,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
-pub use pages::auth::sso_signed_in;
+pub use pages::auth::{sso_link_mailed, sso_signed_in};
 pub use session::{sso_request_cookie, sso_request_of};
 
 pub type ConsoleState = Arc<Portcullis>;
@@ -35,7 +35,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
     use pages::{
-        account, apps, audit, auth, domains, email, members, passwords, security, teams, two_factor,
+        account, apps, audit, auth, domains, email, identity_links, members, passwords, security,
+        teams, two_factor,
     };
     Router::new()
         .route("/", get(account::home))
@@ -70,6 +71,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route(
             "/invitations/accept",
             get(email::invitation_page).post(email::accept_invitation),
+        )
+        .route(
+            "/link-identity",
+            get(identity_links::confirm_page).post(identity_links::confirm),
+        )
+        .route("/account/identity-links", post(identity_links::start))
+        .route(
+            "/account/identity-links/{org}/{idp}/unlink",
+            post(identity_links::unlink),
         )
         .route("/account/email", post(email::change))
         .route("/account/email/verification", post(email::resend))

@@ -114,6 +114,9 @@ operations! {
     SsoJitMember = 2312, "auth.sso.jit_member";
     SsoTeamSync = 2313, "auth.sso.team_sync";
     SsoPatAuthorize = 2314, "auth.sso.pat_authorize";
+    SsoLinkRequest = 2315, "auth.sso.link_request";
+    SsoLinkConfirm = 2316, "auth.sso.link_confirm";
+    SsoUnlink = 2317, "auth.sso.unlink";
     SsoEnforcementUpdate = 2320, "security.sso_enforcement.update";
     DomainAdd = 2330, "security.domain.add";
     DomainVerify = 2331, "security.domain.verify";

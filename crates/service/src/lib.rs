@@ -38,6 +38,7 @@ pub mod passwords;
 pub mod policy;
 pub mod sessions;
 pub mod sso;
+pub mod sso_links;
 mod sso_trust;
 pub mod teams;
 pub mod totp;

@@ -36,6 +36,16 @@ pub fn sp_urls(public_url: &str, org: &str, idp: &str) -> (String, String) {
     )
 }
 
+/// What a valid response to the ACS did.
+#[derive(Debug)]
+pub enum AcsOutcome {
+    /// The browser is signed in.
+    SignedIn(SsoLogin),
+    /// The response answered a signed-in owner's request to link the identity: a confirmation
+    /// went to the account's address, and nobody is signed in.
+    LinkMailed { org: String },
+}
+
 /// A successful SSO login.
 #[derive(Debug)]
 pub struct SsoLogin {
@@ -69,7 +79,7 @@ pub(crate) fn sp_key_missing() -> ServiceError {
     )
 }
 
-fn refusal(code: &'static str, message: &str) -> ServiceError {
+pub(crate) fn refusal(code: &'static str, message: &str) -> ServiceError {
     ServiceError::NotAllowed {
         code,
         message: message.to_owned(),
@@ -128,7 +138,7 @@ fn first(login: &ValidatedLogin, attribute: Option<&String>) -> Option<String> {
 
 impl Portcullis {
     /// The enabled IdP `idp` of `org` (unknown and disabled look the same: not found).
-    async fn enabled_idp(&self, org_id: &str, idp: &str) -> Result<(OrgKey, IdpRecord)> {
+    pub(crate) async fn enabled_idp(&self, org_id: &str, idp: &str) -> Result<(OrgKey, IdpRecord)> {
         let org = self.resolve_org(org_id)?;
         let record = self
             .store()
@@ -139,12 +149,22 @@ impl Portcullis {
         Ok((org, record))
     }
 
-    /// The facts [`idp_may_vouch`] decides on, from the index and the store.
-    async fn account_trust(&self, user: UserKey) -> Result<AccountTrust> {
+    /// The facts [`idp_may_vouch`] decides on, from the index and the store; `identity` is the
+    /// asserted (IdP, NameID) when it is already linked to `user`.
+    async fn account_trust(
+        &self,
+        user: UserKey,
+        identity: Option<(i64, &str)>,
+    ) -> Result<AccountTrust> {
+        let owner_linked = match identity {
+            Some((idp, name_id)) => self.store().owner_linked(idp, name_id, user).await?,
+            None => false,
+        };
         Ok(AccountTrust {
             operator: self.with_index(|i| i.user(user).is_some_and(|u| u.operator)),
             managed_by: self.store().user_managed_by(user).await?,
             verified_domain_of: self.store().verified_domain_org_of(user).await?,
+            owner_linked,
         })
     }
 
@@ -200,6 +220,20 @@ impl Portcullis {
     ) -> Result<SsoLoginStart> {
         let relay = relay_state(relay)?;
         let (_, record) = self.enabled_idp(org_id, idp).await?;
+        self.send_authn_request(&Caller::anonymous(meta), org_id, &record, relay, None)
+            .await
+    }
+
+    /// Records an AuthnRequest to `record` (a sign-in, or a link for `link_user`) and builds
+    /// the redirect carrying it.
+    pub(crate) async fn send_authn_request(
+        &self,
+        caller: &Caller,
+        org_id: &str,
+        record: &IdpRecord,
+        relay: Option<String>,
+        link_user: Option<UserKey>,
+    ) -> Result<SsoLoginStart> {
         let (entity, acs) = sp_urls(
             &self.config().public_url,
             org_id,
@@ -233,8 +267,9 @@ impl Portcullis {
             idp: record.key,
             relay_state: relay,
             expires_at: self.now() + REQUEST_TTL_MS,
+            link_user,
         };
-        self.commit(&Caller::anonymous(meta), async |w| {
+        self.commit(caller, async |w| {
             w.create_saml_request(&stored).await?;
             Ok(((), vec![]))
         })
@@ -255,7 +290,7 @@ impl Portcullis {
         saml_response: &str,
         relay: Option<&str>,
         browser_request: Option<&str>,
-    ) -> Result<SsoLogin> {
+    ) -> Result<AcsOutcome> {
         let anonymous = Caller::anonymous(meta);
         let (org, record) = self.enabled_idp(org_id, idp).await?;
         let label = org_label(self, org);
@@ -302,7 +337,7 @@ impl Portcullis {
         label: &str,
         record: &IdpRecord,
         post: AcsPost<'_>,
-    ) -> Result<SsoLogin> {
+    ) -> Result<AcsOutcome> {
         let AcsPost {
             saml_response,
             relay,
@@ -343,6 +378,18 @@ impl Portcullis {
         // index up to every committed write first, so a user provisioned or linked through
         // another server a moment ago is not mistaken for a suspended or unknown one.
         self.catch_up().await?;
+        // A response to a signed-in owner's link request links; it signs nobody in.
+        if let Some(request) = &login.in_response_to
+            && let Some(stored) = self
+                .store()
+                .saml_request(record.key, request, self.now())
+                .await?
+            && let Some(owner) = stored.link_user
+        {
+            return self
+                .mail_sso_link(anonymous, owner, org, label, record, &login)
+                .await;
+        }
         // Who: (org, idp, NameID). A known identity signs in its linked account if this org
         // may vouch for it; an unknown one may be provisioned (JIT), never attached to an
         // existing account by its email address unless the org owns that account (manages
@@ -356,7 +403,10 @@ impl Portcullis {
         let mut new_user: Option<NewUser> = None;
         if let Some(user) = existing {
             // Checked again in the transaction; this early answer keeps refusals cheap.
-            idp_may_vouch(org, self.account_trust(user).await?)?;
+            let trust = self
+                .account_trust(user, Some((record.key, &login.name_id)))
+                .await?;
+            idp_may_vouch(org, trust)?;
         } else {
             if !settings.jit_enabled {
                 return Err(refusal(
@@ -372,7 +422,7 @@ impl Portcullis {
                 // Only an account this org owns (provisioned through an IdP of its, since
                 // replaced, or verified in one of its verified domains) is found and linked;
                 // any other is never attached by its email.
-                if idp_may_vouch(org, self.account_trust(found.key).await?).is_err() {
+                if idp_may_vouch(org, self.account_trust(found.key, None).await?).is_err() {
                     return Err(account_not_owned());
                 }
                 existing = Some(found.key);
@@ -455,7 +505,14 @@ impl Portcullis {
                             "the response answers no outstanding request of this server",
                         ));
                     };
-                    relay_state = stored;
+                    if stored.link_user.is_some() {
+                        // Became a link request since the check above: not a sign-in.
+                        return Err(refusal(
+                            "saml.in_response_to_unknown",
+                            "the response answers no outstanding sign-in of this server",
+                        ));
+                    }
+                    relay_state = stored.relay_state;
                 }
                 let mut changes = Vec::new();
                 let (user, vouch) = match (&new_user, existing) {
@@ -466,6 +523,7 @@ impl Portcullis {
                             operator,
                             managed_by: w.user_managed_by(user).await?,
                             verified_domain_of: w.verified_domain_org_of(user).await?,
+                            owner_linked: w.owner_linked(idp_key, &login.name_id, user).await?,
                         };
                         (user, idp_may_vouch(org, trust)?)
                     }
@@ -576,7 +634,7 @@ impl Portcullis {
             .await?;
         let (record, relay_state) = committed.value;
         let user = self.store().user(record.key).await?.unwrap_or(record);
-        Ok(SsoLogin {
+        Ok(AcsOutcome::SignedIn(SsoLogin {
             session: NewSession {
                 token: SecretString::from(minted.secret),
                 expires_at,
@@ -585,7 +643,7 @@ impl Portcullis {
             },
             org: label.to_owned(),
             relay_state,
-        })
+        }))
     }
 
     /// The org's SSO enforcement (`security.view`).

@@ -20,6 +20,9 @@ pub(crate) struct AccountTrust {
     pub managed_by: Option<OrgKey>,
     /// The organization whose verified domain covers the account's verified email address.
     pub verified_domain_of: Option<OrgKey>,
+    /// Whether the account's owner linked the asserted identity to it themselves (signed in
+    /// by their own means, confirmed from a mail to the account's address).
+    pub owner_linked: bool,
 }
 
 /// Why an organization's IdP may sign the account in.
@@ -29,6 +32,8 @@ pub(crate) enum Vouch {
     Managed,
     /// The account's verified address is in a domain the organization has verified.
     VerifiedDomain,
+    /// The account's owner linked this identity to it.
+    OwnerLinked,
 }
 
 impl Vouch {
@@ -36,14 +41,15 @@ impl Vouch {
         match self {
             Vouch::Managed => "managed",
             Vouch::VerifiedDomain => "verified_domain",
+            Vouch::OwnerLinked => "owner_linked",
         }
     }
 }
 
 /// Whether `org`'s identity provider may vouch for an account: one the organization manages,
-/// or one whose verified address is in a domain the organization has verified (a suspended
-/// claim counts for nothing). Explicit links, when they exist, are a further ground decided
-/// here too.
+/// one whose verified address is in a domain the organization has verified (a suspended claim
+/// counts for nothing), or one whose owner linked the asserted identity to it. Never the
+/// platform operator.
 pub(crate) fn idp_may_vouch(org: OrgKey, account: AccountTrust) -> Result<Vouch> {
     if account.operator {
         return Err(ServiceError::NotAllowed {
@@ -57,6 +63,8 @@ pub(crate) fn idp_may_vouch(org: OrgKey, account: AccountTrust) -> Result<Vouch>
         Ok(Vouch::Managed)
     } else if account.verified_domain_of == Some(org) {
         Ok(Vouch::VerifiedDomain)
+    } else if account.owner_linked {
+        Ok(Vouch::OwnerLinked)
     } else {
         Err(account_not_owned())
     }
@@ -100,18 +108,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_idp_vouches_only_for_accounts_its_org_manages_and_never_for_the_operator() {
+    fn an_idp_vouches_only_for_accounts_its_org_owns_or_whose_owner_linked_them_never_the_operator()
+    {
         let (acme, globex) = (OrgKey(7), OrgKey(8));
         let trust = |operator, managed_by| AccountTrust {
             operator,
             managed_by,
             verified_domain_of: None,
+            owner_linked: false,
         };
         let in_domain_of = |verified_domain_of| AccountTrust {
             operator: false,
             managed_by: None,
             verified_domain_of,
+            owner_linked: false,
         };
+        let linked = |operator| AccountTrust {
+            owner_linked: true,
+            ..trust(operator, None)
+        };
+        assert_eq!(
+            idp_may_vouch(acme, linked(false)).ok(),
+            Some(Vouch::OwnerLinked)
+        );
         assert_eq!(
             idp_may_vouch(acme, in_domain_of(Some(acme))).ok(),
             Some(Vouch::VerifiedDomain)
@@ -136,6 +155,7 @@ mod tests {
             (trust(false, Some(globex)), "saml.account_not_owned"),
             (trust(true, None), "saml.operator_refused"),
             (trust(true, Some(acme)), "saml.operator_refused"),
+            (linked(true), "saml.operator_refused"),
             (in_domain_of(Some(globex)), "saml.account_not_owned"),
             (
                 AccountTrust {

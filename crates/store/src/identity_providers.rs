@@ -52,6 +52,24 @@ pub struct SamlRequest {
     pub idp: i64,
     pub relay_state: Option<String>,
     pub expires_at: Timestamp,
+    /// The signed-in account this request links the IdP identity to (`None`: a sign-in).
+    pub link_user: Option<UserKey>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SamlRequestRow {
+    request_id: String,
+    idp_id: i64,
+    relay_state: Option<String>,
+    expires_at: i64,
+    link_user: Option<i64>,
+}
+
+/// What an answered AuthnRequest was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedSamlRequest {
+    pub relay_state: Option<String>,
+    pub link_user: Option<UserKey>,
 }
 
 /// An organization's SSO enforcement.
@@ -160,8 +178,8 @@ impl Store {
         request_id: &str,
         now: Timestamp,
     ) -> Result<Option<SamlRequest>> {
-        let row: Option<(String, i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT request_id, idp_id, relay_state, expires_at FROM saml_requests \
+        let row: Option<SamlRequestRow> = sqlx::query_as(
+            "SELECT request_id, idp_id, relay_state, expires_at, link_user FROM saml_requests \
              WHERE request_id = $1 AND idp_id = $2 AND expires_at > $3",
         )
         .bind(request_id)
@@ -169,14 +187,16 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(request_id, idp, relay_state, expires_at)| SamlRequest {
-                request_id,
-                idp,
-                relay_state,
-                expires_at,
-            }),
-        )
+        row.map(|row| {
+            Ok(SamlRequest {
+                request_id: row.request_id,
+                idp: row.idp_id,
+                relay_state: row.relay_state,
+                expires_at: row.expires_at,
+                link_user: row.link_user.map(user_key).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     /// The user signed in by (`idp`, `name_id`), if any.
@@ -318,6 +338,17 @@ impl Write {
             .ok_or(StoreError::NotFound("identity provider"))
     }
 
+    /// The organization and id of the identity provider `key`, if it still exists.
+    pub async fn identity_provider_by_key(&mut self, key: i64) -> Result<Option<(OrgKey, String)>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT org_id, handle FROM identity_providers WHERE id = $1")
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await?;
+        row.map(|(org, handle)| Ok((org_key(org)?, handle)))
+            .transpose()
+    }
+
     pub async fn delete_identity_provider(&mut self, key: i64) -> Result<()> {
         let deleted = sqlx::query("DELETE FROM identity_providers WHERE id = $1")
             .bind(key)
@@ -338,38 +369,46 @@ impl Write {
             .execute(self.conn())
             .await?;
         sqlx::query(
-            "INSERT INTO saml_requests (request_id, idp_id, relay_state, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO saml_requests \
+             (request_id, idp_id, relay_state, created_at, expires_at, link_user) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&request.request_id)
         .bind(request.idp)
         .bind(request.relay_state.as_deref())
         .bind(now)
         .bind(request.expires_at)
+        .bind(request.link_user.map(|u| id_of(u.0)))
         .execute(self.conn())
         .await
         .map_err(conflict_as("saml request"))?;
         Ok(())
     }
 
-    /// Consumes the AuthnRequest: `Some(relay_state)` when it was outstanding (and is now
-    /// gone), `None` when unknown, expired or already answered.
+    /// Consumes the AuthnRequest: `Some` when it was outstanding (and is now gone), `None` when
+    /// unknown, expired or already answered.
     pub async fn consume_saml_request(
         &mut self,
         idp: i64,
         request_id: &str,
-    ) -> Result<Option<Option<String>>> {
+    ) -> Result<Option<ConsumedSamlRequest>> {
         let now = self.now();
-        let row: Option<(Option<String>,)> = sqlx::query_as(
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
             "DELETE FROM saml_requests WHERE request_id = $1 AND idp_id = $2 AND expires_at > $3 \
-             RETURNING relay_state",
+             RETURNING relay_state, link_user",
         )
         .bind(request_id)
         .bind(idp)
         .bind(now)
         .fetch_optional(self.conn())
         .await?;
-        Ok(row.map(|(relay,)| relay))
+        row.map(|(relay_state, link_user)| {
+            Ok(ConsumedSamlRequest {
+                relay_state,
+                link_user: link_user.map(user_key).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     /// Consumes an assertion id: false when it was seen before (a replay). The primary key makes

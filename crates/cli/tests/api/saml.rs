@@ -4,6 +4,7 @@
 //! The server's clock is fixed at the fixtures' time (2030-01-01T00:00:00Z).
 
 mod e2e;
+mod links;
 mod metadata_fetch;
 mod trust;
 

@@ -63,6 +63,14 @@ USERS = {
         "sn": ["Example"],
         "memberOf": ["ml-engineers", "everyone"],
     },
+    # Has a Portcullis account of her own, and links this IdP to it from her account page.
+    "gwen": {
+        "password": "gwen-secret",
+        "mail": ["gwen@corp.example"],
+        "givenName": ["Gwen"],
+        "sn": ["Example"],
+        "memberOf": ["everyone"],
+    },
 }
 PENDING = {}  # form key -> (parsed request, relay state)
 LOCK = threading.Lock()

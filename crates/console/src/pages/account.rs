@@ -3,6 +3,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use portcullis_service::sso_links::LinkedIdentity;
 use portcullis_service::store::InvitationRecord;
 use serde::Deserialize;
 
@@ -41,11 +42,16 @@ struct AccountPage {
     orgs: Vec<OrgRow>,
     invitations: Vec<InvitationRecord>,
     two_factor: super::two_factor::Status,
+    links: Vec<LinkedIdentity>,
 }
 
 impl AccountPage {
     fn expires(&self, invitation: &InvitationRecord) -> String {
         when(invitation.expires_at)
+    }
+
+    fn linked_at(&self, link: &LinkedIdentity) -> String {
+        when(link.linked_at)
     }
 }
 
@@ -59,9 +65,10 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
         let orgs = service.my_orgs(&viewer.caller).await?;
         let invitations = service.my_invitations(&viewer.caller).await?;
         let verified = service.email_verified(me.key).await?;
-        Ok::<_, portcullis_service::ServiceError>((me, orgs, invitations, verified))
+        let links = service.sso_links(&viewer.caller).await?;
+        Ok::<_, portcullis_service::ServiceError>((me, orgs, invitations, verified, links))
     };
-    let (me, orgs, invitations, email_verified) = match load.await {
+    let (me, orgs, invitations, email_verified, links) = match load.await {
         Ok(loaded) => loaded,
         Err(err) => return page_error(err),
     };
@@ -82,6 +89,7 @@ pub async fn account_page(State(service): State<ConsoleState>, viewer: SignedIn)
             .collect(),
         invitations,
         two_factor,
+        links,
         nav,
     };
     render(&page, viewer.flash.is_some())

@@ -145,18 +145,37 @@ fn after_login(outcome: LoginOutcome, now: i64) -> Response {
 /// never in a body the browser shows.
 pub fn sso_signed_in(to: &str, session: &NewSession, now: i64) -> Response {
     let mut response = grant_session(Redirect::to(to).into_response(), session, now);
+    end_sso_request(&mut response);
+    response
+}
+
+/// Not cached, and the browser forgets the AuthnRequest: the login it named is done.
+fn end_sso_request(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
-    // The login it named is done.
     headers.append(
         header::SET_COOKIE,
         header::HeaderValue::from_static(
             "__Host-portcullis-sso=; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=0",
         ),
     );
+}
+
+/// The end of an owner's link request at the ACS: nobody is signed in; back to the account
+/// page, which says where the confirmation went.
+pub fn sso_link_mailed(org: &str) -> Response {
+    let mut response = redirect_with(
+        "/account",
+        false,
+        &format!(
+            "check your mail: {org}'s identity provider signs you in once you follow the link \
+             sent to your account's address"
+        ),
+    );
+    end_sso_request(&mut response);
     response
 }
 

@@ -22,7 +22,7 @@ use crate::view::{message_of, render};
 #[derive(Deserialize)]
 pub struct TokenQuery {
     #[serde(default)]
-    token: String,
+    pub(crate) token: String,
 }
 
 #[derive(Template)]
@@ -49,7 +49,7 @@ pub async fn verify_page(pre: PreToken, Query(query): Query<TokenQuery>) -> Resp
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
-    token: String,
+    pub(crate) token: String,
 }
 
 pub async fn verify(
@@ -81,7 +81,7 @@ fn verify_again(token: &str) -> String {
 }
 
 /// Tokens are `[A-Za-z0-9_]`; anything else is dropped rather than echoed into a URL.
-fn url_safe(token: &str) -> String {
+pub(crate) fn url_safe(token: &str) -> String {
     token
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod domains;
 pub mod email;
+pub mod identity_links;
 pub mod members;
 pub mod money;
 pub mod passwords;

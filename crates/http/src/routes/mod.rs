@@ -24,6 +24,7 @@ mod passwords;
 mod saml;
 mod security;
 mod sessions;
+mod sso_links;
 mod system;
 mod teams;
 mod totp;
@@ -42,6 +43,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity_providers::router())
         .merge(domains::router())
         .merge(saml::router())
+        .merge(sso_links::router())
         .merge(passwords::router())
         .merge(email::router())
         .merge(sessions::router())

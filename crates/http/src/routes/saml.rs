@@ -10,6 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use portcullis_service::sso::AcsOutcome;
+
 use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Meta};
@@ -89,11 +91,13 @@ pub struct AcsForm {
 /// accepted only with the cookie the login set (`saml.other_browser`). A valid response signs the browser
 /// in to the console (the session cookie) and answers 303 to the validated RelayState or the
 /// organization's console home; the session token never appears in a body. API and CLI
-/// clients sign in this way in a browser and create a personal access token there.
+/// clients sign in this way in a browser and create a personal access token there. A response
+/// to an owner's link request (`/v1/users/me/sso-links`) signs nobody in: it mails the
+/// confirmation to the account's address and answers 303 to the account page.
 #[utoipa::path(post, path = "/saml/{org}/{idp}/acs", tag = "saml",
     params(("org" = String, Path), ("idp" = String, Path)),
     request_body(content = AcsForm, content_type = "application/x-www-form-urlencoded"), responses(
-    (status = 303, description = "signed in: the console session cookie is set"),
+    (status = 303, description = "signed in: the console session cookie is set; or, for a link request, the confirmation is mailed"),
     (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
 ))]
 async fn sso_acs(
@@ -105,7 +109,7 @@ async fn sso_acs(
 ) -> Result<Response, ApiError> {
     let axum::Form(form) =
         form.map_err(|r| ApiError::bad_request("request.invalid_form", r.body_text()))?;
-    let login = service
+    let outcome = service
         .sso_acs(
             meta,
             &org,
@@ -115,14 +119,19 @@ async fn sso_acs(
             portcullis_console::sso_request_of(&headers),
         )
         .await?;
-    let to = login
-        .relay_state
-        .unwrap_or_else(|| format!("/a/{}/apps", login.org));
-    Ok(portcullis_console::sso_signed_in(
-        &to,
-        &login.session,
-        service.now(),
-    ))
+    match outcome {
+        AcsOutcome::SignedIn(login) => {
+            let to = login
+                .relay_state
+                .unwrap_or_else(|| format!("/a/{}/apps", login.org));
+            Ok(portcullis_console::sso_signed_in(
+                &to,
+                &login.session,
+                service.now(),
+            ))
+        }
+        AcsOutcome::LinkMailed { org } => Ok(portcullis_console::sso_link_mailed(&org)),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
