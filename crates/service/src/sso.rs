@@ -408,16 +408,24 @@ impl Portcullis {
                 .await?;
             idp_may_vouch(org, trust)?;
         } else {
-            if !settings.jit_enabled {
-                return Err(refusal(
+            let no_account = || {
+                refusal(
                     "saml.no_account",
                     "no account is linked to this identity and JIT provisioning is off",
-                ));
-            }
+                )
+            };
             let email = email_raw
                 .as_deref()
                 .and_then(|e| Email::parse(e).ok())
-                .ok_or_else(|| refusal("saml.no_email", "the assertion carries no usable email"))?;
+                .ok_or_else(|| {
+                    if settings.jit_enabled {
+                        refusal("saml.no_email", "the assertion carries no usable email")
+                    } else {
+                        no_account()
+                    }
+                })?;
+            // An account the org owns is found by its address whether or not JIT is on: JIT
+            // only decides whether a missing account (or membership) is created.
             if let Some(found) = self.store().user_by_email(&email).await? {
                 // Only an account this org owns (provisioned through an IdP of its, since
                 // replaced, or verified in one of its verified domains) is found and linked;
@@ -426,6 +434,8 @@ impl Portcullis {
                     return Err(account_not_owned());
                 }
                 existing = Some(found.key);
+            } else if !settings.jit_enabled {
+                return Err(no_account());
             } else {
                 new_user = Some(NewUser {
                     id: crate::sessions::parse_id("id", &new_user_id(&email))?,

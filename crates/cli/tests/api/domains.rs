@@ -574,6 +574,29 @@ async fn an_idp_signs_in_accounts_verified_in_its_verified_domain_until_the_clai
     .await
     .assert_status(200);
 
+    // With JIT off, such an account is still found by its address (JIT only creates accounts
+    // and memberships): carol is not a member, so she is refused for that, not as unknown.
+    app.patch(
+        "/v1/orgs/acme/identity-providers/okta",
+        &alice,
+        json!({"jit_enabled": false}),
+    )
+    .await
+    .assert_status(200);
+    sso("carol@corp.example")
+        .await
+        .assert_problem(403, "saml.not_a_member");
+    sso("nobody@corp.example")
+        .await
+        .assert_problem(403, "saml.no_account");
+    app.patch(
+        "/v1/orgs/acme/identity-providers/okta",
+        &alice,
+        json!({"jit_enabled": true}),
+    )
+    .await
+    .assert_status(200);
+
     // Verified address in the verified domain: signed in (and linked), bound to acme.
     let login = sso("carol@corp.example").await;
     let session = login.assert_status(303)["session_token"]

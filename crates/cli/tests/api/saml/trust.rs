@@ -99,7 +99,7 @@ async fn an_org_admin_cannot_sign_in_as_a_member_or_the_operator_through_its_idp
     .await
     .assert_problem(403, "platform.operator_only");
 
-    // With JIT off the same login finds no account, as before.
+    // With JIT off the member's account is still not the org's to sign in.
     app.patch(
         "/v1/orgs/acme/identity-providers/okta",
         &mallory,
@@ -115,7 +115,7 @@ async fn an_org_admin_cannot_sign_in_as_a_member_or_the_operator_through_its_idp
         &Assertion::new("t3", Some(&request), &sp, "victor@example.com").signed(),
     )
     .await
-    .assert_problem(403, "saml.no_account");
+    .assert_problem(403, "saml.account_not_owned");
 
     // Links made by email matching before these rules are not trusted either.
     legacy_link(&app, "victor@example.com", "victor").await;
