@@ -10,6 +10,7 @@ mod extract;
 mod openapi;
 mod ops;
 mod routes;
+mod schema_values;
 
 use std::sync::Arc;
 

@@ -43,6 +43,8 @@ pub fn openapi() -> serde_json::Value {
 ///   invalid one is refused even where it is optional), and `403` there for a credential an
 ///   organization's sign-in requirements keep out or that was not made for the use, `400` for an undecodable path or query
 ///   parameter, and `400`/`413`/`415` for a JSON body that is malformed, too large or not JSON;
+/// - the allowed values of role, permission and visibility fields and the length of ids, from
+///   core's tables (`schema_values`);
 /// - OpenAPI links from each `201` of a collection's POST to the operations on the created
 ///   item (`.../{item}` with the body's `id`), so clients and stateful fuzzers can follow them.
 ///
@@ -52,6 +54,7 @@ pub fn openapi() -> serde_json::Value {
 pub(crate) fn complete(doc: &OpenApiDoc) -> serde_json::Value {
     let mut value = serde_json::to_value(doc).unwrap_or_default();
     add_links(&mut value);
+    crate::schema_values::declare(&mut value);
     if let Some(paths) = value
         .get_mut("paths")
         .and_then(serde_json::Value::as_object_mut)
