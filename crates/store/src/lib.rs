@@ -35,6 +35,7 @@ mod rows;
 mod security;
 mod snapshot;
 mod teams;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod totp;
 mod tx;
