@@ -37,14 +37,15 @@ write("token", "app_key", token("pcl_key_", "0123456789" * 3))
 write("token", "bad_checksum", good[:-1] + ("0" if good[-1] != "0" else "1"))
 write("token", "bearer", "Bearer " + good)
 
-# json_bodies: selector byte (portcullis_http::fuzzing::ENDPOINTS) + body
+# json_bodies: selector byte (ENDPOINTS in fuzz_targets/json_bodies.rs) + body; the server
+# keeps what they write, so the seeds leave its fixtures (org acme, app ml) in place
 bodies = [
     '{"subject":{"user":"alice"},"permission":"app.view","resource":{"account":"acme","app":"ml"}}',
     '{"checks":[{"subject":{"token":"pcl_pat_x"},"permission":"org.manage","resource":{"org":"acme"},"consistency":{"at_least":3}}]}',
-    '{"id":"acme","name":"Acme","billing_email":"billing@acme.example"}',
+    '{"id":"beta","name":"Beta","billing_email":"billing@beta.example"}',
     '{"name":"Acme Corp","billing_email":null}',
     '{"id":"ml","name":"ML","description":"d","notes":"n","visibility":"org"}',
-    '{"id":"ml2","base_workflow":null}',
+    '{"description":"models","base_workflow":null}',
     '{"email":"bob@example.com","role":"org_user"}',
     '{"role":"admin"}',
     '{"id":"ml","name":"ML team","default_role":"model_trainer"}',

@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::Cookie;
 use portcullis_service::{Caller, RequestMeta};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -34,15 +35,17 @@ pub const FLASH_COOKIE: &str = "__Host-portcullis-flash";
 /// The largest form body the console reads (app notes may be 64 KiB).
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// The value of the cookie `name` the request carries, if any (the first, as browsers send the
+/// most specific first).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
 }
 
 /// A `Set-Cookie` value with the attributes every console cookie has.
@@ -382,4 +385,28 @@ pub fn redirect_with(to: &str, error: bool, message: &str) -> Response {
         .headers_mut()
         .append(header::SET_COOKIE, Flash::cookie(error, message));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cookie_is_found_in_any_cookie_header_by_its_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; broken"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-portcullis-pre=p1 ;  __Host-portcullis=s=1; x=y"),
+        );
+        assert_eq!(cookie(&headers, PRE_COOKIE), Some("p1"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("s=1"));
+        assert_eq!(cookie(&headers, "theme"), Some("dark"));
+        assert_eq!(cookie(&headers, STEP_COOKIE), None);
+        assert_eq!(cookie(&headers, "broken"), None);
+        assert_eq!(cookie(&HeaderMap::new(), SESSION_COOKIE), None);
+    }
 }

@@ -96,17 +96,7 @@ pub fn entry_hash(entry: &EntryFields<'_>) -> String {
     e.opt_str(entry.request_id);
     e.opt_str(entry.source_ip);
     e.opt_str(entry.user_agent);
-    hex(&e.0.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    hex::encode(e.0.finalize())
 }
 
 /// Why the chain is broken at an entry.

@@ -20,8 +20,6 @@ use portcullis_service::Portcullis;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
 pub use ops::REQUEST_ID_HEADER;
-#[doc(hidden)]
-pub use routes::fuzzing;
 
 pub type AppState = Arc<Portcullis>;
 

@@ -11,6 +11,7 @@ use portcullis_core::{Change, Permission, Subject, UserKey};
 use portcullis_store::{AuditRecord, RedeemedToken, TokenPurpose, UserRecord};
 use secrecy::SecretString;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::credential_use::{CredentialUse, require_credential_for};
@@ -72,15 +73,11 @@ fn matching_step(secret_b32: &str, code: &str, now_ms: i64) -> Result<Option<i64
             continue;
         };
         // Compare every candidate (no early exit) in constant time per candidate.
-        if constant_time_eq(totp.generate(at).as_bytes(), code.as_bytes()) {
+        if bool::from(totp.generate(at).as_bytes().ct_eq(code.as_bytes())) {
             found = Some(step);
         }
     }
     Ok(found)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The code a fresh authenticator shows at `now_ms` (tests and the CLI use it).

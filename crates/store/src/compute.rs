@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use portcullis_core::{AccountId, AppKey, OrgKey, Timestamp, UserKey, Visibility};
+use sqlx::{Any, AnyConnection, Executor};
 
 use crate::error::conflict_as;
 use crate::rows::{app_key, id_of, org_key, visibility};
@@ -164,185 +165,158 @@ pub struct DeploymentChanges {
     pub visibility: Option<Visibility>,
 }
 
-type ClusterRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-);
+/// A cluster as stored.
+#[derive(sqlx::FromRow)]
+struct ClusterRow {
+    id: i64,
+    org_id: i64,
+    handle: String,
+    description: String,
+    cloud_provider: String,
+    region: String,
+    cluster_type: String,
+    visibility: String,
+    created_at: i64,
+    modified_at: i64,
+}
 
 const CLUSTER_COLUMNS: &str = "c.id, c.org_id, c.handle, c.description, c.cloud_provider, c.region, \
                                c.cluster_type, c.visibility, c.created_at, c.modified_at";
 
-fn cluster_from_row(row: ClusterRow) -> Result<ClusterRecord> {
-    let (
-        row,
-        org,
-        id,
-        description,
-        cloud_provider,
-        region,
-        cluster_type,
-        vis,
-        created_at,
-        modified_at,
-    ) = row;
-    Ok(ClusterRecord {
-        row,
-        org: org_key(org)?,
-        id,
-        description,
-        cloud_provider,
-        region,
-        cluster_type,
-        visibility: visibility(&vis)?,
-        created_at,
-        modified_at,
-    })
+impl ClusterRow {
+    fn into_record(self) -> Result<ClusterRecord> {
+        Ok(ClusterRecord {
+            row: self.id,
+            org: org_key(self.org_id)?,
+            id: self.handle,
+            description: self.description,
+            cloud_provider: self.cloud_provider,
+            region: self.region,
+            cluster_type: self.cluster_type,
+            visibility: visibility(&self.visibility)?,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+        })
+    }
 }
 
-type NodepoolRow = (
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    i64,
-    i64,
-);
+/// A nodepool as stored, with its cluster's id and visibility.
+#[derive(sqlx::FromRow)]
+struct NodepoolRow {
+    id: i64,
+    cluster_id: i64,
+    cluster_handle: String,
+    cluster_visibility: String,
+    handle: String,
+    instance_types: String,
+    capacity_type: String,
+    min_instances: i64,
+    max_instances: i64,
+    visibility: String,
+    created_at: i64,
+    modified_at: i64,
+}
 
-const NODEPOOL_COLUMNS: &str = "n.id, n.cluster_id, c.handle, c.visibility, n.handle, n.instance_types, \
+const NODEPOOL_COLUMNS: &str = "n.id, n.cluster_id, c.handle AS cluster_handle, \
+                                c.visibility AS cluster_visibility, n.handle, n.instance_types, \
                                 n.capacity_type, n.min_instances, n.max_instances, n.visibility, \
                                 n.created_at, n.modified_at";
 const NODEPOOL_FROM: &str = "nodepools n JOIN compute_clusters c ON c.id = n.cluster_id";
 
-fn nodepool_from_row(row: NodepoolRow) -> Result<NodepoolRecord> {
-    let (
-        row,
-        cluster_row,
-        cluster_id,
-        cluster_vis,
-        id,
-        types,
-        capacity,
-        min_instances,
-        max_instances,
-        vis,
-        created_at,
-        modified_at,
-    ) = row;
-    let instance_types: Vec<String> = serde_json::from_str(&types)
-        .map_err(|e| StoreError::Corrupt(format!("nodepool instance types: {e}")))?;
-    let capacity_type = CapacityType::parse(&capacity)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown capacity type `{capacity}`")))?;
-    Ok(NodepoolRecord {
-        row,
-        cluster_row,
-        cluster_id,
-        cluster_visibility: visibility(&cluster_vis)?,
-        id,
-        instance_types,
-        capacity_type,
-        min_instances,
-        max_instances,
-        visibility: visibility(&vis)?,
-        created_at,
-        modified_at,
-    })
+impl NodepoolRow {
+    fn into_record(self) -> Result<NodepoolRecord> {
+        let instance_types: Vec<String> = serde_json::from_str(&self.instance_types)
+            .map_err(|e| StoreError::Corrupt(format!("nodepool instance types: {e}")))?;
+        let capacity = self.capacity_type;
+        let capacity_type = CapacityType::parse(&capacity)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown capacity type `{capacity}`")))?;
+        Ok(NodepoolRecord {
+            row: self.id,
+            cluster_row: self.cluster_id,
+            cluster_id: self.cluster_handle,
+            cluster_visibility: visibility(&self.cluster_visibility)?,
+            id: self.handle,
+            instance_types,
+            capacity_type,
+            min_instances: self.min_instances,
+            max_instances: self.max_instances,
+            visibility: visibility(&self.visibility)?,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+        })
+    }
 }
 
-type DeploymentRow = (
-    i64,
-    i64,
-    String,
-    i64,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-);
+/// A deployment as stored, with its model and the model's app and account (targets apart).
+#[derive(sqlx::FromRow)]
+struct DeploymentRow {
+    id: i64,
+    org_id: i64,
+    handle: String,
+    min_replicas: i64,
+    max_replicas: i64,
+    visibility: String,
+    created_at: i64,
+    modified_at: i64,
+    #[sqlx(flatten)]
+    model: ModelRow,
+}
 
 const DEPLOYMENT_COLUMNS: &str = "d.id, d.org_id, d.handle, d.min_replicas, d.max_replicas, d.visibility, \
-     d.created_at, d.modified_at, m.id, m.handle, m.visibility, a.handle, a.visibility, acc.handle, a.id";
+     d.created_at, d.modified_at, m.id AS model_row, m.handle AS model_handle, \
+     m.visibility AS model_visibility, a.id AS app_row, a.handle AS app_handle, \
+     a.visibility AS app_visibility, acc.handle AS account_handle";
 const DEPLOYMENT_FROM: &str = "deployments d JOIN models m ON m.id = d.model_id \
      JOIN apps a ON a.id = m.app_id JOIN accounts acc ON acc.id = a.owner_id";
 
-fn deployment_from_row(row: DeploymentRow) -> Result<DeploymentRecord> {
-    let (
-        row,
-        org,
-        id,
-        min_replicas,
-        max_replicas,
-        vis,
-        created_at,
-        modified_at,
-        model_row,
-        model_id,
-        model_vis,
-        app_id,
-        app_vis,
-        account_id,
-        app_row,
-    ) = row;
-    Ok(DeploymentRecord {
-        row,
-        org: org_key(org)?,
-        id,
-        model: ModelRef {
-            row: model_row,
-            app: app_key(app_row)?,
-            account_id,
-            app_id,
-            id: model_id,
-            visibility: visibility(&model_vis)?,
-            app_visibility: visibility(&app_vis)?,
-        },
-        targets: Vec::new(),
-        min_replicas,
-        max_replicas,
-        visibility: visibility(&vis)?,
-        created_at,
-        modified_at,
-    })
+impl DeploymentRow {
+    fn into_record(self) -> Result<DeploymentRecord> {
+        Ok(DeploymentRecord {
+            row: self.id,
+            org: org_key(self.org_id)?,
+            id: self.handle,
+            model: self.model.into_record()?,
+            targets: Vec::new(),
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            visibility: visibility(&self.visibility)?,
+            created_at: self.created_at,
+            modified_at: self.modified_at,
+        })
+    }
 }
 
-type TargetRow = (i64, i64, String, String, String, String, i64);
+/// One nodepool of a deployment, with the ids and visibilities of the nodepool and cluster.
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    deployment_id: i64,
+    nodepool_row: i64,
+    cluster_handle: String,
+    nodepool_handle: String,
+    cluster_visibility: String,
+    nodepool_visibility: String,
+    priority: i64,
+}
 
-const TARGET_SELECT: &str = "SELECT dn.deployment_id, n.id, c.handle, n.handle, c.visibility, n.visibility, dn.priority \
+const TARGET_SELECT: &str = "SELECT dn.deployment_id, n.id AS nodepool_row, c.handle AS cluster_handle, \
+     n.handle AS nodepool_handle, c.visibility AS cluster_visibility, \
+     n.visibility AS nodepool_visibility, dn.priority \
      FROM deployment_nodepools dn JOIN nodepools n ON n.id = dn.nodepool_id \
      JOIN compute_clusters c ON c.id = n.cluster_id";
 
 fn attach_targets(deployments: &mut [DeploymentRecord], rows: Vec<TargetRow>) -> Result<()> {
     let mut by_row: HashMap<i64, Vec<DeploymentTarget>> = HashMap::new();
-    for (deployment, nodepool_row, cluster_id, nodepool_id, cluster_vis, vis, priority) in rows {
+    for row in rows {
         by_row
-            .entry(deployment)
+            .entry(row.deployment_id)
             .or_default()
             .push(DeploymentTarget {
-                nodepool_row,
-                cluster_id,
-                nodepool_id,
-                priority,
-                visibility: visibility(&cluster_vis)?.min(visibility(&vis)?),
+                nodepool_row: row.nodepool_row,
+                cluster_id: row.cluster_handle,
+                nodepool_id: row.nodepool_handle,
+                priority: row.priority,
+                visibility: visibility(&row.cluster_visibility)?
+                    .min(visibility(&row.nodepool_visibility)?),
             });
     }
     for deployment in deployments {
@@ -359,24 +333,117 @@ fn attach_targets(deployments: &mut [DeploymentRecord], rows: Vec<TargetRow>) ->
     Ok(())
 }
 
-type ModelRow = (i64, String, String, String, String, String);
-
-fn model_from_row(app: AppKey, row: ModelRow) -> Result<ModelRef> {
-    let (row, id, vis, app_id, app_vis, account_id) = row;
-    Ok(ModelRef {
-        row,
-        app,
-        account_id,
-        app_id,
-        id,
-        visibility: visibility(&vis)?,
-        app_visibility: visibility(&app_vis)?,
-    })
+/// A model with its app and the app's account.
+#[derive(sqlx::FromRow)]
+struct ModelRow {
+    model_row: i64,
+    model_handle: String,
+    model_visibility: String,
+    app_row: i64,
+    app_handle: String,
+    app_visibility: String,
+    account_handle: String,
 }
 
-const MODEL_SELECT: &str = "SELECT m.id, m.handle, m.visibility, a.handle, a.visibility, acc.handle \
+impl ModelRow {
+    fn into_record(self) -> Result<ModelRef> {
+        Ok(ModelRef {
+            row: self.model_row,
+            app: app_key(self.app_row)?,
+            account_id: self.account_handle,
+            app_id: self.app_handle,
+            id: self.model_handle,
+            visibility: visibility(&self.model_visibility)?,
+            app_visibility: visibility(&self.app_visibility)?,
+        })
+    }
+}
+
+const MODEL_SELECT: &str = "SELECT m.id AS model_row, m.handle AS model_handle, \
+     m.visibility AS model_visibility, a.id AS app_row, a.handle AS app_handle, \
+     a.visibility AS app_visibility, acc.handle AS account_handle \
      FROM models m JOIN apps a ON a.id = m.app_id JOIN accounts acc ON acc.id = a.owner_id \
      WHERE m.app_id = $1 AND m.handle_key = $2";
+
+// The reads both a `Store` (its pool) and a `Write` (its transaction) make, written once.
+
+/// The cluster `id` (any case) of `org`.
+async fn find_cluster<'c>(
+    db: impl Executor<'c, Database = Any>,
+    org: OrgKey,
+    id: &str,
+) -> Result<Option<ClusterRecord>> {
+    let row: Option<ClusterRow> = sqlx::query_as(&format!(
+        "SELECT {CLUSTER_COLUMNS} FROM compute_clusters c WHERE c.org_id = $1 AND c.handle_key = $2"
+    ))
+    .bind(id_of(org.0))
+    .bind(id.to_ascii_lowercase())
+    .fetch_optional(db)
+    .await?;
+    row.map(ClusterRow::into_record).transpose()
+}
+
+/// The nodepool `id` (any case) of a cluster.
+async fn find_nodepool<'c>(
+    db: impl Executor<'c, Database = Any>,
+    cluster: i64,
+    id: &str,
+) -> Result<Option<NodepoolRecord>> {
+    let row: Option<NodepoolRow> = sqlx::query_as(&format!(
+        "SELECT {NODEPOOL_COLUMNS} FROM {NODEPOOL_FROM} WHERE n.cluster_id = $1 AND n.handle_key = $2"
+    ))
+    .bind(cluster)
+    .bind(id.to_ascii_lowercase())
+    .fetch_optional(db)
+    .await?;
+    row.map(NodepoolRow::into_record).transpose()
+}
+
+/// A model of `app` by id (any case).
+async fn find_model<'c>(
+    db: impl Executor<'c, Database = Any>,
+    app: AppKey,
+    id: &str,
+) -> Result<Option<ModelRef>> {
+    let row: Option<ModelRow> = sqlx::query_as(MODEL_SELECT)
+        .bind(id_of(app.0))
+        .bind(id.to_ascii_lowercase())
+        .fetch_optional(db)
+        .await?;
+    row.map(ModelRow::into_record).transpose()
+}
+
+/// The deployment `id` (any case) of `org`, with its targets.
+async fn find_deployment(
+    conn: &mut AnyConnection,
+    org: OrgKey,
+    id: &str,
+) -> Result<Option<DeploymentRecord>> {
+    let row: Option<DeploymentRow> = sqlx::query_as(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.org_id = $1 AND d.handle_key = $2"
+    ))
+    .bind(id_of(org.0))
+    .bind(id.to_ascii_lowercase())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => with_targets(conn, row).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One deployment with its targets.
+async fn with_targets(conn: &mut AnyConnection, row: DeploymentRow) -> Result<DeploymentRecord> {
+    let mut deployment = [row.into_record()?];
+    let targets: Vec<TargetRow> =
+        sqlx::query_as(&format!("{TARGET_SELECT} WHERE dn.deployment_id = $1"))
+            .bind(deployment[0].row)
+            .fetch_all(conn)
+            .await?;
+    attach_targets(&mut deployment, targets)?;
+    let [deployment] = deployment;
+    Ok(deployment)
+}
 
 fn instance_types_json(types: &[String]) -> String {
     serde_json::Value::from(types.to_vec()).to_string()
@@ -391,19 +458,12 @@ impl Store {
         .bind(id_of(org.0))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(cluster_from_row).collect()
+        rows.into_iter().map(ClusterRow::into_record).collect()
     }
 
     /// The cluster `id` (any case) of `org`.
     pub async fn cluster(&self, org: OrgKey, id: &str) -> Result<Option<ClusterRecord>> {
-        let row: Option<ClusterRow> = sqlx::query_as(&format!(
-            "SELECT {CLUSTER_COLUMNS} FROM compute_clusters c WHERE c.org_id = $1 AND c.handle_key = $2"
-        ))
-        .bind(id_of(org.0))
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(cluster_from_row).transpose()
+        find_cluster(&self.pool, org, id).await
     }
 
     /// Every nodepool of a cluster, in id order.
@@ -414,28 +474,16 @@ impl Store {
         .bind(cluster)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(nodepool_from_row).collect()
+        rows.into_iter().map(NodepoolRow::into_record).collect()
     }
 
     pub async fn nodepool(&self, cluster: i64, id: &str) -> Result<Option<NodepoolRecord>> {
-        let row: Option<NodepoolRow> = sqlx::query_as(&format!(
-            "SELECT {NODEPOOL_COLUMNS} FROM {NODEPOOL_FROM} WHERE n.cluster_id = $1 AND n.handle_key = $2"
-        ))
-        .bind(cluster)
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(nodepool_from_row).transpose()
+        find_nodepool(&self.pool, cluster, id).await
     }
 
     /// A model of `app` by id (any case).
     pub async fn deployable_model(&self, app: AppKey, id: &str) -> Result<Option<ModelRef>> {
-        let row: Option<ModelRow> = sqlx::query_as(MODEL_SELECT)
-            .bind(id_of(app.0))
-            .bind(id.to_ascii_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| model_from_row(app, r)).transpose()
+        find_model(&self.pool, app, id).await
     }
 
     /// Every deployment of `org`, in id order, with its targets.
@@ -448,7 +496,7 @@ impl Store {
         .await?;
         let mut deployments = rows
             .into_iter()
-            .map(deployment_from_row)
+            .map(DeploymentRow::into_record)
             .collect::<Result<Vec<_>>>()?;
         let targets: Vec<TargetRow> = sqlx::query_as(&format!(
             "{TARGET_SELECT} JOIN deployments d ON d.id = dn.deployment_id WHERE d.org_id = $1"
@@ -461,25 +509,7 @@ impl Store {
     }
 
     pub async fn deployment(&self, org: OrgKey, id: &str) -> Result<Option<DeploymentRecord>> {
-        let row: Option<DeploymentRow> = sqlx::query_as(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM {DEPLOYMENT_FROM} WHERE d.org_id = $1 AND d.handle_key = $2"
-        ))
-        .bind(id_of(org.0))
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut deployment = [deployment_from_row(row)?];
-        let targets: Vec<TargetRow> =
-            sqlx::query_as(&format!("{TARGET_SELECT} WHERE dn.deployment_id = $1"))
-                .bind(deployment[0].row)
-                .fetch_all(&self.pool)
-                .await?;
-        attach_targets(&mut deployment, targets)?;
-        let [deployment] = deployment;
-        Ok(Some(deployment))
+        find_deployment(&mut *self.pool.acquire().await?, org, id).await
     }
 }
 
@@ -515,23 +545,15 @@ impl Write {
         .fetch_optional(self.conn())
         .await?;
         found
-            .map(cluster_from_row)
+            .map(ClusterRow::into_record)
             .transpose()?
             .ok_or(StoreError::NotFound("cluster"))
     }
 
     /// The cluster `id` of `org` as this transaction sees it.
     pub async fn cluster(&mut self, org: OrgKey, id: &str) -> Result<ClusterRecord> {
-        let found: Option<ClusterRow> = sqlx::query_as(&format!(
-            "SELECT {CLUSTER_COLUMNS} FROM compute_clusters c WHERE c.org_id = $1 AND c.handle_key = $2"
-        ))
-        .bind(id_of(org.0))
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(self.conn())
-        .await?;
-        found
-            .map(cluster_from_row)
-            .transpose()?
+        find_cluster(self.conn(), org, id)
+            .await?
             .ok_or(StoreError::NotFound("cluster"))
     }
 
@@ -633,23 +655,15 @@ impl Write {
         .fetch_optional(self.conn())
         .await?;
         found
-            .map(nodepool_from_row)
+            .map(NodepoolRow::into_record)
             .transpose()?
             .ok_or(StoreError::NotFound("nodepool"))
     }
 
     /// The nodepool `id` of a cluster as this transaction sees it.
     pub async fn nodepool(&mut self, cluster: i64, id: &str) -> Result<NodepoolRecord> {
-        let found: Option<NodepoolRow> = sqlx::query_as(&format!(
-            "SELECT {NODEPOOL_COLUMNS} FROM {NODEPOOL_FROM} WHERE n.cluster_id = $1 AND n.handle_key = $2"
-        ))
-        .bind(cluster)
-        .bind(id.to_ascii_lowercase())
-        .fetch_optional(self.conn())
-        .await?;
-        found
-            .map(nodepool_from_row)
-            .transpose()?
+        find_nodepool(self.conn(), cluster, id)
+            .await?
             .ok_or(StoreError::NotFound("nodepool"))
     }
 
@@ -669,7 +683,7 @@ impl Write {
         .bind(nodepool.to_ascii_lowercase())
         .fetch_optional(self.conn())
         .await?;
-        found.map(nodepool_from_row).transpose()
+        found.map(NodepoolRow::into_record).transpose()
     }
 
     /// Applies `changes` (the caller checked the merged min/max); returns before and after.
@@ -713,12 +727,7 @@ impl Write {
 
     /// A model of `app` by id, as this transaction sees it.
     pub async fn deployable_model(&mut self, app: AppKey, id: &str) -> Result<Option<ModelRef>> {
-        let row: Option<ModelRow> = sqlx::query_as(MODEL_SELECT)
-            .bind(id_of(app.0))
-            .bind(id.to_ascii_lowercase())
-            .fetch_optional(self.conn())
-            .await?;
-        row.map(|r| model_from_row(app, r)).transpose()
+        find_model(self.conn(), app, id).await
     }
 
     pub async fn create_deployment(&mut self, new: &NewDeployment) -> Result<DeploymentRecord> {
@@ -770,32 +779,17 @@ impl Write {
         .bind(row)
         .fetch_optional(self.conn())
         .await?;
-        let Some(found) = found else {
-            return Err(StoreError::NotFound("deployment"));
-        };
-        let mut deployment = [deployment_from_row(found)?];
-        let targets: Vec<TargetRow> =
-            sqlx::query_as(&format!("{TARGET_SELECT} WHERE dn.deployment_id = $1"))
-                .bind(row)
-                .fetch_all(self.conn())
-                .await?;
-        attach_targets(&mut deployment, targets)?;
-        let [deployment] = deployment;
-        Ok(deployment)
+        match found {
+            Some(found) => with_targets(self.conn(), found).await,
+            None => Err(StoreError::NotFound("deployment")),
+        }
     }
 
     /// The deployment `id` of `org` as this transaction sees it.
     pub async fn deployment(&mut self, org: OrgKey, id: &str) -> Result<DeploymentRecord> {
-        let row: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM deployments WHERE org_id = $1 AND handle_key = $2")
-                .bind(id_of(org.0))
-                .bind(id.to_ascii_lowercase())
-                .fetch_optional(self.conn())
-                .await?;
-        match row {
-            Some(row) => self.deployment_by_row(row).await,
-            None => Err(StoreError::NotFound("deployment")),
-        }
+        find_deployment(self.conn(), org, id)
+            .await?
+            .ok_or(StoreError::NotFound("deployment"))
     }
 
     /// Applies `changes` (the caller checked the merged min/max); returns before and after.

@@ -74,7 +74,8 @@ pub(crate) fn credential_from_row(row: CredentialRow) -> Result<CredentialRecord
         revoked_at,
     ) = row;
     let mut token_hash = [0u8; 32];
-    hex_decode(&hash, &mut token_hash)?;
+    hex::decode_to_slice(&hash, &mut token_hash)
+        .map_err(|_| StoreError::Corrupt("token hash is not 64 hex digits".to_owned()))?;
     Ok(CredentialRecord {
         id,
         public_id,
@@ -91,22 +92,6 @@ pub(crate) fn credential_from_row(row: CredentialRow) -> Result<CredentialRecord
         last_used_at,
         revoked_at,
     })
-}
-
-fn hex_encode(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(raw: &str, out: &mut [u8; 32]) -> Result<()> {
-    let bad = || StoreError::Corrupt("token hash is not 64 hex digits".to_owned());
-    if raw.len() != 64 {
-        return Err(bad());
-    }
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(raw.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
-            .map_err(|_| bad())?;
-    }
-    Ok(())
 }
 
 impl Store {
@@ -167,7 +152,7 @@ impl Write {
         .bind(&new.public_id)
         .bind(id_of(new.user.0))
         .bind(new.kind.as_str())
-        .bind(hex_encode(&new.token_hash))
+        .bind(hex::encode(new.token_hash))
         .bind(&new.description)
         .bind(scopes_to_text(new.scopes))
         .bind(new.org.map(|o| id_of(o.0)))
@@ -211,7 +196,7 @@ impl Write {
              RETURNING {CREDENTIAL_COLUMNS}"
         ))
         .bind(now)
-        .bind(hex_encode(token_hash))
+        .bind(hex::encode(token_hash))
         .fetch_optional(self.conn())
         .await?;
         row.map(credential_from_row).transpose()

@@ -36,6 +36,7 @@ mod security;
 mod snapshot;
 mod sso_links;
 mod teams;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod totp;
 mod tx;

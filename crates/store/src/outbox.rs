@@ -39,7 +39,7 @@ pub(crate) async fn insert_message(
 }
 
 /// A message as the operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxMessage {
     pub id: i64,
     pub recipient: String,
@@ -68,7 +68,7 @@ impl OutboxMessage {
 }
 
 /// A message a worker holds the lease of, ready to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedMessage {
     pub id: i64,
     pub recipient: String,
@@ -79,57 +79,16 @@ pub struct ClaimedMessage {
     pub attempts: i64,
 }
 
-type OutboxRow = (
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    i64,
-    Option<String>,
-);
-
 impl Store {
     /// The newest messages, whatever their state.
     pub async fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<OutboxRow> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT id, recipient, subject, body, created_at, sent_at, failed_at, attempts, \
              next_attempt_at, last_error FROM outbox ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    recipient,
-                    subject,
-                    body,
-                    created_at,
-                    sent_at,
-                    failed_at,
-                    attempts,
-                    next_attempt_at,
-                    last_error,
-                )| OutboxMessage {
-                    id,
-                    recipient,
-                    subject,
-                    body,
-                    created_at,
-                    sent_at,
-                    failed_at,
-                    attempts,
-                    next_attempt_at,
-                    last_error,
-                },
-            )
-            .collect())
+        .await?)
     }
 
     /// Claims up to `limit` due messages (unsent, not failed, due by `now`, no live lease)
@@ -146,32 +105,18 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let rows: Vec<(i64, String, String, String, Option<String>, i64)> =
-            sqlx::query_as(&format!(
-                "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id IN (\
-                 SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
-                 AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
-                 ORDER BY id LIMIT $3{lock}) \
-                 RETURNING id, recipient, subject, body, html_body, attempts"
-            ))
-            .bind(lease_until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut claimed: Vec<ClaimedMessage> = rows
-            .into_iter()
-            .map(
-                |(id, recipient, subject, body, html_body, attempts)| ClaimedMessage {
-                    id,
-                    recipient,
-                    subject,
-                    body,
-                    html_body,
-                    attempts,
-                },
-            )
-            .collect();
+        let mut claimed: Vec<ClaimedMessage> = sqlx::query_as(&format!(
+            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id IN (\
+             SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+             AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+             ORDER BY id LIMIT $3{lock}) \
+             RETURNING id, recipient, subject, body, html_body, attempts"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         claimed.sort_by_key(|m| m.id);
         Ok(claimed)
     }

@@ -263,10 +263,6 @@ impl Store {
     }
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 async fn current_revision(conn: &mut sqlx::AnyConnection) -> Result<u64> {
     let revision: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE name = 'revision'")
         .fetch_one(conn)
@@ -331,7 +327,7 @@ impl Write {
         except: Option<&[u8; 32]>,
     ) -> Result<Vec<CredentialRecord>> {
         let now = self.now();
-        let except = except.map(hex).unwrap_or_default();
+        let except = except.map(hex::encode).unwrap_or_default();
         let kind_filter = if sessions_only {
             "AND kind = 'session'"
         } else {

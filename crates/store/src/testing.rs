@@ -4,29 +4,22 @@
 //! `postgres`); `PORTCULLIS_TEST_POSTGRES_URL` names the PostgreSQL server (default
 //! `postgres://postgres@127.0.0.1:5432/test`). Each PostgreSQL store is a new database named
 //! `pcl_t_<random>`, so tests never see each other's rows; CI drops them before each run.
+//!
+//! Compiled only with the `testing` feature, which crates enable as a dev-dependency feature:
+//! the production binary carries none of it.
 
-use std::path::PathBuf;
+use tempfile::TempDir;
 
 use crate::{Backend, Result, Store};
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// A store plus what keeps it alive (the SQLite temp dir).
+/// A store plus what keeps it alive (the SQLite temp dir, removed on drop).
 #[derive(Debug)]
 pub struct TestStore {
     pub store: Store,
     pub url: String,
     _dir: Option<TempDir>,
-}
-
-/// A temp directory removed on drop (kept tiny to avoid a dependency for one type).
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub fn backend_under_test() -> Backend {
@@ -49,15 +42,15 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// A URL for a brand-new empty database of `backend` (and the directory to keep, for SQLite).
-pub async fn fresh_database_url(backend: Backend) -> Result<(String, Option<PathBuf>)> {
+/// A URL for a brand-new empty database of `backend` (and, for SQLite, the directory holding
+/// it: the database lives as long as the returned `TempDir`).
+pub async fn fresh_database_url(backend: Backend) -> Result<(String, Option<TempDir>)> {
     match backend {
         Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("pcl_t_{}", random_suffix()));
-            std::fs::create_dir_all(&dir)?;
+            let dir = tempfile::Builder::new().prefix("pcl_t_").tempdir()?;
             let url = format!(
                 "sqlite://{}?mode=rwc",
-                dir.join(crate::connect::SQLITE_FILE).display()
+                dir.path().join(crate::connect::SQLITE_FILE).display()
             );
             Ok((url, Some(dir)))
         }
@@ -84,7 +77,7 @@ pub async fn fresh_store_of(backend: Backend) -> Result<TestStore> {
     Ok(TestStore {
         store,
         url,
-        _dir: dir.map(TempDir),
+        _dir: dir,
     })
 }
 

@@ -12,7 +12,6 @@ mod collaborators;
 mod compute;
 mod domains;
 mod email;
-pub mod fuzzing;
 mod identity_providers;
 mod invitations;
 mod items;
