@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::ServeArgs;
+use crate::config::ConfigArgs;
 use crate::error::CliError;
 
 #[derive(Debug, Parser)]
@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (and /docs) until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(ConfigArgs),
     /// Create the first user, the platform operator (password from PORTCULLIS_ADMIN_PASSWORD or stdin).
     Init(init::InitArgs),
     /// Answer one permission check from the stored data; exit 0 if allowed, 1 if denied.
@@ -65,7 +65,7 @@ enum Command {
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
-    Config(ServeArgs),
+    Config(ConfigArgs),
 }
 
 #[tokio::main]
@@ -88,12 +88,12 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Init(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             init::run(settings, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             check_cmd::run(settings, args).await
         }
         Command::Audit(args) => audit_cmd::run(args).await,
@@ -103,7 +103,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Outbox(args) => outbox_cmd::run(args).await,
         Command::Doctor(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             doctor_cmd::run(settings).await
         }
         Command::Users(args) => users_cmd::run(args).await,
