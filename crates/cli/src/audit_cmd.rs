@@ -14,9 +14,9 @@ use portcullis_service::core::{OrgKey, SystemClock};
 use portcullis_service::{Caller, Portcullis};
 use serde_json::json;
 
+use crate::app::{init_logging, open_store};
 use crate::config::{ConfigArgs, Settings, StoreLocation};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {

@@ -15,9 +15,9 @@ use portcullis_service::core::decision::{Denial, Resource, Subject, check};
 use portcullis_service::core::{Permission, SystemClock};
 use serde_json::json;
 
+use crate::app::{init_logging, open_store};
 use crate::config::{ConfigArgs, Settings, StoreLocation};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -11,9 +11,9 @@ use clap::Args;
 use portcullis_service::Portcullis;
 use portcullis_service::core::SystemClock;
 
+use crate::app::{init_logging, open_store};
 use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {

@@ -12,9 +12,9 @@ use portcullis_service::sessions::SignupInput;
 use portcullis_service::{Caller, Portcullis};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::app::{init_logging, open_store};
 use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 /// The variable holding the operator's password (otherwise one line is read from stdin).
 pub const PASSWORD_ENV: &str = "PORTCULLIS_ADMIN_PASSWORD";

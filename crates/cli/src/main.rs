@@ -10,18 +10,18 @@ mod access_review_cmd;
 mod audit_cmd;
 mod backup_cmd;
 mod check_cmd;
-mod config;
 mod doctor_cmd;
-mod error;
 mod init;
 mod migrate_cmd;
 mod outbox_cmd;
-mod serve;
 mod users_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use portcullis::app::{App, init_logging, shutdown_signal};
+use portcullis::{app, config, error};
 
 use crate::config::ConfigArgs;
 use crate::error::CliError;
@@ -84,7 +84,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Serve(args) => {
             let settings = config::Settings::resolve(&args)?;
-            serve::run(settings).await?;
+            serve(&settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Init(args) => {
@@ -117,4 +117,15 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `portcullis serve`: the application until SIGINT or SIGTERM.
+async fn serve(settings: &config::Settings) -> Result<(), CliError> {
+    init_logging(settings.log_format, "info");
+    let app = App::build(settings).await?;
+    // On stdout for scripts and tests that start the server on port 0.
+    println!("portcullis listening on http://{}", app.address());
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("portcullis stopped");
+    Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let target_settings = Settings::for_store(StoreLocation::Url(args.to_database_url.clone()))?;
-    let target_store = crate::serve::open_store(&target_settings).await?;
+    let target_store = crate::app::open_store(&target_settings).await?;
     let _target_claim = target_store.claim_database().await?;
     let copied = source.store().copy_into(&target_store).await?;
     let mut equal = true;

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
+use crate::app::open_store;
 use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::open_store;
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
