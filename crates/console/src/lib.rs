@@ -23,6 +23,9 @@ use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
 pub use pages::auth::sso_signed_in;
+/// The audit facts of a request (request id, source address, user agent, each bounded), read
+/// the same way by the console and the API's extractors.
+pub use session::request_meta;
 pub use session::{sso_request_cookie, sso_request_of};
 
 pub type ConsoleState = Arc<Portcullis>;
