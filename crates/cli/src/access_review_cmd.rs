@@ -9,23 +9,23 @@ use clap::Args;
 use serde_json::json;
 
 use crate::audit_cmd::start;
-use crate::config::{Settings, StoreArgs};
+use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
 pub struct AccessReviewArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// The organization to review.
     #[arg(long)]
     pub org: String,
     /// `csv` (user,role,app,permission,allowed,via) or `jsonl`.
     #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
     pub format: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 pub async fn run(args: AccessReviewArgs) -> Result<ExitCode, CliError> {
-    let settings = Settings::resolve_store_only(&args.store)?;
+    let settings = Settings::resolve(&args.config)?;
     let service = start(&settings).await?;
     let org = service
         .resolve_org(&args.org)

@@ -14,9 +14,9 @@ use portcullis_service::core::{OrgKey, SystemClock};
 use portcullis_service::{Caller, Portcullis};
 use serde_json::json;
 
-use crate::config::{Settings, StoreArgs, StoreLocation};
+use crate::app::{init_logging, open_store};
+use crate::config::{ConfigArgs, Settings, StoreLocation};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -34,30 +34,30 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// Only this organization's chain.
     #[arg(long)]
     pub org: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// Entries older than this many days are removed.
     #[arg(long, value_name = "DAYS")]
     pub older_than_days: u32,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub async fn run(args: AuditArgs) -> Result<ExitCode, CliError> {
     let store_args = match &args.command {
-        AuditCommand::Verify(v) => &v.store,
-        AuditCommand::Prune(p) => &p.store,
+        AuditCommand::Verify(v) => &v.config,
+        AuditCommand::Prune(p) => &p.config,
     };
-    let settings = Settings::resolve_store_only(store_args)?;
+    let settings = Settings::resolve(store_args)?;
     let service = start(&settings).await?;
     match args.command {
         AuditCommand::Verify(v) => verify(&service, v.org.as_deref()).await,

@@ -10,16 +10,16 @@ use portcullis_service::core::OrgKey;
 use portcullis_service::store::{LOCK_FILE, SQLITE_FILE, claim_data_dir};
 use serde_json::json;
 
-use crate::config::{Settings, StoreArgs, StoreLocation};
+use crate::config::{ConfigArgs, Settings, StoreLocation};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// The backup file to write (must not exist).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]
@@ -36,7 +36,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn backup(args: BackupArgs) -> Result<ExitCode, CliError> {
-    let settings = Settings::resolve_store_only(&args.store)?;
+    let settings = Settings::resolve(&args.config)?;
     if let StoreLocation::Url(_) = &settings.store {
         return Err(CliError::usage(
             "`portcullis backup` copies the embedded SQLite store; back up PostgreSQL with \
@@ -159,10 +159,7 @@ async fn stage(from: &Path, staging: &Path) -> Result<(u64, bool), CliError> {
         from.display(),
         db.display()
     )))?;
-    let settings = Settings::resolve_store_only(&StoreArgs {
-        data_dir: Some(staging.to_owned()),
-        ..StoreArgs::default()
-    })?;
+    let settings = Settings::for_store(StoreLocation::DataDir(staging.to_owned()))?;
     let service = crate::audit_cmd::start(&settings).await?;
     let intact = verify_chains(&service).await?;
     let revision = service.revision();

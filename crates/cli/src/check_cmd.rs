@@ -15,14 +15,12 @@ use portcullis_service::core::decision::{Denial, Resource, Subject, check};
 use portcullis_service::core::{Permission, SystemClock};
 use serde_json::json;
 
-use crate::config::{Settings, StoreArgs, StoreLocation};
+use crate::app::{init_logging, open_store};
+use crate::config::{ConfigArgs, Settings, StoreLocation};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// The user the question is about.
     #[arg(long)]
     pub user: String,
@@ -38,6 +36,8 @@ pub struct CheckArgs {
     /// An app, for app-level permissions.
     #[arg(long, requires = "account")]
     pub app: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 pub async fn run(settings: Settings, args: CheckArgs) -> Result<ExitCode, CliError> {

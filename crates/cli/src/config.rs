@@ -1,19 +1,25 @@
-//! Configuration: a TOML file (`--config`), `PORTCULLIS_*` environment variables and flags.
+//! Configuration: every setting declared once ([`SettingsArgs`]), given by a flag, a
+//! `PORTCULLIS_*` environment variable or a key of the TOML file (`--config`).
 //!
-//! Precedence is flag > environment > file > default. clap merges the first two (each flag
-//! declares its variable), the file fills what neither gave, and the defaults the rest. Unknown
-//! keys in the file are rejected, so a typo never silently falls back to a default.
+//! Every command that reads settings resolves them the same way ([`Settings::resolve`]): figment
+//! layers flag > environment > file, then the defaults fill the rest and one validation runs.
+//! Unknown file keys and unknown `PORTCULLIS_*` variables are refused by name, so a typo never
+//! silently falls back to a default.
 
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use figment::providers::Serialized;
+use figment::value::Dict;
+use figment::{Figment, Metadata, Profile, Provider};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer};
 use portcullis_service::outbound::OutboundPolicy;
 use portcullis_service::{ServiceConfig, SpKey};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::CliError;
@@ -26,113 +32,135 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// Longest allowed consistency wait: a request should not hang for minutes.
 const MAX_CONSISTENCY_WAIT_MS: u32 = 60_000;
 
-/// Where the data lives; shared by every command that opens the store.
-#[derive(Debug, Clone, Default, Args)]
-pub struct StoreArgs {
-    /// TOML configuration file (keys: data_dir, listen, database_url, signup_enabled,
-    /// session_ttl_hours, remember_me_ttl_days, invitation_ttl_days, max_orgs_per_user,
-    /// audit_retention_days, consistency_wait_ms, log_format, saml_sp_key_file,
-    /// saml_sp_cert_file, public_url, outbound_allow, smtp_url, smtp_password_file, smtp_ca_file,
-    /// mail_from, smtp_retry_initial_ms, smtp_max_attempts, dns_nameserver).
-    #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+/// Every setting, declared once: its flag (clap), its key in the TOML file and its
+/// `PORTCULLIS_<KEY>` environment variable (serde, layered by figment). Every field is optional
+/// here; [`Settings::resolve`] layers the sources and then applies the defaults and validation.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[command(
+    next_help_heading = "Settings (each also a config file key and a PORTCULLIS_<KEY> variable; flag > variable > file > default)"
+)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsArgs {
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
-    #[arg(long, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Use PostgreSQL instead of the data directory (postgres://user@host:port/db).
-    #[arg(long, env = "PORTCULLIS_DATABASE_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-}
-
-/// `serve` (and `config`): the store plus how to listen, log and behave.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
-    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Log format on stderr [default: human].
-    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Whether POST /v1/signup creates accounts [default: true].
-    #[arg(long, env = "PORTCULLIS_SIGNUP_ENABLED", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     pub signup_enabled: Option<bool>,
     /// Session lifetime in hours [default: 24].
-    #[arg(long, env = "PORTCULLIS_SESSION_TTL_HOURS", value_name = "HOURS")]
+    #[arg(long, value_name = "HOURS")]
     pub session_ttl_hours: Option<u32>,
     /// "Remember me" session lifetime in days [default: 30].
-    #[arg(long, env = "PORTCULLIS_REMEMBER_ME_TTL_DAYS", value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS")]
     pub remember_me_ttl_days: Option<u32>,
     /// How long an invitation can be accepted, in days [default: 7].
-    #[arg(long, env = "PORTCULLIS_INVITATION_TTL_DAYS", value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS")]
     pub invitation_ttl_days: Option<u32>,
     /// How many organizations one user may belong to [default: 20].
-    #[arg(long, env = "PORTCULLIS_MAX_ORGS_PER_USER", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub max_orgs_per_user: Option<u32>,
     /// Prune audit entries older than this many days, hourly (the pruning itself is recorded
     /// and the chain still verifies) [default: keep everything].
-    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
     /// Longest a request with a consistency token waits for this server to reach the token's
     /// revision before answering 503, in milliseconds (at most 60000) [default: 2000].
-    #[arg(long, env = "PORTCULLIS_CONSISTENCY_WAIT_MS", value_name = "MS")]
+    #[arg(long, value_name = "MS")]
     pub consistency_wait_ms: Option<u32>,
     /// The SAML service provider's PEM private key (RSA ≥ 2048 bits or EC P-256): signs
     /// AuthnRequests, decrypts encrypted assertions. Set together with --saml-sp-cert-file.
-    #[arg(long, env = "PORTCULLIS_SAML_SP_KEY_FILE", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub saml_sp_key_file: Option<PathBuf>,
     /// The PEM X.509 certificate of that key, published in the SP metadata.
-    #[arg(long, env = "PORTCULLIS_SAML_SP_CERT_FILE", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub saml_sp_cert_file: Option<PathBuf>,
     /// Where browsers and identity providers reach this server (e.g.
     /// https://auth.example.com): SAML entity ids, ACS URLs and links in mail derive from it
     /// [default: http:// and the address `serve` listens on].
-    #[arg(long, env = "PORTCULLIS_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// The DNS server that verifies organizations' domains, as IP or IP:PORT (port 53 when
     /// omitted) [default: the system resolver].
-    #[arg(long, env = "PORTCULLIS_DNS_NAMESERVER", value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub dns_nameserver: Option<String>,
     /// Internal hosts or networks the server may fetch from on a user's behalf (identity
     /// provider metadata URLs), comma-separated IP addresses, CIDR networks or host names;
     /// loopback, private, link-local, CGNAT and other internal addresses are refused unless
     /// listed [default: none].
-    #[arg(
-        long,
-        env = "PORTCULLIS_OUTBOUND_ALLOW",
-        value_name = "LIST",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub outbound_allow: Option<Vec<String>>,
     /// The SMTP relay the outbox is delivered through: smtp://[user[:password]@]host[:port]
     /// (STARTTLS required; add ?tls=opportunistic or ?tls=none to relax it) or smtps://…
     /// [default: none, messages stay in the outbox for `portcullis outbox`].
-    #[arg(long, env = "PORTCULLIS_SMTP_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub smtp_url: Option<String>,
     /// A file holding the SMTP password (instead of putting it in the URL).
-    #[arg(long, env = "PORTCULLIS_SMTP_PASSWORD_FILE", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub smtp_password_file: Option<PathBuf>,
     /// Extra PEM CA certificate(s) to trust for the relay's TLS certificate.
-    #[arg(long, env = "PORTCULLIS_SMTP_CA_FILE", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub smtp_ca_file: Option<PathBuf>,
     /// The sender of every message, e.g. "Portcullis <no-reply@example.com>" (required with
     /// smtp_url).
-    #[arg(long, env = "PORTCULLIS_MAIL_FROM", value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS")]
     pub mail_from: Option<String>,
     /// The first retry of a failed delivery waits this long, each next one twice as long
     /// (at most 30 minutes) [default: 5000].
-    #[arg(long, env = "PORTCULLIS_SMTP_RETRY_INITIAL_MS", value_name = "MS")]
+    #[arg(long, value_name = "MS")]
     pub smtp_retry_initial_ms: Option<u64>,
     /// After this many failed attempts a message is marked failed [default: 10].
-    #[arg(long, env = "PORTCULLIS_SMTP_MAX_ATTEMPTS", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub smtp_max_attempts: Option<u32>,
 }
+
+/// The flags of every command that reads the settings: the file to read and every setting.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file; its keys are the settings' flags in snake_case (unknown keys
+    /// are refused).
+    #[arg(long, env = CONFIG_ENV, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// The variable naming the config file (read by clap, it is no setting of its own).
+const CONFIG_ENV: &str = "PORTCULLIS_CONFIG";
+const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// `PORTCULLIS_*` variables that are not settings, so an environment holding them is not refused:
+/// the operator password `init` reads, and the variables of the test suites, benchmarks and
+/// scripts (which run the binary with their own environment).
+const NOT_SETTINGS_ENV: &[&str] = &[
+    "PORTCULLIS_ADMIN_PASSWORD",
+    "PORTCULLIS_ADVISORY_DB",
+    "PORTCULLIS_ADVISORY_DBS",
+    "PORTCULLIS_BENCH_DATABASE_URL",
+    "PORTCULLIS_BIN",
+    "PORTCULLIS_BLESS",
+    "PORTCULLIS_CRASH_SEED",
+    "PORTCULLIS_IDP_PYTHON",
+    "PORTCULLIS_ISOLATION_SEED",
+    "PORTCULLIS_SETUP_DONE",
+    "PORTCULLIS_TEST_BACKEND",
+    "PORTCULLIS_TEST_POSTGRES_URL",
+    "PORTCULLIS_TEST_SEED",
+    "PORTCULLIS_URL",
+];
 
 const DEFAULT_SMTP_RETRY_INITIAL_MS: u64 = 5_000;
 const DEFAULT_SMTP_MAX_ATTEMPTS: u32 = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -149,36 +177,30 @@ impl LogFormat {
     }
 }
 
-/// The configuration file, every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub database_url: Option<String>,
-    pub signup_enabled: Option<bool>,
-    pub session_ttl_hours: Option<u32>,
-    pub remember_me_ttl_days: Option<u32>,
-    pub invitation_ttl_days: Option<u32>,
-    pub max_orgs_per_user: Option<u32>,
-    pub audit_retention_days: Option<u32>,
-    pub consistency_wait_ms: Option<u32>,
-    pub log_format: Option<LogFormat>,
-    pub saml_sp_key_file: Option<PathBuf>,
-    pub saml_sp_cert_file: Option<PathBuf>,
-    pub public_url: Option<String>,
-    pub dns_nameserver: Option<String>,
-    pub outbound_allow: Option<Vec<String>>,
-    pub smtp_url: Option<String>,
-    pub smtp_password_file: Option<PathBuf>,
-    pub smtp_ca_file: Option<PathBuf>,
-    pub mail_from: Option<String>,
-    pub smtp_retry_initial_ms: Option<u64>,
-    pub smtp_max_attempts: Option<u32>,
+/// One setting as clap declares it: its key and whether its value is a comma-separated list.
+struct Declared {
+    key: String,
+    list: bool,
 }
 
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<Self, CliError> {
+/// The settings' keys, read from the one declaration.
+fn declared() -> Vec<Declared> {
+    SettingsArgs::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .map(|arg| Declared {
+            key: arg.get_id().to_string(),
+            list: arg.get_value_delimiter().is_some(),
+        })
+        .collect()
+}
+
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+impl SettingsArgs {
+    /// The config file, type-checked with unknown keys refused; errors name the file and line.
+    fn load(path: &Path) -> Result<Self, CliError> {
         let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
             "cannot read the config file `{}`",
             path.display()
@@ -201,6 +223,68 @@ impl FileConfig {
                 ),
             })
         })
+    }
+
+    /// The settings this layer gives, as a figment provider: unset ones are left out so that
+    /// they do not hide a lower layer.
+    fn given(&self, name: &str) -> Result<Serialized<Dict>, CliError> {
+        let value = figment::value::Value::serialize(self)
+            .map_err(|err| CliError::usage(format!("{name}: {err}")))?;
+        let mut dict = value.into_dict().unwrap_or_default();
+        dict.retain(|_, value| !matches!(value, figment::value::Value::Empty(..)));
+        Ok(Serialized::defaults(dict))
+    }
+}
+
+/// The `PORTCULLIS_*` settings of an environment, as a figment provider whose errors name the
+/// variable. Values are strings (figment's lossy extraction reads numbers and booleans from
+/// them); a list setting is split at commas, as its flag is. A `PORTCULLIS_*` variable that is
+/// neither a setting nor in [`NOT_SETTINGS_ENV`] is refused, as an unknown file key is.
+struct Environment(Dict);
+
+impl Environment {
+    fn read(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Self, CliError> {
+        let declared = declared();
+        let mut dict = Dict::new();
+        for (name, value) in vars {
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(ENV_PREFIX)
+                || name == CONFIG_ENV
+                || NOT_SETTINGS_ENV.contains(&name)
+            {
+                continue;
+            }
+            let Some(setting) = declared.iter().find(|d| env_name(&d.key) == name) else {
+                return Err(CliError::usage(format!(
+                    "unknown environment variable `{name}`; the settings are {CONFIG_ENV}, {}",
+                    declared
+                        .iter()
+                        .map(|d| env_name(&d.key))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            let value = value.into_string().map_err(|_| {
+                CliError::usage(format!("environment variable `{name}` is not valid UTF-8"))
+            })?;
+            let value = if setting.list {
+                figment::value::Value::from(value.split(',').map(str::to_owned).collect::<Vec<_>>())
+            } else {
+                figment::value::Value::from(value)
+            };
+            dict.insert(setting.key.clone(), value);
+        }
+        Ok(Self(dict))
+    }
+}
+
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_, keys| env_name(&keys.join("_")))
+    }
+
+    fn data(&self) -> Result<figment::value::Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
     }
 }
 
@@ -342,27 +426,57 @@ fn load_sp_key(key_file: &Path, cert_file: &Path) -> Result<SpKey, CliError> {
 }
 
 impl Settings {
-    pub fn resolve(args: &ServeArgs) -> Result<Self, CliError> {
-        let file = match &args.store.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
+    /// The settings of a command: its flags over the `PORTCULLIS_*` environment over the config
+    /// file over the defaults, validated. Every command that reads settings comes here.
+    pub fn resolve(args: &ConfigArgs) -> Result<Self, CliError> {
+        Self::resolve_in(args, std::env::vars_os())
+    }
+
+    /// [`Self::resolve`] with the environment given (tests pass their own).
+    fn resolve_in(
+        args: &ConfigArgs,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Self, CliError> {
+        let env = Environment::read(env)?;
+        let file = match &args.config {
+            Some(path) => SettingsArgs::load(path)?,
+            None => SettingsArgs::default(),
         };
+        let given: SettingsArgs = Figment::new()
+            .merge(file.given("config file")?)
+            .merge(env)
+            .merge(args.settings.given("flags")?)
+            .extract_lossy()
+            .map_err(|err| CliError::usage(setting_error(&err)))?;
+        Self::from_given(given)
+    }
+
+    /// The defaults with only the store given: for a command's own second store (`migrate`'s
+    /// source and target, `restore`'s staging copy), which no setting of the operator's may move.
+    pub fn for_store(store: StoreLocation) -> Result<Self, CliError> {
+        let (data_dir, database_url) = match store {
+            StoreLocation::DataDir(dir) => (Some(dir), None),
+            StoreLocation::Url(url) => (None, Some(url)),
+        };
+        Self::from_given(SettingsArgs {
+            data_dir,
+            database_url,
+            ..SettingsArgs::default()
+        })
+    }
+
+    /// The defaults under what the sources gave, and the checks that span settings.
+    fn from_given(given: SettingsArgs) -> Result<Self, CliError> {
         let defaults = ServiceConfig::default();
-        let store = match args.store.database_url.clone().or(file.database_url) {
+        let store = match given.database_url {
             Some(url) if !url.trim().is_empty() => StoreLocation::Url(url),
             _ => StoreLocation::DataDir(
-                args.store
+                given
                     .data_dir
-                    .clone()
-                    .or(file.data_dir)
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             ),
         };
-        let outbound_allow = args
-            .outbound_allow
-            .clone()
-            .or(file.outbound_allow)
-            .unwrap_or_default();
+        let outbound_allow = given.outbound_allow.unwrap_or_default();
         let outbound_allow = OutboundPolicy::parse(
             &outbound_allow
                 .iter()
@@ -370,72 +484,51 @@ impl Settings {
                 .collect::<Vec<_>>(),
         )
         .map_err(|why| CliError::usage(format!("`outbound_allow`: {why}")))?;
-        let settings = Self {
+        let mut settings = Self {
             store,
-            listen: args
-                .listen
-                .clone()
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
-            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
-            signup_enabled: args
-                .signup_enabled
-                .or(file.signup_enabled)
-                .unwrap_or(defaults.signup_enabled),
-            session_ttl_hours: args
+            listen: given.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            log_format: given.log_format.unwrap_or_default(),
+            signup_enabled: given.signup_enabled.unwrap_or(defaults.signup_enabled),
+            session_ttl_hours: given
                 .session_ttl_hours
-                .or(file.session_ttl_hours)
                 .unwrap_or(whole(defaults.session_ttl_ms, HOUR_MS)),
-            remember_me_ttl_days: args
+            remember_me_ttl_days: given
                 .remember_me_ttl_days
-                .or(file.remember_me_ttl_days)
                 .unwrap_or(whole(defaults.remember_me_ttl_ms, DAY_MS)),
-            invitation_ttl_days: args
+            invitation_ttl_days: given
                 .invitation_ttl_days
-                .or(file.invitation_ttl_days)
                 .unwrap_or(whole(defaults.invitation_ttl_ms, DAY_MS)),
-            max_orgs_per_user: args
+            max_orgs_per_user: given
                 .max_orgs_per_user
-                .or(file.max_orgs_per_user)
                 .unwrap_or(defaults.max_orgs_per_user),
-            audit_retention_days: args.audit_retention_days.or(file.audit_retention_days),
-            consistency_wait_ms: args
+            audit_retention_days: given.audit_retention_days,
+            consistency_wait_ms: given
                 .consistency_wait_ms
-                .or(file.consistency_wait_ms)
                 .unwrap_or(defaults.consistency_wait_ms),
             saml_sp_files: None,
             saml_sp_key: None,
             outbound_allow,
-            public_url: args
+            public_url: given
                 .public_url
-                .clone()
-                .or(file.public_url)
                 .map(|url| url.trim_end_matches('/').to_owned()),
-            dns_nameserver: match args.dns_nameserver.clone().or(file.dns_nameserver) {
+            dns_nameserver: match given.dns_nameserver {
                 Some(raw) if !raw.trim().is_empty() => Some(parse_nameserver(&raw)?),
                 _ => None,
             },
             mail: None,
         };
-        let mut settings = settings;
-        settings.mail = match args.smtp_url.clone().or(file.smtp_url) {
+        settings.mail = match given.smtp_url {
             Some(url) if !url.trim().is_empty() => Some(MailSettings {
                 smtp_url: SecretString::from(url),
-                smtp_password_file: args.smtp_password_file.clone().or(file.smtp_password_file),
-                smtp_ca_file: args.smtp_ca_file.clone().or(file.smtp_ca_file),
-                mail_from: args
+                smtp_password_file: given.smtp_password_file,
+                smtp_ca_file: given.smtp_ca_file,
+                mail_from: given
                     .mail_from
-                    .clone()
-                    .or(file.mail_from)
                     .ok_or_else(|| CliError::usage("`smtp_url` needs `mail_from`"))?,
-                retry_initial_ms: args
+                retry_initial_ms: given
                     .smtp_retry_initial_ms
-                    .or(file.smtp_retry_initial_ms)
                     .unwrap_or(DEFAULT_SMTP_RETRY_INITIAL_MS),
-                max_attempts: args
-                    .smtp_max_attempts
-                    .or(file.smtp_max_attempts)
-                    .unwrap_or(DEFAULT_SMTP_MAX_ATTEMPTS),
+                max_attempts: given.smtp_max_attempts.unwrap_or(DEFAULT_SMTP_MAX_ATTEMPTS),
             }),
             _ => None,
         };
@@ -445,9 +538,7 @@ impl Settings {
             }
             mail.smtp_config()?;
         }
-        let key_file = args.saml_sp_key_file.clone().or(file.saml_sp_key_file);
-        let cert_file = args.saml_sp_cert_file.clone().or(file.saml_sp_cert_file);
-        match (key_file, cert_file) {
+        match (given.saml_sp_key_file, given.saml_sp_cert_file) {
             (None, None) => {}
             (Some(key), Some(cert)) => {
                 settings.saml_sp_key = Some(Arc::new(load_sp_key(&key, &cert)?));
@@ -461,15 +552,6 @@ impl Settings {
         }
         settings.validate()?;
         Ok(settings)
-    }
-
-    /// For commands that only open the store (`init`, `check`): the other settings come from
-    /// the file, the environment and the defaults.
-    pub fn resolve_store_only(store: &StoreArgs) -> Result<Self, CliError> {
-        Self::resolve(&ServeArgs {
-            store: store.clone(),
-            ..ServeArgs::default()
-        })
     }
 
     fn validate(&self) -> Result<(), CliError> {
@@ -564,6 +646,20 @@ impl Settings {
     }
 }
 
+/// A value of the wrong type, named by where it came from: `PORTCULLIS_SESSION_TTL_HOURS`
+/// for the environment, the key for the file or a flag.
+fn setting_error(err: &figment::Error) -> String {
+    let key = err.path.join(".");
+    match &err.metadata {
+        Some(source) if source.name == "environment variable" => format!(
+            "invalid environment variable `{}`: {}",
+            env_name(&err.path.join("_")),
+            err.kind
+        ),
+        _ => format!("invalid setting `{key}`: {}", err.kind),
+    }
+}
+
 fn whole(ms: i64, unit: i64) -> u32 {
     u32::try_from(ms / unit).unwrap_or(u32::MAX)
 }
@@ -596,6 +692,38 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Resolves with no `PORTCULLIS_*` variable but those given.
+    fn resolve_with(args: &ConfigArgs, env: &[(&str, &str)]) -> Result<Settings, CliError> {
+        Settings::resolve_in(
+            args,
+            env.iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        )
+    }
+
+    fn resolve(args: &ConfigArgs) -> Result<Settings, CliError> {
+        resolve_with(args, &[])
+    }
+
+    fn flags(settings: SettingsArgs) -> ConfigArgs {
+        ConfigArgs {
+            config: None,
+            settings,
+        }
+    }
+
+    /// A config file holding `toml`, kept alive by the returned directory.
+    fn file(toml: &str) -> (tempfile::TempDir, ConfigArgs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, toml).unwrap();
+        let args = ConfigArgs {
+            config: Some(path),
+            ..ConfigArgs::default()
+        };
+        (dir, args)
+    }
+
     #[test]
     fn redacts_passwords_in_urls() {
         assert_eq!(
@@ -611,17 +739,8 @@ mod tests {
 
     #[test]
     fn dns_nameserver_is_a_setting_of_every_layer_and_validated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "dns_nameserver = \"127.0.0.1:5353\"\n").unwrap();
-        let file = ServeArgs {
-            store: StoreArgs {
-                config: Some(path),
-                ..StoreArgs::default()
-            },
-            ..ServeArgs::default()
-        };
-        let settings = Settings::resolve(&file).unwrap();
+        let (_dir, from_file) = file("dns_nameserver = \"127.0.0.1:5353\"\n");
+        let settings = resolve(&from_file).unwrap();
         assert_eq!(
             settings.service_config().dns_nameserver,
             Some("127.0.0.1:5353".parse().unwrap())
@@ -631,16 +750,25 @@ mod tests {
                 .to_json()
                 .contains("\"dns_nameserver\": \"127.0.0.1:5353\"")
         );
-        let flag = ServeArgs {
-            dns_nameserver: Some("::1".into()),
-            ..file.clone()
+        let flag = ConfigArgs {
+            settings: SettingsArgs {
+                dns_nameserver: Some("::1".into()),
+                ..SettingsArgs::default()
+            },
+            ..from_file.clone()
         };
         assert_eq!(
-            Settings::resolve(&flag).unwrap().dns_nameserver,
+            resolve(&flag).unwrap().dns_nameserver,
             Some("[::1]:53".parse().unwrap())
         );
         assert_eq!(
-            Settings::resolve(&ServeArgs::default())
+            resolve_with(&from_file, &[("PORTCULLIS_DNS_NAMESERVER", "10.0.0.1")])
+                .unwrap()
+                .dns_nameserver,
+            Some("10.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            resolve(&ConfigArgs::default())
                 .unwrap()
                 .service_config()
                 .dns_nameserver,
@@ -648,10 +776,10 @@ mod tests {
             "the system resolver by default"
         );
         for bad in ["dns.example.com", "127.0.0.1:x", "1.2.3"] {
-            let err = Settings::resolve(&ServeArgs {
+            let err = resolve(&flags(SettingsArgs {
                 dns_nameserver: Some(bad.into()),
-                ..ServeArgs::default()
-            })
+                ..SettingsArgs::default()
+            }))
             .unwrap_err();
             assert!(err.to_string().contains("dns_nameserver"), "{bad}: {err}");
         }
@@ -659,17 +787,8 @@ mod tests {
 
     #[test]
     fn outbound_allow_is_a_setting_of_every_layer_and_validated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n").unwrap();
-        let from_file = ServeArgs {
-            store: StoreArgs {
-                config: Some(path.clone()),
-                ..StoreArgs::default()
-            },
-            ..ServeArgs::default()
-        };
-        let settings = Settings::resolve(&from_file).unwrap();
+        let (_dir, from_file) = file("outbound_allow = [\"10.0.0.0/8\", \"idp.corp\"]\n");
+        let settings = resolve(&from_file).unwrap();
         assert_eq!(
             settings.outbound_allow.entries(),
             ["10.0.0.0/8", "idp.corp"]
@@ -679,56 +798,116 @@ mod tests {
             settings.outbound_allow
         );
         assert!(settings.to_json().contains("\"idp.corp\""));
-        let flag = ServeArgs {
-            outbound_allow: Some(vec!["127.0.0.1".into()]),
+        let env = [("PORTCULLIS_OUTBOUND_ALLOW", "10.1.0.0/16,sso.corp")];
+        assert_eq!(
+            resolve_with(&from_file, &env)
+                .unwrap()
+                .outbound_allow
+                .entries(),
+            ["10.1.0.0/16", "sso.corp"],
+            "the variable is a comma-separated list, as the flag is"
+        );
+        let flag = ConfigArgs {
+            settings: SettingsArgs {
+                outbound_allow: Some(vec!["127.0.0.1".into()]),
+                ..SettingsArgs::default()
+            },
             ..from_file
         };
         assert_eq!(
-            Settings::resolve(&flag).unwrap().outbound_allow.entries(),
+            resolve_with(&flag, &env).unwrap().outbound_allow.entries(),
             ["127.0.0.1/32"]
         );
         assert_eq!(
-            Settings::resolve(&ServeArgs::default())
+            resolve(&ConfigArgs::default())
                 .unwrap()
                 .outbound_allow
                 .entries(),
             Vec::<String>::new()
         );
-        let bad = ServeArgs {
+        let err = resolve(&flags(SettingsArgs {
             outbound_allow: Some(vec!["not a host!".into()]),
-            ..ServeArgs::default()
-        };
-        let err = Settings::resolve(&bad).unwrap_err();
+            ..SettingsArgs::default()
+        }))
+        .unwrap_err();
         assert!(err.to_string().contains("outbound_allow"), "{err}");
     }
 
     #[test]
     fn unknown_file_keys_are_rejected_by_name() {
-        let err = toml::from_str::<FileConfig>("lisen = \"x\"").unwrap_err();
-        assert!(err.message().contains("`lisen`"), "{}", err.message());
+        let (_dir, args) = file("listen = \"x\"\nlisen = \"x\"\n");
+        let err = resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("`lisen`"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
-    fn flags_beat_the_file_and_the_file_beats_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9\"\nmax_orgs_per_user = 3\nsession_ttl_hours = 5\n",
+    fn unknown_environment_variables_are_rejected_by_name() {
+        let err = resolve_with(&ConfigArgs::default(), &[("PORTCULLIS_LISEN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`PORTCULLIS_LISEN`"), "{err}");
+        assert!(
+            err.contains("PORTCULLIS_LISTEN"),
+            "lists the settings: {err}"
+        );
+        // Variables of the test harness and the operator password are not settings, and other
+        // programs' variables are none of ours.
+        let settings = resolve_with(
+            &ConfigArgs::default(),
+            &[
+                ("PORTCULLIS_TEST_BACKEND", "sqlite"),
+                ("PORTCULLIS_ADMIN_PASSWORD", "x"),
+                ("PORTCULLIS_CONFIG", "ignored: clap reads it"),
+                ("LISTEN", "x"),
+            ],
         )
         .unwrap();
-        let args = ServeArgs {
-            store: StoreArgs {
-                config: Some(path),
-                ..StoreArgs::default()
+        assert_eq!(settings.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn every_setting_is_a_file_key_and_a_variable() {
+        let keys: Vec<String> = declared().into_iter().map(|d| d.key).collect();
+        assert!(keys.len() >= 22, "{keys:?}");
+        for key in &keys {
+            let (_dir, args) = file(&format!("{key} = []\n"));
+            if let Err(err) = resolve(&args) {
+                assert!(!err.to_string().contains("unknown field"), "{key}: {err}");
+            }
+            let err = resolve_with(&ConfigArgs::default(), &[(&env_name(key), "\u{1}bad")]);
+            if let Err(err) = err {
+                assert!(
+                    !err.to_string().contains("unknown environment variable"),
+                    "{key}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_environment_beats_the_file_beats_defaults() {
+        let (_dir, from_file) = file(
+            "listen = \"127.0.0.1:9\"\nmax_orgs_per_user = 3\nsession_ttl_hours = 5\nsignup_enabled = true\n",
+        );
+        let args = ConfigArgs {
+            settings: SettingsArgs {
+                session_ttl_hours: Some(7),
+                ..SettingsArgs::default()
             },
-            session_ttl_hours: Some(7),
-            ..ServeArgs::default()
+            ..from_file
         };
-        let settings = Settings::resolve(&args).unwrap();
+        let env = [
+            ("PORTCULLIS_SESSION_TTL_HOURS", "6"),
+            ("PORTCULLIS_SIGNUP_ENABLED", "no"),
+            ("PORTCULLIS_LOG_FORMAT", "json"),
+        ];
+        let settings = resolve_with(&args, &env).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:9");
         assert_eq!(settings.max_orgs_per_user, 3);
         assert_eq!(settings.session_ttl_hours, 7);
+        assert!(!settings.signup_enabled, "yes/no as the flag takes them");
+        assert_eq!(settings.log_format, LogFormat::Json);
         assert_eq!(settings.invitation_ttl_days, 7);
         assert_eq!(
             settings.store,
@@ -737,18 +916,31 @@ mod tests {
     }
 
     #[test]
+    fn a_badly_typed_variable_is_named() {
+        let err = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_SESSION_TTL_HOURS", "a day")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`PORTCULLIS_SESSION_TTL_HOURS`"), "{err}");
+        let err = resolve_with(&ConfigArgs::default(), &[("PORTCULLIS_LOG_FORMAT", "xml")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`PORTCULLIS_LOG_FORMAT`"), "{err}");
+    }
+
+    #[test]
+    fn a_commands_own_store_ignores_the_operators_settings() {
+        let settings = Settings::for_store(StoreLocation::DataDir("/tmp/x".into())).unwrap();
+        assert_eq!(settings.store, StoreLocation::DataDir("/tmp/x".into()));
+        assert_eq!(settings.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
     fn public_url_is_a_setting_of_every_layer_and_validated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "public_url = \"https://auth.example.com/\"\n").unwrap();
-        let from_file = ServeArgs {
-            store: StoreArgs {
-                config: Some(path),
-                ..StoreArgs::default()
-            },
-            ..ServeArgs::default()
-        };
-        let settings = Settings::resolve(&from_file).unwrap();
+        let (_dir, from_file) = file("public_url = \"https://auth.example.com/\"\n");
+        let settings = resolve(&from_file).unwrap();
         assert_eq!(
             settings.public_url.as_deref(),
             Some("https://auth.example.com")
@@ -762,12 +954,15 @@ mod tests {
                 .to_json()
                 .contains("\"public_url\": \"https://auth.example.com\"")
         );
-        let flag = ServeArgs {
-            public_url: Some("http://sso.test:8443/pcl".into()),
+        let flag = ConfigArgs {
+            settings: SettingsArgs {
+                public_url: Some("http://sso.test:8443/pcl".into()),
+                ..SettingsArgs::default()
+            },
             ..from_file
         };
         assert_eq!(
-            Settings::resolve(&flag).unwrap().public_url.as_deref(),
+            resolve(&flag).unwrap().public_url.as_deref(),
             Some("http://sso.test:8443/pcl")
         );
         for bad in [
@@ -778,53 +973,47 @@ mod tests {
             "https://auth.example.com/?next=x",
             "https://auth.example.com/#x",
         ] {
-            let args = ServeArgs {
+            let err = resolve(&flags(SettingsArgs {
                 public_url: Some(bad.into()),
-                ..ServeArgs::default()
-            };
-            let err = Settings::resolve(&args).unwrap_err();
+                ..SettingsArgs::default()
+            }))
+            .unwrap_err();
             assert!(err.to_string().contains("public_url"), "{bad}: {err}");
         }
     }
 
     #[test]
     fn zero_lifetimes_are_refused() {
-        let args = ServeArgs {
+        let err = resolve(&flags(SettingsArgs {
             invitation_ttl_days: Some(0),
-            ..ServeArgs::default()
-        };
-        let err = Settings::resolve(&args).unwrap_err();
+            ..SettingsArgs::default()
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("invitation_ttl_days"));
+        let err = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_INVITATION_TTL_DAYS", "0")],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("invitation_ttl_days"));
     }
 
     #[test]
     fn audit_retention_is_off_by_default_and_read_from_the_file() {
         assert_eq!(
-            Settings::resolve(&ServeArgs::default())
+            resolve(&ConfigArgs::default())
                 .unwrap()
                 .audit_retention_days,
             None
         );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "audit_retention_days = 400\n").unwrap();
-        let args = ServeArgs {
-            store: StoreArgs {
-                config: Some(path),
-                ..StoreArgs::default()
-            },
-            ..ServeArgs::default()
-        };
-        assert_eq!(
-            Settings::resolve(&args).unwrap().audit_retention_days,
-            Some(400)
-        );
-        let zero = ServeArgs {
+        let (_dir, args) = file("audit_retention_days = 400\n");
+        assert_eq!(resolve(&args).unwrap().audit_retention_days, Some(400));
+        let zero = flags(SettingsArgs {
             audit_retention_days: Some(0),
-            ..ServeArgs::default()
-        };
+            ..SettingsArgs::default()
+        });
         assert!(
-            Settings::resolve(&zero)
+            resolve(&zero)
                 .unwrap_err()
                 .to_string()
                 .contains("audit_retention_days")
@@ -840,11 +1029,11 @@ mod tests {
     #[test]
     fn the_saml_sp_key_pair_is_validated_at_start_up_and_never_printed() {
         let with = |key: Option<&str>, cert: Option<&str>| {
-            Settings::resolve(&ServeArgs {
+            resolve(&flags(SettingsArgs {
                 saml_sp_key_file: key.map(sp_fixture),
                 saml_sp_cert_file: cert.map(sp_fixture),
-                ..ServeArgs::default()
-            })
+                ..SettingsArgs::default()
+            }))
         };
         let settings = with(Some("encrypted/sp.key"), Some("encrypted/sp.crt")).unwrap();
         let key = settings.saml_sp_key.clone().unwrap();

@@ -11,14 +11,14 @@ use clap::Args;
 use portcullis_service::Portcullis;
 use portcullis_service::core::SystemClock;
 
-use crate::config::{Settings, StoreArgs};
+use crate::app::{init_logging, open_store};
+use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub config: ConfigArgs,
 }
 
 pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {

@@ -12,17 +12,15 @@ use portcullis_service::sessions::SignupInput;
 use portcullis_service::{Caller, Portcullis};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{Settings, StoreArgs};
+use crate::app::{init_logging, open_store};
+use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::{init_logging, open_store};
 
 /// The variable holding the operator's password (otherwise one line is read from stdin).
 pub const PASSWORD_ENV: &str = "PORTCULLIS_ADMIN_PASSWORD";
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// The operator's email address.
     #[arg(long)]
     pub email: String,
@@ -36,6 +34,8 @@ pub struct InitArgs {
     /// Create a personal access token (scopes: all) and print only it on stdout.
     #[arg(long)]
     pub print_token: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 pub async fn run(settings: Settings, args: InitArgs) -> Result<(), CliError> {

@@ -10,20 +10,20 @@ mod access_review_cmd;
 mod audit_cmd;
 mod backup_cmd;
 mod check_cmd;
-mod config;
 mod doctor_cmd;
-mod error;
 mod init;
 mod migrate_cmd;
 mod outbox_cmd;
-mod serve;
 mod users_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::ServeArgs;
+use portcullis::app::{App, init_logging, shutdown_signal};
+use portcullis::{app, config, error};
+
+use crate::config::ConfigArgs;
 use crate::error::CliError;
 
 #[derive(Debug, Parser)]
@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (and /docs) until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(ConfigArgs),
     /// Create the first user, the platform operator (password from PORTCULLIS_ADMIN_PASSWORD or stdin).
     Init(init::InitArgs),
     /// Answer one permission check from the stored data; exit 0 if allowed, 1 if denied.
@@ -65,7 +65,7 @@ enum Command {
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
-    Config(ServeArgs),
+    Config(ConfigArgs),
 }
 
 #[tokio::main]
@@ -84,16 +84,16 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Serve(args) => {
             let settings = config::Settings::resolve(&args)?;
-            serve::run(settings).await?;
+            serve(&settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Init(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             init::run(settings, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             check_cmd::run(settings, args).await
         }
         Command::Audit(args) => audit_cmd::run(args).await,
@@ -103,7 +103,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Migrate(args) => migrate_cmd::run(args).await,
         Command::Outbox(args) => outbox_cmd::run(args).await,
         Command::Doctor(args) => {
-            let settings = config::Settings::resolve_store_only(&args.store)?;
+            let settings = config::Settings::resolve(&args.config)?;
             doctor_cmd::run(settings).await
         }
         Command::Users(args) => users_cmd::run(args).await,
@@ -117,4 +117,15 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `portcullis serve`: the application until SIGINT or SIGTERM.
+async fn serve(settings: &config::Settings) -> Result<(), CliError> {
+    init_logging(settings.log_format, "info");
+    let app = App::build(settings).await?;
+    // On stdout for scripts and tests that start the server on port 0.
+    println!("portcullis listening on http://{}", app.address());
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("portcullis stopped");
+    Ok(())
 }

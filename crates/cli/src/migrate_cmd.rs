@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use crate::config::{Settings, StoreArgs};
+use crate::config::{Settings, StoreLocation};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
@@ -39,10 +39,9 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
     }
     // The copy is one read of the source: no server may write to it meanwhile.
     let _source_claim = portcullis_service::store::claim_data_dir(&args.from_data_dir)?;
-    let source = crate::audit_cmd::start(&Settings::resolve_store_only(&StoreArgs {
-        data_dir: Some(args.from_data_dir.clone()),
-        ..StoreArgs::default()
-    })?)
+    let source = crate::audit_cmd::start(&Settings::for_store(StoreLocation::DataDir(
+        args.from_data_dir.clone(),
+    ))?)
     .await?;
     // A source whose audit chains do not verify is not copied: the target would inherit a
     // history that cannot be trusted.
@@ -52,11 +51,8 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
             args.from_data_dir.display()
         )));
     }
-    let target_settings = Settings::resolve_store_only(&StoreArgs {
-        database_url: Some(args.to_database_url.clone()),
-        ..StoreArgs::default()
-    })?;
-    let target_store = crate::serve::open_store(&target_settings).await?;
+    let target_settings = Settings::for_store(StoreLocation::Url(args.to_database_url.clone()))?;
+    let target_store = crate::app::open_store(&target_settings).await?;
     let _target_claim = target_store.claim_database().await?;
     let copied = source.store().copy_into(&target_store).await?;
     let mut equal = true;

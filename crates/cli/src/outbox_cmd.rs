@@ -9,21 +9,21 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use crate::config::{Settings, StoreArgs};
+use crate::app::open_store;
+use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
-use crate::serve::open_store;
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// How many messages to print, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 pub async fn run(args: OutboxArgs) -> Result<ExitCode, CliError> {
-    let settings = Settings::resolve_store_only(&args.store)?;
+    let settings = Settings::resolve(&args.config)?;
     let store = open_store(&settings).await?;
     let messages = store.outbox(args.limit).await.map_err(CliError::Store)?;
     for message in messages {

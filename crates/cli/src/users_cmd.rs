@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::config::{Settings, StoreArgs};
+use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
@@ -19,17 +19,17 @@ pub struct UsersArgs {
 pub enum UsersCommand {
     /// Mark a user's current email address verified.
     VerifyEmail {
-        #[command(flatten)]
-        store: StoreArgs,
         /// The user's id.
         id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
 pub async fn run(args: UsersArgs) -> Result<ExitCode, CliError> {
     match args.command {
-        UsersCommand::VerifyEmail { store, id } => {
-            let settings = Settings::resolve_store_only(&store)?;
+        UsersCommand::VerifyEmail { config, id } => {
+            let settings = Settings::resolve(&config)?;
             let service = crate::audit_cmd::start(&settings).await?;
             let changed = service.verify_email_directly(&id).await?;
             if changed {

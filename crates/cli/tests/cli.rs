@@ -484,6 +484,152 @@ fn flags_beat_env_beats_file_beats_defaults() {
     );
 }
 
+/// Every command that reads settings, with the arguments it needs besides them.
+const SETTINGS_COMMANDS: &[&[&str]] = &[
+    &["serve"],
+    &["config"],
+    &["init", "--email", "op@example.com", "--id", "op"],
+    &[
+        "check",
+        "--user",
+        "op",
+        "--permission",
+        "members.manage",
+        "--org",
+        "acme",
+    ],
+    &["audit", "verify"],
+    &["audit", "prune", "--older-than-days", "1"],
+    &["access-review", "--org", "acme"],
+    &["backup", "--out", "backup.db"],
+    &["doctor"],
+    &["outbox"],
+    &["users", "verify-email", "op"],
+];
+
+/// Runs every settings command with `extra` arguments and environment, on a data directory that
+/// cannot exist (under a regular file), so a command that gets past its settings fails soon
+/// after instead of serving; returns each command's exit code and stderr.
+fn every_command(extra: &[&str], env: &[(&str, &str)]) -> Vec<(String, Option<i32>, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let data_dir = blocker.join("data");
+    SETTINGS_COMMANDS
+        .iter()
+        .map(|command| {
+            let mut args: Vec<&str> = command.to_vec();
+            args.extend(["--data-dir", data_dir.to_str().unwrap()]);
+            args.extend(extra);
+            let mut cmd = portcullis(&args);
+            cmd.current_dir(dir.path()).envs(env.iter().copied());
+            let output = run(&mut cmd);
+            (command.join(" "), output.status.code(), stderr(&output))
+        })
+        .collect()
+}
+
+#[test]
+fn a_misspelt_environment_variable_is_refused_by_every_command() {
+    for (command, code, err) in every_command(&[], &[("PORTCULLIS_LISEN", "127.0.0.1:1")]) {
+        assert_eq!(code, Some(2), "{command}: {err}");
+        assert!(
+            err.contains("unknown environment variable `PORTCULLIS_LISEN`"),
+            "{command}: {err}"
+        );
+    }
+    // Variables of the test harness and the operator password are not settings.
+    for (command, _, err) in every_command(
+        &[],
+        &[
+            ("PORTCULLIS_TEST_BACKEND", "sqlite"),
+            ("PORTCULLIS_ADMIN_PASSWORD", "operator-password-123"),
+        ],
+    ) {
+        assert!(!err.contains("unknown environment"), "{command}: {err}");
+    }
+}
+
+#[test]
+fn a_misspelt_config_file_key_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    for (command, code, err) in every_command(&["--config", file.to_str().unwrap()], &[]) {
+        assert_eq!(code, Some(2), "{command}: {err}");
+        assert!(err.contains("unknown field `lisen`"), "{command}: {err}");
+        assert!(
+            err.contains("portcullis.toml") && err.contains("line 1"),
+            "{command}: {err}"
+        );
+    }
+}
+
+/// A layering case: its name, the flags, the environment, and whether the winner is invalid.
+type LayerCase<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], bool);
+
+/// The same invalid value is refused by every command, from every layer, and a higher layer
+/// hides a lower one's: flag > environment > file > default for each command.
+#[test]
+fn every_command_layers_and_validates_the_settings_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.toml");
+    std::fs::write(&zero, "invitation_ttl_days = 0\n").unwrap();
+    let three = dir.path().join("three.toml");
+    std::fs::write(&three, "invitation_ttl_days = 3\n").unwrap();
+    let (zero, three) = (zero.to_str().unwrap(), three.to_str().unwrap());
+    let refused = "`invitation_ttl_days` must be at least 1";
+    let cases: &[LayerCase] = &[
+        ("default", &[], &[], false),
+        ("file", &["--config", zero], &[], true),
+        ("flag", &["--invitation-ttl-days", "0"], &[], true),
+        ("env", &[], &[("PORTCULLIS_INVITATION_TTL_DAYS", "0")], true),
+        (
+            "env over file",
+            &["--config", zero],
+            &[("PORTCULLIS_INVITATION_TTL_DAYS", "3")],
+            false,
+        ),
+        (
+            "env over file (the env invalid)",
+            &["--config", three],
+            &[("PORTCULLIS_INVITATION_TTL_DAYS", "0")],
+            true,
+        ),
+        (
+            "flag over env",
+            &["--invitation-ttl-days", "3"],
+            &[("PORTCULLIS_INVITATION_TTL_DAYS", "0")],
+            false,
+        ),
+        (
+            "flag over env (the flag invalid)",
+            &["--invitation-ttl-days", "0"],
+            &[("PORTCULLIS_INVITATION_TTL_DAYS", "3")],
+            true,
+        ),
+        (
+            "flag over file",
+            &["--config", zero, "--invitation-ttl-days", "3"],
+            &[],
+            false,
+        ),
+    ];
+    for (layer, args, env, invalid) in cases {
+        for (command, code, err) in every_command(args, env) {
+            if *invalid {
+                assert_eq!(code, Some(2), "{layer}: {command}: {err}");
+                assert!(err.contains(refused), "{layer}: {command}: {err}");
+            } else {
+                assert!(
+                    !err.contains("invitation_ttl_days"),
+                    "{layer}: {command}: {err}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
     let dir = tempfile::tempdir().unwrap();

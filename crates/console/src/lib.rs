@@ -23,6 +23,9 @@ use axum::routing::{get, post};
 use portcullis_service::Portcullis;
 
 pub use pages::auth::{sso_link_mailed, sso_signed_in};
+/// The audit facts of a request (request id, source address, user agent, each bounded), read
+/// the same way by the console and the API's extractors.
+pub use session::request_meta;
 pub use session::{sso_request_cookie, sso_request_of};
 
 pub type ConsoleState = Arc<Portcullis>;
@@ -153,55 +156,55 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route("/a/{account}/audit", get(audit::log))
         .route("/a/{account}/audit/export.csv", get(audit::export_csv))
         .route("/a/{account}/access-review", get(audit::access_review))
-        .route("/a/{account}/billing", get(pages::money::billing))
+        .route("/a/{account}/billing", get(pages::costs::billing))
         .route(
             "/a/{account}/billing/costs.csv",
-            get(pages::money::costs_csv),
+            get(pages::costs::costs_csv),
         )
         .route(
             "/a/{account}/billing/budget",
-            post(pages::money::set_budget),
+            post(pages::costs::set_budget),
         )
         .route(
             "/a/{account}/billing/budget/clear",
-            post(pages::money::clear_budget),
+            post(pages::costs::clear_budget),
         )
-        .route("/a/{account}/compute", get(pages::money::compute))
+        .route("/a/{account}/compute", get(pages::compute::compute))
         .route(
             "/a/{account}/compute/clusters",
-            post(pages::money::create_cluster),
+            post(pages::compute::create_cluster),
         )
         .route(
             "/a/{account}/compute/clusters/{cluster}",
-            post(pages::money::update_cluster),
+            post(pages::compute::update_cluster),
         )
         .route(
             "/a/{account}/compute/clusters/{cluster}/delete",
-            post(pages::money::delete_cluster),
+            post(pages::compute::delete_cluster),
         )
         .route(
             "/a/{account}/compute/clusters/{cluster}/nodepools",
-            post(pages::money::create_nodepool),
+            post(pages::compute::create_nodepool),
         )
         .route(
             "/a/{account}/compute/clusters/{cluster}/nodepools/{nodepool}",
-            post(pages::money::update_nodepool),
+            post(pages::compute::update_nodepool),
         )
         .route(
             "/a/{account}/compute/clusters/{cluster}/nodepools/{nodepool}/delete",
-            post(pages::money::delete_nodepool),
+            post(pages::compute::delete_nodepool),
         )
         .route(
             "/a/{account}/compute/deployments",
-            post(pages::money::create_deployment),
+            post(pages::compute::create_deployment),
         )
         .route(
             "/a/{account}/compute/deployments/{deployment}",
-            post(pages::money::update_deployment),
+            post(pages::compute::update_deployment),
         )
         .route(
             "/a/{account}/compute/deployments/{deployment}/delete",
-            post(pages::money::delete_deployment),
+            post(pages::compute::delete_deployment),
         )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(service)

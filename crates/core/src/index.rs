@@ -39,6 +39,17 @@ pub enum Account {
     Org(OrgKey),
 }
 
+impl Account {
+    /// The organization this account is, if it is one: the org an app of this owner, and the
+    /// audit entries about it, belong to (a user's personal account has none).
+    pub fn org(self) -> Option<OrgKey> {
+        match self {
+            Account::Org(org) => Some(org),
+            Account::User(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CredentialKind {
     /// A login session (console or API).

@@ -4,38 +4,12 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use portcullis_console::request_meta;
 use portcullis_service::{Caller, RequestMeta};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::ApiError;
-
-fn request_meta(parts: &Parts) -> RequestMeta {
-    let header_str = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| at_most_chars(v, 200).to_owned())
-    };
-    let source_ip = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
-    RequestMeta {
-        request_id: header_str("x-request-id"),
-        source_ip,
-        user_agent: header_str(header::USER_AGENT.as_str()),
-    }
-}
-
-/// The first `limit` characters of `text` (header values kept for the audit log are bounded).
-fn at_most_chars(text: &str, limit: usize) -> &str {
-    match text.char_indices().nth(limit) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
-}
 
 /// The bearer token of `Authorization: Bearer <token>` or `Authorization: Key <token>`.
 fn presented_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
@@ -222,18 +196,5 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
                 rejection.body_text(),
             )),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::at_most_chars;
-
-    #[test]
-    fn header_values_are_cut_at_a_character_boundary() {
-        assert_eq!(at_most_chars("abc", 200), "abc");
-        assert_eq!(at_most_chars("abcdef", 3), "abc");
-        assert_eq!(at_most_chars("ééé", 2), "éé");
-        assert_eq!(at_most_chars("", 2), "");
     }
 }

@@ -269,10 +269,10 @@ impl Portcullis {
             {
                 let (principal, subject) = match candidate {
                     Candidate::User(id, user) => {
-                        let membership = match entry.owner {
-                            Account::Org(org) => index.membership(*user, org),
-                            Account::User(_) => None,
-                        };
+                        let membership = entry
+                            .owner
+                            .org()
+                            .and_then(|org| index.membership(*user, org));
                         let teams = membership
                             .map(|m| {
                                 entry

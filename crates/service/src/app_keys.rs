@@ -15,7 +15,6 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::credential_use::{CredentialUse, require_credential_for};
-use crate::items::owning_org;
 use crate::keys::{MAX_DESCRIPTION_CHARS, NewKey};
 use crate::sessions::{check_name, credential_change, public_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
@@ -117,7 +116,7 @@ impl Portcullis {
                 let id = w.create_credential(&new).await?;
                 w.audit(
                     AuditRecord::new(
-                        owning_org(owner),
+                        owner.org(),
                         Operation::AppKeyCreate,
                         json!({"account": owner_id, "app": app_id, "credential": new.public_id}),
                     )
@@ -189,7 +188,7 @@ impl Portcullis {
             }
             let revoked = w.revoke_app_key(key, public_id).await?;
             w.audit(AuditRecord::new(
-                owning_org(owner),
+                owner.org(),
                 Operation::AppKeyRevoke,
                 json!({"account": owner_id, "app": app_id, "credential": revoked.public_id}),
             ));

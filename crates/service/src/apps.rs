@@ -8,10 +8,11 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
 use portcullis_core::index::{Account, ItemKind};
-use portcullis_core::{AccountId, Change, OrgKey, Permission, Visibility};
+use portcullis_core::{AccountId, Change, Permission, Visibility};
 use portcullis_store::{AppChanges, AppRecord, AuditRecord, NewApp, StoreError};
 use serde_json::{Map, Value, json};
 
+use crate::input::{check_text, description, parse_visibility};
 use crate::members::{MAX_PAGE_SIZE, page_size};
 use crate::orgs::non_empty;
 use crate::sessions::{check_name, parse_id};
@@ -94,7 +95,7 @@ impl Portcullis {
             description: input
                 .description
                 .as_deref()
-                .map(app_description)
+                .map(|raw| description(raw, MAX_APP_DESCRIPTION_CHARS))
                 .transpose()?
                 .unwrap_or_default(),
             notes: input
@@ -118,7 +119,7 @@ impl Portcullis {
             let key = w.create_app(&new).await?;
             w.audit(
                 AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     Operation::AppCreate,
                     json!({"account": owner_id, "app": new.id.as_str()}),
                 )
@@ -247,7 +248,7 @@ impl Portcullis {
             description: patch
                 .description
                 .as_deref()
-                .map(app_description)
+                .map(|raw| description(raw, MAX_APP_DESCRIPTION_CHARS))
                 .transpose()?,
             notes: patch.notes.as_deref().map(app_notes).transpose()?,
             visibility: patch
@@ -288,7 +289,7 @@ impl Portcullis {
             if !was.is_empty() {
                 w.audit(
                     AuditRecord::new(
-                        owning_org(owner),
+                        owner.org(),
                         Operation::AppUpdate,
                         json!({"account": after.owner_id, "app": after.id}),
                     )
@@ -326,7 +327,7 @@ impl Portcullis {
             let record = w.app(key).await?;
             w.delete_app(key).await?;
             w.audit(AuditRecord::new(
-                owning_org(owner),
+                owner.org(),
                 Operation::AppDelete,
                 json!({"account": record.owner_id, "app": record.id}),
             ));
@@ -336,57 +337,12 @@ impl Portcullis {
     }
 }
 
-fn owning_org(owner: Account) -> Option<OrgKey> {
-    match owner {
-        Account::Org(org) => Some(org),
-        Account::User(_) => None,
-    }
-}
-
 fn invalid_cursor() -> ServiceError {
     ServiceError::invalid(
         "pagination.invalid_cursor",
         "cursor",
         "`cursor` is not a cursor this list returned",
     )
-}
-
-fn parse_visibility(raw: &str) -> Result<Visibility> {
-    Visibility::parse(raw).ok_or_else(|| {
-        let shown: String = raw.chars().take(64).collect();
-        ServiceError::invalid(
-            "field.invalid",
-            "visibility",
-            format!("unknown visibility `{shown}`; expected one of private, org, public"),
-        )
-    })
-}
-
-/// Free text may span lines, but no other control characters (PostgreSQL cannot even store NUL).
-fn check_text(field: &'static str, value: &str) -> Result<()> {
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ServiceError::invalid(
-            "field.invalid",
-            field,
-            format!("`{field}` must not contain control characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn app_description(raw: &str) -> Result<String> {
-    if raw.chars().count() > MAX_APP_DESCRIPTION_CHARS {
-        return Err(ServiceError::invalid(
-            "field.too_long",
-            "description",
-            format!("`description` must be at most {MAX_APP_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    check_text("description", raw)?;
-    Ok(raw.to_owned())
 }
 
 fn app_notes(raw: &str) -> Result<String> {
@@ -455,8 +411,20 @@ mod tests {
 
     #[test]
     fn text_limits() {
-        assert!(app_description(&"d".repeat(MAX_APP_DESCRIPTION_CHARS)).is_ok());
-        assert!(app_description(&"d".repeat(MAX_APP_DESCRIPTION_CHARS + 1)).is_err());
+        assert!(
+            description(
+                &"d".repeat(MAX_APP_DESCRIPTION_CHARS),
+                MAX_APP_DESCRIPTION_CHARS
+            )
+            .is_ok()
+        );
+        assert!(
+            description(
+                &"d".repeat(MAX_APP_DESCRIPTION_CHARS + 1),
+                MAX_APP_DESCRIPTION_CHARS
+            )
+            .is_err()
+        );
         assert!(app_notes(&"n".repeat(MAX_APP_NOTES_BYTES)).is_ok());
         assert!(app_notes(&"n".repeat(MAX_APP_NOTES_BYTES + 1)).is_err());
         assert!(app_notes("line\nline\ttab").is_ok());

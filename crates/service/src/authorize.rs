@@ -101,21 +101,14 @@ impl Portcullis {
         resource: Resource,
     ) {
         let (org, targets) = self.with_index(|index| match resource {
-            Resource::Account(account) => (
-                match account {
-                    Account::Org(org) => Some(org),
-                    Account::User(_) => None,
-                },
-                json!({"account": index.account_id(account)}),
-            ),
+            Resource::Account(account) => {
+                (account.org(), json!({"account": index.account_id(account)}))
+            }
             Resource::App(app) | Resource::AppItem { app, .. } => {
                 let entry = index.app(app);
                 let owner = entry.map(|a| a.owner);
                 (
-                    match owner {
-                        Some(Account::Org(org)) => Some(org),
-                        _ => None,
-                    },
+                    owner.and_then(Account::org),
                     json!({
                         "account": owner.and_then(|o| index.account_id(o)),
                         "app": entry.map(|a| &*a.id),
@@ -173,13 +166,9 @@ impl Portcullis {
     ) -> ServiceError {
         let gate = self.with_index(|index| {
             let org = match resource {
-                Resource::Account(Account::Org(org)) => Some(org),
-                Resource::Account(Account::User(_)) => None,
+                Resource::Account(account) => account.org(),
                 Resource::App(app) | Resource::AppItem { app, .. } => {
-                    index.app(app).and_then(|entry| match entry.owner {
-                        Account::Org(org) => Some(org),
-                        Account::User(_) => None,
-                    })
+                    index.app(app).and_then(|entry| entry.owner.org())
                 }
             };
             org.and_then(|org| org_gate(index, &caller.subject, org))

@@ -14,7 +14,6 @@ use portcullis_core::{Change, Level, Permission, PermissionSet};
 use portcullis_store::{AuditRecord, CollaborationRecord, CollaboratorRecord};
 use serde_json::json;
 
-use crate::items::owning_org;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 fn names(set: PermissionSet) -> Vec<&'static str> {
@@ -118,7 +117,7 @@ impl Portcullis {
             };
             w.audit(
                 AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     operation,
                     json!({"account": owner_id, "app": app_id, "user": user_id}),
                 )
@@ -161,7 +160,7 @@ impl Portcullis {
             let before = w.remove_collaborator(key, user_key).await?;
             w.audit(
                 AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     Operation::CollaboratorRemove,
                     json!({"account": owner_id, "app": app_id, "user": user}),
                 )

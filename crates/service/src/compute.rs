@@ -14,7 +14,7 @@
 //! (`nodepool.in_use`). Every such rule is checked inside the write transaction.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Binding, Resource};
+use portcullis_core::decision::{Resource, binding_reaches};
 use portcullis_core::index::Account;
 use portcullis_core::{AccountId, OrgKey, Permission, Visibility};
 use portcullis_store::{
@@ -23,6 +23,7 @@ use portcullis_store::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::input::{description, parse_visibility, shown};
 use crate::sessions::parse_id;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
@@ -147,7 +148,7 @@ impl Portcullis {
         let member = caller
             .user()
             .is_some_and(|user| self.with_index(|index| index.membership(user, org).is_some()))
-            && reaches(caller, org)
+            && binding_reaches(&caller.subject.binding, Account::Org(org), None)
             && caller.subject.scopes.contains(Permission::ComputeView);
         Reader { full, member }
     }
@@ -168,6 +169,26 @@ impl Portcullis {
         } else {
             self.invisible(caller, org_resource(org), what)
         }
+    }
+
+    /// Every compute mutation is gated by one org-level permission (`compute.manage` for
+    /// clusters and nodepools, `compute.deploy` for deployments); a refusal is audited as
+    /// `operation`.
+    async fn authorize_in_org(
+        &self,
+        caller: &Caller,
+        org: OrgKey,
+        permission: Permission,
+        operation: Operation,
+    ) -> Result<()> {
+        self.authorize_mutation(
+            operation,
+            caller,
+            permission,
+            org_resource(org),
+            "organization",
+        )
+        .await
     }
 
     fn org_handle(&self, org: OrgKey) -> String {
@@ -196,12 +217,11 @@ impl Portcullis {
         input: ClusterInput,
     ) -> Result<Committed<ClusterRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::ClusterCreate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::ClusterCreate,
         )
         .await?;
         let new = NewCluster {
@@ -210,7 +230,7 @@ impl Portcullis {
             description: input
                 .description
                 .as_deref()
-                .map(description)
+                .map(|raw| description(raw, MAX_DESCRIPTION_CHARS))
                 .transpose()?
                 .unwrap_or_default(),
             cloud_provider: label("cloud_provider", &input.cloud_provider)?,
@@ -267,12 +287,11 @@ impl Portcullis {
         patch: ClusterPatch,
     ) -> Result<Committed<ClusterRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::ClusterUpdate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::ClusterUpdate,
         )
         .await?;
         if patch.description.is_none() && patch.visibility.is_none() {
@@ -282,7 +301,11 @@ impl Portcullis {
                 "give at least one of `description`, `visibility`",
             ));
         }
-        let new_description = patch.description.as_deref().map(description).transpose()?;
+        let new_description = patch
+            .description
+            .as_deref()
+            .map(|raw| description(raw, MAX_DESCRIPTION_CHARS))
+            .transpose()?;
         let new_visibility = patch
             .visibility
             .as_deref()
@@ -318,12 +341,11 @@ impl Portcullis {
         cluster: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::ClusterDelete,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::ClusterDelete,
         )
         .await?;
         let org_name = self.org_handle(org);
@@ -363,12 +385,11 @@ impl Portcullis {
         input: NodepoolInput,
     ) -> Result<Committed<NodepoolRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::NodepoolCreate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::NodepoolCreate,
         )
         .await?;
         let id = parse_id("id", &input.id)?;
@@ -443,12 +464,11 @@ impl Portcullis {
         patch: NodepoolPatch,
     ) -> Result<Committed<NodepoolRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::NodepoolUpdate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::NodepoolUpdate,
         )
         .await?;
         let changes = NodepoolChanges {
@@ -517,12 +537,11 @@ impl Portcullis {
         nodepool: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::NodepoolDelete,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeManage,
-            org_resource(org),
-            "organization",
+            Operation::NodepoolDelete,
         )
         .await?;
         let org_name = self.org_handle(org);
@@ -562,12 +581,11 @@ impl Portcullis {
         input: DeploymentInput,
     ) -> Result<Committed<DeploymentRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::DeploymentCreate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeDeploy,
-            org_resource(org),
-            "organization",
+            Operation::DeploymentCreate,
         )
         .await?;
         let org_name = self.org_handle(org);
@@ -676,12 +694,11 @@ impl Portcullis {
         patch: DeploymentPatch,
     ) -> Result<Committed<DeploymentRecord>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::DeploymentUpdate,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeDeploy,
-            org_resource(org),
-            "organization",
+            Operation::DeploymentUpdate,
         )
         .await?;
         let org_name = self.org_handle(org);
@@ -746,12 +763,11 @@ impl Portcullis {
         deployment: &str,
     ) -> Result<Committed<()>> {
         let org = self.resolve_org(org_id)?;
-        self.authorize_mutation(
-            Operation::DeploymentDelete,
+        self.authorize_in_org(
             caller,
+            org,
             Permission::ComputeDeploy,
-            org_resource(org),
-            "organization",
+            Operation::DeploymentDelete,
         )
         .await?;
         let org_name = self.org_handle(org);
@@ -955,49 +971,10 @@ fn label(field: &'static str, raw: &str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
-fn description(raw: &str) -> Result<String> {
-    if raw.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ServiceError::invalid(
-            "field.too_long",
-            "description",
-            format!("`description` must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    if raw
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ServiceError::invalid(
-            "field.invalid",
-            "description",
-            "`description` must not contain control characters",
-        ));
-    }
-    Ok(raw.to_owned())
-}
-
-fn parse_visibility(raw: &str) -> Result<Visibility> {
-    Visibility::parse(raw).ok_or_else(|| {
-        ServiceError::invalid(
-            "field.invalid",
-            "visibility",
-            format!(
-                "unknown visibility `{}`; expected one of private, org, public",
-                shown(raw)
-            ),
-        )
-    })
-}
-
 fn optional_visibility(raw: Option<&str>) -> Result<Visibility> {
     raw.map(parse_visibility)
         .transpose()
         .map(|v| v.unwrap_or(Visibility::Private))
-}
-
-/// User input echoed in a message, cut short.
-fn shown(raw: &str) -> String {
-    raw.chars().take(64).collect()
 }
 
 fn quoted(ids: &[String]) -> String {
@@ -1009,16 +986,6 @@ fn quoted(ids: &[String]) -> String {
 
 fn org_resource(org: OrgKey) -> Resource {
     Resource::Account(Account::Org(org))
-}
-
-/// Whether the caller's credential may be used on `org` at all.
-fn reaches(caller: &Caller, org: OrgKey) -> bool {
-    match &caller.subject.binding {
-        Binding::Anywhere => true,
-        Binding::Org(bound) => *bound == org,
-        Binding::Orgs(orgs) => orgs.contains(&org),
-        Binding::App(_) => false,
-    }
 }
 
 fn cluster_fields(c: &ClusterRecord) -> Map<String, Value> {

@@ -9,10 +9,11 @@
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::{Grant, Resource};
 use portcullis_core::index::{Account, ItemKind};
-use portcullis_core::{AccountId, AppKey, Change, OrgKey, Permission, Visibility};
+use portcullis_core::{AccountId, AppKey, Change, Permission, Visibility};
 use portcullis_store::{AuditRecord, InstalledModule, ItemRecord, NewItem, StoreError};
 use serde_json::json;
 
+use crate::input::{description, parse_visibility};
 use crate::members::{MAX_PAGE_SIZE, page_size};
 use crate::orgs::non_empty;
 use crate::sessions::{check_name, parse_id};
@@ -81,45 +82,6 @@ fn operation(kind: ItemKind, action: &str) -> Operation {
         (ItemKind::Module, "update") => Operation::ModuleUpdate,
         (ItemKind::Module, _) => Operation::ModuleDelete,
     }
-}
-
-pub(crate) fn owning_org(owner: Account) -> Option<OrgKey> {
-    match owner {
-        Account::Org(org) => Some(org),
-        Account::User(_) => None,
-    }
-}
-
-pub(crate) fn parse_visibility(raw: &str) -> Result<Visibility> {
-    Visibility::parse(raw).ok_or_else(|| {
-        let shown: String = raw.chars().take(64).collect();
-        ServiceError::invalid(
-            "field.invalid",
-            "visibility",
-            format!("unknown visibility `{shown}`; expected one of private, org, public"),
-        )
-    })
-}
-
-fn description(raw: &str) -> Result<String> {
-    if raw.chars().count() > MAX_ITEM_DESCRIPTION_CHARS {
-        return Err(ServiceError::invalid(
-            "field.too_long",
-            "description",
-            format!("`description` must be at most {MAX_ITEM_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    if raw
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ServiceError::invalid(
-            "field.invalid",
-            "description",
-            "`description` must not contain control characters",
-        ));
-    }
-    Ok(raw.to_owned())
 }
 
 impl Portcullis {
@@ -192,7 +154,7 @@ impl Portcullis {
             description: input
                 .description
                 .as_deref()
-                .map(description)
+                .map(|raw| description(raw, MAX_ITEM_DESCRIPTION_CHARS))
                 .transpose()?
                 .unwrap_or_default(),
             visibility: input
@@ -210,7 +172,7 @@ impl Portcullis {
             let record = w.create_item(&new).await?;
             w.audit(
                 AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     operation(kind, "create"),
                     json!({"account": owner_id, "app": app_id, kind.as_str(): record.id}),
                 )
@@ -338,7 +300,7 @@ impl Portcullis {
             if before.visibility != after.visibility {
                 w.audit(
                     AuditRecord::new(
-                        owning_org(owner),
+                        owner.org(),
                         operation(kind, "update"),
                         json!({"account": owner_id, "app": app_id, kind.as_str(): after.id}),
                     )
@@ -383,7 +345,7 @@ impl Portcullis {
             let record = w.delete_item(key, kind, id).await?;
             let cleared = kind == ItemKind::Workflow && w.clear_base_workflow_if(key, id).await?;
             let mut entry = AuditRecord::new(
-                owning_org(owner),
+                owner.org(),
                 operation(kind, "delete"),
                 json!({"account": owner_id, "app": app_id, kind.as_str(): record.id}),
             );
@@ -422,7 +384,7 @@ impl Portcullis {
             let ids = w.delete_all_items(key, ItemKind::Model).await?;
             w.audit(
                 AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     Operation::ModelDeleteAll,
                     json!({"account": owner_id, "app": app_id}),
                 )
@@ -520,7 +482,7 @@ impl Portcullis {
             let record = w.item(source_key, ItemKind::Module, module).await?;
             if w.install_module(key, record.row, user).await? {
                 w.audit(AuditRecord::new(
-                    owning_org(owner),
+                    owner.org(),
                     Operation::ModuleInstall,
                     json!({"account": owner_id, "app": app_id, "module": record.id,
                            "source_account": src_owner_id, "source_app": src_app_id}),
@@ -574,7 +536,7 @@ impl Portcullis {
                     })?;
             w.uninstall_module(key, record.row).await?;
             w.audit(AuditRecord::new(
-                owning_org(owner),
+                owner.org(),
                 Operation::ModuleUninstall,
                 json!({"account": owner_id, "app": app_id, "module": record.id}),
             ));

@@ -24,6 +24,7 @@ mod error;
 pub mod follow;
 pub mod health;
 pub mod identity_providers;
+mod input;
 pub mod invitations;
 pub mod items;
 pub mod keys;

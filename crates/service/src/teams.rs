@@ -7,7 +7,7 @@
 //! past it.
 
 use portcullis_core::audit::Operation;
-use portcullis_core::decision::{Binding, Resource};
+use portcullis_core::decision::{Resource, binding_reaches};
 use portcullis_core::index::Account;
 use portcullis_core::{Change, OrgKey, Permission, TeamRole};
 use portcullis_store::{AuditRecord, NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};
@@ -426,13 +426,7 @@ impl Portcullis {
 fn member_org(service: &Portcullis, caller: &Caller, org_id: &str) -> Result<OrgKey> {
     let org = service.resolve_org(org_id)?;
     service.require_visible(caller, org_resource(org), "organization")?;
-    let reaches = match &caller.subject.binding {
-        Binding::Anywhere => true,
-        Binding::Org(bound) => *bound == org,
-        Binding::Orgs(orgs) => orgs.contains(&org),
-        Binding::App(_) => false,
-    };
-    if !reaches {
+    if !binding_reaches(&caller.subject.binding, Account::Org(org), None) {
         return Err(ServiceError::NotAllowed {
             code: "credential.bound",
             message: "this credential is bound to another organization or app".into(),

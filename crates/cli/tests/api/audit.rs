@@ -723,3 +723,49 @@ async fn the_cli_verifies_prunes_and_prints_the_matrix() {
     let (code, stdout) = run(&["audit", "verify"]);
     assert_eq!(code, Some(0), "{stdout}");
 }
+
+/// Audit retention as `serve` wires it (the same `App::start`): a server keeping one day's
+/// entries, started three days after the writes, prunes them at once and records the pruning;
+/// the chain still verifies.
+#[tokio::test]
+async fn a_server_with_audit_retention_prunes_old_entries_when_it_starts() {
+    use std::sync::Arc;
+
+    use portcullis_service::core::FixedClock;
+
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let app = spawn_app().await;
+    let admin = app.user("ada").await;
+    app.org(&admin, "acme").await;
+    let operations = |log: &Value| -> Vec<i64> {
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_i64().unwrap())
+            .collect()
+    };
+    let before = operations(
+        app.get("/v1/orgs/acme/audit-log", &admin)
+            .await
+            .assert_status(200),
+    );
+    assert!(!before.is_empty());
+    let prune = Operation::AuditPrune.code();
+    assert!(!before.contains(&prune));
+
+    let later = Arc::new(FixedClock::at(app.service.now() + 3 * DAY_MS));
+    let _later = app.peer_with_retention(later, Some(1)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let after = loop {
+        let log = app.get("/v1/orgs/acme/audit-log", &admin).await;
+        let after = operations(log.assert_status(200));
+        if after.contains(&prune) || std::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(after, vec![prune], "only the pruning is left: {after:?}");
+    let v = app.get("/v1/orgs/acme/audit-log/verify", &admin).await;
+    assert_eq!(v.assert_status(200)["ok"], true, "{:?}", v.body);
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use portcullis::app::{App, Parts};
 use portcullis_service::core::SystemClock;
 use portcullis_service::store::testing::{TestStore, fresh_store};
 use portcullis_service::{Portcullis, ServiceConfig};
@@ -21,27 +22,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: ServiceConfig) -> TestApp {
-    let test_store = fresh_store().await.expect("fresh store");
-    let service = Portcullis::start(test_store.store.clone(), Arc::new(SystemClock), config)
-        .await
-        .expect("service starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let app = portcullis_http::router(service.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-        service,
-        store: Arc::new(test_store),
-    }
+    spawn_app_with_clock(config, Arc::new(SystemClock)).await
 }
 
 /// Like [`spawn_app_with`], reading time from `clock` (a `FixedClock` moves only when told).
@@ -50,26 +31,38 @@ pub async fn spawn_app_with_clock(
     clock: Arc<dyn portcullis_service::core::Clock>,
 ) -> TestApp {
     let test_store = fresh_store().await.expect("fresh store");
-    let service = Portcullis::start(test_store.store.clone(), clock, config)
-        .await
-        .expect("service starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let app = portcullis_http::router(service.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let service = serve(test_store.store.clone(), clock, config, None).await;
     TestApp {
-        address,
+        address: service.0,
         client: reqwest::Client::new(),
-        service,
+        service: service.1,
         store: Arc::new(test_store),
     }
+}
+
+/// Starts the application on `store` as `serve` does ([`App::start`]: the service, its
+/// follower, domain re-check and other background tasks, the router) on a free loopback port.
+async fn serve(
+    store: portcullis_service::store::Store,
+    clock: Arc<dyn portcullis_service::core::Clock>,
+    config: ServiceConfig,
+    audit_retention_days: Option<u32>,
+) -> (String, Arc<Portcullis>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = App::start(Parts {
+        store,
+        clock,
+        config,
+        listener,
+        mail: None,
+        audit_retention_days,
+    })
+    .await
+    .expect("the app starts");
+    let address = format!("http://{}", app.address());
+    let service = app.service().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    (address, service)
 }
 
 /// A response: status, body as JSON (or `Null`), and the content type.
@@ -113,25 +106,27 @@ impl TestApp {
         &self,
         clock: Arc<dyn portcullis_service::core::Clock>,
     ) -> TestApp {
+        self.peer_with_retention(clock, None).await
+    }
+
+    /// Like [`TestApp::peer_with_clock`], pruning audit entries older than
+    /// `audit_retention_days` as `serve` does with that setting.
+    pub async fn peer_with_retention(
+        &self,
+        clock: Arc<dyn portcullis_service::core::Clock>,
+        audit_retention_days: Option<u32>,
+    ) -> TestApp {
         let store = portcullis_service::store::Store::open(&self.store.url)
             .await
             .expect("the store opens again");
-        let service = Portcullis::start(store, clock, self.service.config().clone())
-            .await
-            .expect("service starts");
-        service.spawn_follower();
-        self.service.spawn_follower();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let app = portcullis_http::router(service.clone());
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        // Both servers follow each other's writes: App::start spawns each one's follower.
+        let (address, service) = serve(
+            store,
+            clock,
+            self.service.config().clone(),
+            audit_retention_days,
+        )
+        .await;
         TestApp {
             address,
             client: reqwest::Client::new(),

@@ -1,0 +1,285 @@
+//! The application `serve` runs, built in one place ([`App::build`], [`App::start`]) for the
+//! binary and the API test suite: open the store, start the service and its background tasks,
+//! serve the router until told to stop, then finish in-flight requests and close the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portcullis_service::core::{Clock, SystemClock};
+use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer, spawn_delivery};
+use portcullis_service::store::{Claim, Store};
+use portcullis_service::{Caller, Portcullis, ServiceConfig};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, Settings, StoreLocation};
+use crate::error::CliError;
+
+/// The running application: the service over its store, its bound listener, and the background
+/// tasks `serve` needs (following other servers' writes, re-checking domains, delivering mail,
+/// pruning the audit log). `serve` and the API test suite both build it here, so the tests
+/// exercise what `serve` wires.
+pub struct App {
+    service: Arc<Portcullis>,
+    listener: TcpListener,
+    address: SocketAddr,
+    /// Held until the app is dropped: `restore` and `migrate` refuse a store a server is using.
+    _claim: Option<Claim>,
+}
+
+/// What [`App::start`] builds an application from, once the store is open and the listener bound.
+pub struct Parts {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: ServiceConfig,
+    pub listener: TcpListener,
+    /// `None`: messages stay in the outbox.
+    pub mail: Option<SmtpConfig>,
+    /// `None`: audit entries are kept forever.
+    pub audit_retention_days: Option<u32>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("config", &self.config)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// `serve`'s application: the store, listening address, clock and workers the settings name.
+    pub async fn build(settings: &Settings) -> Result<App, CliError> {
+        let store = open_store(settings).await?;
+        let claim = match &settings.store {
+            StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
+            StoreLocation::Url(_) => store.share_database().await?,
+        };
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(CliError::io(format!(
+                "cannot listen on `{}`",
+                settings.listen
+            )))?;
+        let address = local_address(&listener)?;
+        let mut config = settings.service_config();
+        if settings.public_url.is_none() {
+            config.public_url = format!("http://{address}");
+            // Identity providers are configured with this server's addresses: one derived from
+            // the listening socket is wrong behind any proxy or name.
+            if store.identity_provider_count().await.unwrap_or_default() > 0 {
+                tracing::warn!(
+                    public_url = %config.public_url,
+                    "identity providers exist but `public_url` is not set: their SP entity ids and \
+                     ACS URLs use the listening address"
+                );
+            }
+        }
+        let mail = match &settings.mail {
+            Some(mail) => Some(mail.smtp_config()?),
+            None => None,
+        };
+        let mut app = Self::start(Parts {
+            store,
+            clock: Arc::new(SystemClock),
+            config,
+            listener,
+            mail,
+            audit_retention_days: settings.audit_retention_days,
+        })
+        .await?;
+        app._claim = Some(claim);
+        tracing::info!(
+            address = %app.address,
+            public_url = %app.service.config().public_url,
+            store = %settings.store_description(),
+            revision = app.service.revision(),
+            signup_enabled = settings.signup_enabled,
+            "portcullis started"
+        );
+        Ok(app)
+    }
+
+    /// Starts the service over an open store and spawns its background tasks; the router is
+    /// served by [`App::run_until`].
+    pub async fn start(parts: Parts) -> Result<App, CliError> {
+        let address = local_address(&parts.listener)?;
+        let service = Portcullis::start(parts.store, parts.clock, parts.config).await?;
+        report_email_keys(&service).await?;
+        // Other servers on the same database: apply their writes as they commit.
+        service.spawn_follower();
+        tokio::spawn(recheck_domains_periodically(service.clone()));
+        match parts.mail {
+            Some(config) => {
+                let mailer =
+                    SmtpMailer::new(&config).map_err(|e| CliError::usage(e.to_string()))?;
+                tracing::info!(relay = %mailer.description, from = %config.from,
+                    "delivering the outbox over SMTP");
+                spawn_delivery(service.clone(), mailer);
+            }
+            None => tracing::warn!(
+                "no `smtp_url`: messages (verification links, invitations, password resets) stay \
+                 in the outbox; read them with `portcullis outbox`"
+            ),
+        }
+        if let Some(days) = parts.audit_retention_days {
+            tokio::spawn(prune_audit_log_hourly(service.clone(), days));
+        }
+        Ok(App {
+            service,
+            listener: parts.listener,
+            address,
+            _claim: None,
+        })
+    }
+
+    /// The address the listener is bound to (port 0 resolved).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn service(&self) -> &Arc<Portcullis> {
+        &self.service
+    }
+
+    /// Serves the router until `shutdown` resolves, finishes the requests in flight, then
+    /// closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), CliError> {
+        let store = self.service.store().clone();
+        let router = portcullis_http::router(self.service);
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(CliError::io("the server failed"))?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+fn local_address(listener: &TcpListener) -> Result<SocketAddr, CliError> {
+    listener
+        .local_addr()
+        .map_err(CliError::io("cannot read the listening address"))
+}
+
+/// Upgrades stored email keys to the canonical form and names the accounts that collide under
+/// it (left alone: `portcullis doctor` lists them too).
+async fn report_email_keys(service: &Portcullis) -> Result<(), CliError> {
+    let report = service.upgrade_email_keys().await?;
+    if report.upgradable > 0 {
+        tracing::info!(
+            upgraded = report.upgradable,
+            "email keys upgraded to the canonical form"
+        );
+    }
+    for collision in &report.collisions {
+        tracing::warn!(
+            canonical = %collision.canonical,
+            accounts = ?collision.accounts,
+            "accounts whose email addresses collide under the canonical form keep the keys they \
+             had; an operator decides which owns the address (portcullis doctor)"
+        );
+    }
+    Ok(())
+}
+
+/// Retention: every hour, prunes audit entries older than `days` (recorded in the log itself,
+/// and the chain keeps verifying from its new first entry).
+async fn prune_audit_log_hourly(service: Arc<Portcullis>, days: u32) {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3_600));
+    loop {
+        every_hour.tick().await;
+        let before = service.now() - i64::from(days) * DAY_MS;
+        match service.prune_audit_log(&Caller::system(), before).await {
+            Ok(pruned) => {
+                let entries: u64 = pruned.value.iter().map(|c| c.removed).sum();
+                tracing::info!(entries, days, "audit retention applied");
+            }
+            Err(err) => tracing::error!(error = %err, "audit retention failed"),
+        }
+    }
+}
+
+/// Re-checks every verified domain's TXT record periodically; a claim whose record is gone is
+/// suspended (audited, its organization's administrators mailed).
+async fn recheck_domains_periodically(service: Arc<Portcullis>) {
+    let mut every = tokio::time::interval(portcullis_service::domains::RECHECK_INTERVAL);
+    loop {
+        every.tick().await;
+        match service.recheck_domains().await {
+            Ok(report) if !report.suspended.is_empty() => tracing::warn!(
+                checked = report.checked,
+                suspended = ?report.suspended,
+                "verified domains whose TXT record is gone were suspended"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "the domain re-check failed"),
+        }
+    }
+}
+
+/// Opens the store the settings name: the SQLite data directory, or a database URL.
+pub async fn open_store(settings: &Settings) -> Result<Store, CliError> {
+    let store = match &settings.store {
+        StoreLocation::DataDir(dir) => Store::open_data_dir(dir).await,
+        StoreLocation::Url(url) => Store::open(url).await,
+    };
+    // Reported once, by the caller, as the command's `error:` line.
+    store.map_err(CliError::Store)
+}
+
+/// Logs go to stderr (stdout carries command output). `RUST_LOG` overrides the level.
+pub fn init_logging(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Already initialised (never in the binary): keep the existing subscriber.
+    drop(result);
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
