@@ -6,9 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use clap::Args;
+use portcullis_service::authentication::SignupInput;
 use portcullis_service::core::SystemClock;
 use portcullis_service::keys::KeyInput;
-use portcullis_service::sessions::SignupInput;
 use portcullis_service::{Caller, Portcullis};
 use secrecy::{ExposeSecret, SecretString};
 

@@ -12,9 +12,9 @@ use portcullis_core::{
     UserKey,
 };
 
+use crate::authentication::subject_of;
 use crate::check::render_grant;
 use crate::members::page_size;
-use crate::sessions::subject_of;
 use crate::{Caller, Portcullis, Result, ServiceError};
 
 /// One permission a principal holds, and every grant path that gives it.

@@ -14,9 +14,9 @@ use portcullis_store::{AuditRecord, CredentialRecord, NewCredential};
 use secrecy::SecretString;
 use serde_json::json;
 
+use crate::authentication::{check_name, credential_change, public_id};
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::keys::{MAX_DESCRIPTION_CHARS, NewKey};
-use crate::sessions::{check_name, credential_change, public_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 #[derive(Debug, Default)]

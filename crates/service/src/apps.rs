@@ -12,10 +12,10 @@ use portcullis_core::{AccountId, Change, Permission, Visibility};
 use portcullis_store::{AppChanges, AppRecord, AuditRecord, NewApp, StoreError};
 use serde_json::{Map, Value, json};
 
+use crate::authentication::{check_name, parse_id};
 use crate::input::{check_text, description, parse_visibility};
 use crate::members::{MAX_PAGE_SIZE, page_size};
 use crate::orgs::non_empty;
-use crate::sessions::{check_name, parse_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_APP_NAME_CHARS: usize = 200;

@@ -5,7 +5,7 @@ use portcullis_core::decision::{Decision, Grant, Resource, Subject, check, effec
 use portcullis_core::index::{Account, ItemKind};
 use portcullis_core::{AccessIndex, Permission, PermissionSet, token};
 
-use crate::sessions::subject_of;
+use crate::authentication::subject_of;
 use crate::{Caller, Portcullis, Result, ServiceError};
 
 /// Whom a check is about.

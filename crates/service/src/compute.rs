@@ -23,8 +23,8 @@ use portcullis_store::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::authentication::parse_id;
 use crate::input::{description, parse_visibility, shown};
-use crate::sessions::parse_id;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;

@@ -12,10 +12,10 @@ use portcullis_core::{Email, Timestamp, UserKey};
 use portcullis_store::{AuditRecord, EmailTokenPurpose, Write};
 use serde_json::json;
 
+use crate::authentication::parse_email;
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::mail::{Mail, link_to};
-use crate::password::{one_time_secret, token_hash_hex};
-use crate::sessions::parse_email;
+use crate::password_change::{one_time_secret, token_hash_hex};
 use crate::{Caller, Portcullis, Result, ServiceError};
 
 /// How long a verification link and an email-change link stay usable.

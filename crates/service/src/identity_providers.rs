@@ -15,9 +15,9 @@ pub use portcullis_saml::{NAME_ID_EMAIL, NAME_ID_PERSISTENT, NAME_ID_UNSPECIFIED
 use portcullis_store::{AuditRecord, IdpRecord, IdpSettings};
 use serde_json::json;
 
+use crate::authentication::{check_name, parse_id};
 use crate::orgs::non_empty;
 use crate::outbound::{OutboundPolicy, OutboundRefused, TooManyRedirects};
-use crate::sessions::{check_name, parse_id};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 

@@ -15,12 +15,12 @@ use portcullis_core::{Change, Email, Permission, UserKey};
 use portcullis_store::{AuditRecord, InvitationRecord, InvitationState, NewInvitation, Write};
 use serde_json::json;
 
+use crate::authentication::parse_email;
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::email_verification::unverified;
 use crate::mail::{Mail, link_to};
 use crate::members::parse_role;
-use crate::password::{one_time_secret, token_hash_hex};
-use crate::sessions::parse_email;
+use crate::password_change::{one_time_secret, token_hash_hex};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 /// The console page an invitation mail's link opens.

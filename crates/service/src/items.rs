@@ -13,10 +13,10 @@ use portcullis_core::{AccountId, AppKey, Change, Permission, Visibility};
 use portcullis_store::{AuditRecord, InstalledModule, ItemRecord, NewItem, StoreError};
 use serde_json::json;
 
+use crate::authentication::{check_name, parse_id};
 use crate::input::{description, parse_visibility};
 use crate::members::{MAX_PAGE_SIZE, page_size};
 use crate::orgs::non_empty;
-use crate::sessions::{check_name, parse_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_ITEM_NAME_CHARS: usize = 200;

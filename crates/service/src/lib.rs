@@ -9,6 +9,7 @@ pub mod access_review;
 pub mod app_keys;
 pub mod apps;
 pub mod audit;
+pub mod authentication;
 mod authorize;
 pub mod billing;
 mod caller;
@@ -34,17 +35,16 @@ pub mod mail_delivery;
 pub mod members;
 pub mod orgs;
 pub mod outbound;
-pub mod password;
-pub mod passwords;
+pub mod password_change;
+pub mod password_hashing;
 pub mod policy;
-pub mod sessions;
+pub mod session_revocation;
 pub mod sso;
 pub mod sso_links;
 mod sso_trust;
 pub mod teams;
 pub mod totp;
 pub mod transfer;
-pub mod user_sessions;
 
 use std::sync::Arc;
 
@@ -77,8 +77,8 @@ pub struct Portcullis {
     write_lock: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
-    passwords: passwords::PasswordHasher,
-    activity: user_sessions::SessionActivity,
+    passwords: password_hashing::PasswordHasher,
+    activity: session_revocation::SessionActivity,
     health: health::Health,
 }
 
@@ -97,9 +97,9 @@ impl Portcullis {
         config: ServiceConfig,
     ) -> Result<Arc<Self>> {
         let index = store.load_index(clock.now()).await?;
-        let passwords = passwords::PasswordHasher::new().await?;
+        let passwords = password_hashing::PasswordHasher::new().await?;
         let service = Arc::new(Self {
-            activity: user_sessions::SessionActivity::load(&store).await?,
+            activity: session_revocation::SessionActivity::load(&store).await?,
             store,
             health: health::Health::new(index.revision()),
             index: RwLock::new(index),

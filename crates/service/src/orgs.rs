@@ -8,8 +8,8 @@ use portcullis_core::{Change, OrgRole, Permission};
 use portcullis_store::{AuditRecord, NewOrg, OrgRecord};
 use serde_json::json;
 
+use crate::authentication::{check_name, parse_email, parse_id};
 use crate::credential_use::{CredentialUse, require_credential_for};
-use crate::sessions::{check_name, parse_email, parse_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_ORG_NAME_CHARS: usize = 200;

@@ -14,7 +14,7 @@ use portcullis_store::{
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::sessions::{NewSession, credential_change, public_id};
+use crate::authentication::{NewSession, credential_change, public_id};
 use crate::sso_trust::{AccountTrust, Vouch, account_not_owned, idp_may_vouch};
 use crate::teams::org_label;
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
@@ -438,17 +438,17 @@ impl Portcullis {
                 return Err(no_account());
             } else {
                 new_user = Some(NewUser {
-                    id: crate::sessions::parse_id("id", &new_user_id(&email))?,
+                    id: crate::authentication::parse_id("id", &new_user_id(&email))?,
                     email,
-                    first_name: crate::sessions::check_name(
+                    first_name: crate::authentication::check_name(
                         "first_name",
                         &first(&login, mapping.get("first_name")).unwrap_or_default(),
-                        crate::sessions::MAX_NAME_CHARS,
+                        crate::authentication::MAX_NAME_CHARS,
                     )?,
-                    last_name: crate::sessions::check_name(
+                    last_name: crate::authentication::check_name(
                         "last_name",
                         &first(&login, mapping.get("last_name")).unwrap_or_default(),
-                        crate::sessions::MAX_NAME_CHARS,
+                        crate::authentication::MAX_NAME_CHARS,
                     )?,
                     password_hash: None,
                     operator: false,

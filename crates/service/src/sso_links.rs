@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::email_verification::unverified;
 use crate::mail::{Mail, link_to};
-use crate::password::{one_time_secret, token_hash_hex};
+use crate::password_change::{one_time_secret, token_hash_hex};
 use crate::sso::{AcsOutcome, SsoLoginStart, refusal};
 use crate::sso_trust::require_own_sign_in;
 use crate::teams::org_label;

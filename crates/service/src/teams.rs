@@ -13,8 +13,8 @@ use portcullis_core::{Change, OrgKey, Permission, TeamRole};
 use portcullis_store::{AuditRecord, NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};
 use serde_json::json;
 
+use crate::authentication::{check_name, parse_id};
 use crate::orgs::non_empty;
-use crate::sessions::{check_name, parse_id};
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_TEAM_NAME_CHARS: usize = 200;

@@ -14,9 +14,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
+use crate::authentication::{LoginOutcome, NewSession};
 use crate::credential_use::{CredentialUse, require_credential_for};
-use crate::password::{one_time_secret, token_hash_hex};
-use crate::sessions::{LoginOutcome, NewSession};
+use crate::password_change::{one_time_secret, token_hash_hex};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
 pub const STEP_SECONDS: i64 = 30;

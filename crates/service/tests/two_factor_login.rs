@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use portcullis_core::{FixedClock, UserKey};
-use portcullis_service::sessions::{LoginOutcome, SignupInput};
+use portcullis_service::authentication::{LoginOutcome, SignupInput};
 use portcullis_service::store::testing::{TestStore, fresh_store};
 use portcullis_service::totp::{
     LOGIN_TOKEN_TTL_MS, RECOVERY_CODE_COUNT, STEP_SECONDS, TotpAuthority, code_at,

@@ -645,8 +645,8 @@ async fn the_cli_verifies_prunes_and_prints_the_matrix() {
     use std::process::Command;
     use std::sync::Arc;
 
+    use portcullis_service::authentication::SignupInput;
     use portcullis_service::core::{Level, Permission, SystemClock};
-    use portcullis_service::sessions::SignupInput;
     use portcullis_service::store::testing::fresh_store;
     use portcullis_service::{Caller, Portcullis, ServiceConfig};
 

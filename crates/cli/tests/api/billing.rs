@@ -2,7 +2,7 @@
 //! idempotency, the costs report in JSON and CSV, the budget, every role against
 //! `billing.view` / `billing.manage` / `usage.write`, and bad input refused without change.
 
-use portcullis_service::sessions::SignupInput;
+use portcullis_service::authentication::SignupInput;
 use serde_json::{Value, json};
 
 use crate::helpers::{Reply, TestApp, spawn_app};

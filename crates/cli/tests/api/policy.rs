@@ -2,7 +2,7 @@
 //! values and NIST warnings, `validate-password` with every violation by field, the
 //! strictest combination across organizations, signup enforcement and the forced change.
 
-use portcullis_service::sessions::SignupInput;
+use portcullis_service::authentication::SignupInput;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};

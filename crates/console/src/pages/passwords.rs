@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::password_policy::Violation;
 use portcullis_service::ServiceError;
-use portcullis_service::password::ChangeAuthority;
-use portcullis_service::passwords::MAX_PASSWORD_BYTES;
+use portcullis_service::password_change::ChangeAuthority;
+use portcullis_service::password_hashing::MAX_PASSWORD_BYTES;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_service::ServiceError;
-use portcullis_service::sessions::{LoginOutcome, SignupInput};
+use portcullis_service::authentication::{LoginOutcome, SignupInput};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

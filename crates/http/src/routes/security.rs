@@ -211,14 +211,14 @@ async fn validate_password(
     ApiJson(body): ApiJson<ValidatePasswordRequest>,
 ) -> Result<Json<ValidatePasswordResponse>, ApiError> {
     let password = body.password.expose_secret();
-    if password.len() > portcullis_service::passwords::MAX_PASSWORD_BYTES {
+    if password.len() > portcullis_service::password_hashing::MAX_PASSWORD_BYTES {
         return Ok(Json(ValidatePasswordResponse {
             valid: false,
             violations: vec![FieldMessage {
                 field: "maximum_length".to_owned(),
                 message: format!(
                     "must be at most {} bytes",
-                    portcullis_service::passwords::MAX_PASSWORD_BYTES
+                    portcullis_service::password_hashing::MAX_PASSWORD_BYTES
                 ),
             }],
         }));

@@ -13,7 +13,7 @@ use serde_json::json;
 use smallvec::SmallVec;
 
 use crate::credential_use::{CredentialUse, require_credential_for};
-use crate::passwords::{PasswordHasher, Verified};
+use crate::password_hashing::{PasswordHasher, Verified};
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
 /// Longest accepted first or last name.

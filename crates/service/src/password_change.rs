@@ -7,11 +7,11 @@ use portcullis_store::{AuditRecord, TokenPurpose, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use crate::authentication::LoginOutcome;
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::mail::{Mail, link_to};
-use crate::passwords::{PasswordHasher, Verified};
+use crate::password_hashing::{PasswordHasher, Verified};
 use crate::policy::PasswordOwner;
-use crate::sessions::LoginOutcome;
 use crate::{Caller, Portcullis, Result, ServiceError};
 
 /// How long a forced-change token and a reset token stay usable.
