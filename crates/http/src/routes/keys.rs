@@ -47,7 +47,9 @@ pub struct CreatedKey {
 
 /// Creates a personal access token (from a login session only).
 #[utoipa::path(post, path = "/v1/users/me/keys", tag = "keys", security(("bearer" = [])), request_body = CreateKeyRequest, responses(
-    (status = 201, body = CreatedKey), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+    (status = 201, body = CreatedKey), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem, description = "the organization the token is bound to does not exist"),
+    (status = 422, body = Problem),
 ))]
 async fn create_key(
     State(service): State<AppState>,
