@@ -15,7 +15,8 @@
 #   - the stateful phase follows the document's OpenAPI links (and schemathesis's own
 #     inference from Location headers and parameter names) through create → read → delete.
 #
-# Schemathesis (pinned below) is installed into target/schemathesis-venv when missing.
+# Schemathesis (pinned below) is installed once per machine and linked at target/schemathesis-venv
+# (scripts/lib/cached-env.sh).
 # SCHEMATHESIS_MAX_TIME (seconds, default 130) bounds the main run; SCHEMATHESIS_SEED fixes the
 # seed (default: random, printed so a failure can be replayed).
 set -euo pipefail
@@ -26,12 +27,9 @@ venv="target/schemathesis-venv"
 max_time="${SCHEMATHESIS_MAX_TIME:-130}"
 seed="${SCHEMATHESIS_SEED:-$((RANDOM * 32768 + RANDOM))}"
 
-if ! "$venv/bin/schemathesis" --version 2> /dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cached-env.sh"
+cached_venv "$venv" "$( (echo "$SCHEMATHESIS_VERSION"; python3 --version) | digest)" \
+    "schemathesis==$SCHEMATHESIS_VERSION"
 
 work="$(mktemp -d)"
 server_pid=""

@@ -21,21 +21,15 @@ apt_install() {
 source scripts/lib/build-deps.sh
 install_build_deps
 
-# The Python test servers (the SAML identity provider, and whatever else the requirements
-# list) live in one virtual environment, rebuilt when the requirements change.
-requirements=crates/cli/tests/idp/requirements.txt
-venv=target/idp-venv
-stamp="$(sha256sum "$requirements" | cut -d' ' -f1)"
-if [[ "$(cat "$venv/.requirements" 2> /dev/null)" != "$stamp" ]]; then
-    echo "setting up the test servers' Python environment in $venv"
-    if ! python3 -m venv --help > /dev/null 2>&1 || ! python3 -c 'import ensurepip' 2> /dev/null; then
-        apt_install python3 python3-venv
-    fi
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q -r "$requirements"
-    echo "$stamp" > "$venv/.requirements"
+# The Python test servers (the SAML identity provider, the SMTP relay, the DNS server) share
+# one virtual environment, made once per set of requirements (scripts/lib/cached-env.sh).
+source scripts/lib/cached-env.sh
+if ! python3 -m venv --help > /dev/null 2>&1 || ! python3 -c 'import ensurepip' 2> /dev/null; then
+    apt_install python3 python3-venv
 fi
+requirements=crates/cli/tests/idp/requirements.txt
+cached_venv target/idp-venv \
+    "$( (cat "$requirements"; python3 --version) | digest)" -r "$requirements"
 
 if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
     echo "installing Chromium"
@@ -47,9 +41,16 @@ if ! command -v npm > /dev/null; then
     echo "installing Node.js and npm"
     apt_install nodejs npm
 fi
-if [[ ! -d console-tests/node_modules/playwright-core ]]; then
-    (cd console-tests && npm ci --no-audit --no-fund)
+# The console tests' node modules, likewise made once per lock file.
+modules="$portcullis_cache/console-tests-$( (cat console-tests/package-lock.json; node --version) | digest)"
+if [[ ! -f "$modules/.complete" ]]; then
+    rm -rf "$modules"
+    mkdir -p "$modules"
+    cp console-tests/package.json console-tests/package-lock.json "$modules/"
+    (cd "$modules" && npm ci --no-audit --no-fund)
+    touch "$modules/.complete"
 fi
+link_to console-tests/node_modules "$modules/node_modules"
 
 # The console browser tests make their SMTP relay's test CA with the openssl command.
 if ! command -v openssl > /dev/null; then
