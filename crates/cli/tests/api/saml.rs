@@ -174,7 +174,7 @@ pub async fn create_idp(app: &TestApp, token: &str, org: &str, id: &str, groups:
     .clone()
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -6,20 +6,25 @@
 use serde_json::{Value, json};
 
 use super::{
-    Assertion, acs, acs_from, audit, clocked, count, create_idp, idp_key, sso_session, start_login,
+    Assertion, acs, acs_from, audit, clocked, count, create_idp, idp_key, no_redirects,
+    sso_session, start_login,
 };
-use crate::helpers::{TestApp, invite_and_accept};
+use crate::helpers::{Reply, TestApp, invite_and_accept};
 use crate::policy::operator;
 
 const LINK_REQUEST: i64 = 2315;
 const LINK_CONFIRM: i64 = 2316;
 const UNLINK: i64 = 2317;
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+/// Follows a link confirmation, signed out.
+async fn confirm(app: &TestApp, token: &str) -> Reply {
+    app.request(
+        reqwest::Method::POST,
+        "/v1/sso-links/confirm",
+        None,
+        Some(json!({"token": token})),
+    )
+    .await
 }
 
 /// Starts a link as the holder of `token`; returns the AuthnRequest's ID its cookie names.
@@ -120,26 +125,14 @@ async fn an_owner_links_an_idp_identity_confirmed_by_mail_and_its_sessions_stay_
         .mailed_token("victor@example.com", "pcl")
         .await
         .expect("the confirmation was mailed to the account's address");
-    let confirmed = app
-        .request(
-            reqwest::Method::POST,
-            "/v1/sso-links/confirm",
-            None,
-            Some(json!({"token": token})),
-        )
-        .await;
+    let confirmed = confirm(&app, &token).await;
     assert_eq!(
         confirmed.assert_status(200),
         &json!({"user": "victor", "org": "acme", "identity_provider": "okta"})
     );
-    app.request(
-        reqwest::Method::POST,
-        "/v1/sso-links/confirm",
-        None,
-        Some(json!({"token": token})),
-    )
-    .await
-    .assert_problem(422, "token.invalid");
+    confirm(&app, &token)
+        .await
+        .assert_problem(422, "token.invalid");
     assert_eq!(count(&audit(&app, "acme").await, LINK_CONFIRM), 1);
     let links = app.get("/v1/users/me/sso-links", &victor).await;
     let links = links.assert_status(200);
@@ -284,14 +277,9 @@ async fn links_are_refused_to_tokens_strangers_the_operator_and_identities_taken
     app.delete("/v1/orgs/acme/identity-providers/okta", &alice)
         .await
         .assert_status(204);
-    app.request(
-        reqwest::Method::POST,
-        "/v1/sso-links/confirm",
-        None,
-        Some(json!({"token": token})),
-    )
-    .await
-    .assert_problem(422, "token.invalid");
+    confirm(&app, &token)
+        .await
+        .assert_problem(422, "token.invalid");
     assert!(
         app.service
             .store()
