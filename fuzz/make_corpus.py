@@ -76,7 +76,7 @@ write("password_policy", "sequences", nist + nist + b"qwerty1234abcd\0qwerty1234
 
 # saml_acs: signed fixtures and attacks on them (raw XML; the target base64-encodes)
 # Not other_key.xml: other.crt is the target's never-signed-anything key, and that fixture is
-# signed by it (the signature case is in crates/saml/tests/attacks.rs).
+# signed by it (the signature case is in crates/saml/tests/suite/attacks.rs).
 for name in ["valid.xml", "response_signed.xml", "expired.xml", "sha1.xml"]:
     with open(os.path.join(FIXTURES, name), "rb") as f:
         write("saml_acs", name.removesuffix(".xml"), f.read())

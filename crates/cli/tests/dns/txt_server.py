@@ -1,4 +1,4 @@
-"""A DNS server on loopback for the domain verification tests (tests/api/domains.rs).
+"""A DNS server on loopback for the domain verification tests (tests/suite/api/domains.rs).
 
 It answers TXT queries from a JSON file the test writes and may rewrite at any time (read on
 every query): {"name": ["txt value", ...]} answers those TXT records (an empty list: the name

@@ -1,4 +1,4 @@
-"""A real SMTP relay for the mail delivery tests (tests/mail.rs), on loopback: aiosmtpd with
+"""A real SMTP relay for the mail delivery tests (tests/suite/mail.rs), on loopback: aiosmtpd with
 STARTTLS required (the test's CA-signed certificate) and AUTH required (one user). Every
 accepted message is written to MAILDIR as <n>.eml, raw, and its decoded text/plain part as
 <n>.txt (each written to a temporary name, then renamed, so a reader never sees half a message;

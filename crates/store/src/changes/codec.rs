@@ -2,7 +2,7 @@
 //! and the stable text forms of roles, visibilities, kinds and scopes (the same as the tables
 //! use), so the payload never depends on in-memory representations. Derived with serde from a
 //! private mirror of [`Change`]; rows written by earlier versions decode, and the same changes
-//! encode to the same bytes (`tests/change_feed.rs` holds payloads they wrote).
+//! encode to the same bytes (`tests/suite/change_feed.rs` holds payloads they wrote).
 
 use portcullis_core::index::{Account, CredentialEntry, ItemKind};
 use portcullis_core::{

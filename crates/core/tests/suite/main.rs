@@ -1,0 +1,6 @@
+//! The portcullis-core crate's integration tests, one binary (one link instead of one per file).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod contract_tables;
+mod matrix_corpus;
+mod properties;
