@@ -39,11 +39,39 @@ section "set-up: the tools the suite needs (scripts/setup.sh)"
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The fuzz targets and the benchmark smoke binary are separate builds (other flags, another
+# workspace). They compile in the background at the lowest priority from the start: the
+# foreground's builds leave them almost nothing, the test passes below, which mostly wait on
+# servers, databases and browsers, leave them the idle cores.
+mkdir -p target
+FUZZ_BUILD_ONLY=1 nice -n 19 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
+fuzz_build=$!
+BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 19 scripts/bench-smoke.sh \
+    > target/ci-bench-build.log 2>&1 &
+bench_build=$!
+lanes=()
+stop_background() {
+    for pid in $fuzz_build $bench_build ${fuzz_run:-} "${lanes[@]}"; do
+        pkill -TERM -P "$pid" 2> /dev/null || true
+        kill "$pid" 2> /dev/null || true
+    done
+}
+trap stop_background EXIT
+# waits for a background job; its log only if it failed.
+finish_build() {
+    if ! wait "$1"; then
+        cat "$2" >&2
+        echo "the background build logged in $2 failed" >&2
+        exit 1
+    fi
+}
+
 section "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 # The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
-# binaries side by side), else under cargo test. Arguments pick packages (default: all).
+# binaries side by side, the slowest tests first), else under cargo test. Arguments pick
+# packages (default: all).
 run_tests() {
     local packages=("$@")
     [[ ${#packages[@]} -gt 0 ]] || packages=(--workspace)
@@ -59,50 +87,16 @@ run_tests() {
 store_packages=(-p portcullis-store -p portcullis-service -p portcullis-http -p portcullis-console
     -p portcullis)
 
-section "tests on SQLite"
-PORTCULLIS_TEST_BACKEND=sqlite run_tests
+section "build the tests"
+if cargo nextest --version > /dev/null 2>&1; then
+    cargo nextest run --workspace --no-run
+else
+    cargo test --workspace --lib --bins --tests --no-run
+fi
 # Doc tests (nextest does not run them) only when there are any: compiling every crate's docs
 # for none costs a minute on two cores.
 if grep -rqE '^\s*//[/!] ```' crates/*/src; then
     cargo test --workspace --doc
-fi
-
-# The fuzz targets and the benchmark smoke binary are separate builds (other flags, another
-# workspace). They compile in the background at low priority while the PostgreSQL suite and
-# the browser and server scripts below, which mostly wait on I/O, leave the cores idle.
-mkdir -p target
-# The fuzz build is needed first (its runs start before the benchmark smoke), so it gets the
-# larger share of whatever the tests leave.
-FUZZ_BUILD_ONLY=1 nice -n 10 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
-fuzz_build=$!
-BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 19 scripts/bench-smoke.sh \
-    > target/ci-bench-build.log 2>&1 &
-bench_build=$!
-stop_builds() {
-    for pid in $fuzz_build $bench_build ${fuzz_run:-}; do
-        pkill -TERM -P "$pid" 2> /dev/null || true
-        kill "$pid" 2> /dev/null || true
-    done
-}
-trap stop_builds EXIT
-# waits for a background job; its log only if it failed.
-finish_build() {
-    if ! wait "$1"; then
-        cat "$2" >&2
-        echo "the background build logged in $2 failed" >&2
-        exit 1
-    fi
-}
-
-section "tests on PostgreSQL ($PORTCULLIS_TEST_POSTGRES_URL)"
-if postgres_up; then
-    PORTCULLIS_TEST_BACKEND=postgres run_tests "${store_packages[@]}"
-elif [[ "${CI:-}" == "true" ]]; then
-    echo "PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL" >&2
-    exit 1
-else
-    echo "SKIPPED: PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL"
-    skipped+=("PostgreSQL test suite")
 fi
 
 # The server binary the test build made (with the workspace's unified features): the scripts
@@ -110,15 +104,53 @@ fi
 target_dir="$(realpath "${CARGO_TARGET_DIR:-target}")"
 export PORTCULLIS_BIN="${PORTCULLIS_BIN:-$target_dir/debug/portcullis}"
 
-section "OpenAPI drift"
-scripts/check-openapi.sh
+if ! postgres_up; then
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL" >&2
+        exit 1
+    fi
+    echo "SKIPPED: PostgreSQL does not answer at $PORTCULLIS_TEST_POSTGRES_URL"
+    skipped+=("PostgreSQL test suite" "two-server example")
+fi
 
-section "README walkthrough"
-scripts/walkthrough.sh
+# Two lanes side by side, each into its own log (printed when both end): the whole suite on
+# SQLite then the scripts that drive the built server, and the store's crates on PostgreSQL
+# then the two-server example. Each lane waits mostly on I/O, so together they keep two cores
+# busy where one after the other each left one idle.
+sqlite_lane() {
+    PORTCULLIS_TEST_BACKEND=sqlite run_tests
+    echo "==== OpenAPI drift ===="
+    scripts/check-openapi.sh
+    echo "==== README walkthrough ===="
+    scripts/walkthrough.sh
+    echo "==== console in headless Chromium ===="
+    scripts/console-tests.sh
+}
+postgres_lane() {
+    postgres_up || return 0
+    PORTCULLIS_TEST_BACKEND=postgres run_tests "${store_packages[@]}"
+    echo "==== two servers on one PostgreSQL behind nginx (docs/deployment.md) ===="
+    scripts/two-servers.sh
+}
+section "tests on SQLite (then the OpenAPI drift, the README walkthrough, the console in" \
+    "Chromium) beside the tests on PostgreSQL (then two servers behind nginx)"
+lane_status=0
+sqlite_lane > target/ci-sqlite-lane.log 2>&1 &
+lanes+=($!)
+postgres_lane > target/ci-postgres-lane.log 2>&1 &
+lanes+=($!)
+for i in 0 1; do
+    log=(target/ci-sqlite-lane.log target/ci-postgres-lane.log)
+    if wait "${lanes[$i]}"; then result=passed; else result=FAILED; lane_status=1; fi
+    printf '\n---- %s (%s) ----\n' "${log[$i]}" "$result"
+    cat "${log[$i]}"
+done
+lanes=()
+if ((lane_status)); then
+    echo "a test lane failed (above)" >&2
+    exit 1
+fi
 
-
-section "console in headless Chromium"; scripts/console-tests.sh
-section "two servers on one PostgreSQL behind nginx (docs/deployment.md)"; if postgres_up; then scripts/two-servers.sh; else skipped+=("two-server example"); fi
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
 # The fuzz targets (one core each, 15 s, one after another) run beside schemathesis: both are
 # bounded by time, not by work, so together they take the time of the longer one.
