@@ -222,8 +222,8 @@ pub fn check(
     }
 }
 
-/// Whether an org's sign-in requirements keep this member's credential out of `org` (SPEC 3
-/// step 3): SSO enforcement (unless the user is a break-glass administrator or the credential
+/// Whether an org's sign-in requirements keep this member's credential out of `org` (docs/contract.md
+/// section 4, step 3): SSO enforcement (unless the user is a break-glass administrator or the credential
 /// came from, or was authorized by, an SSO login of the org), then the org's two-factor
 /// requirement while the user has no confirmed second factor. Applies to every credential of
 /// the member at once, sessions and tokens issued before the requirement included.
