@@ -687,6 +687,43 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
     );
 }
 
+#[tokio::test]
+async fn access_review_prints_the_csv_the_api_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let token = init_operator(&store);
+    let server = Server::start(&store);
+    let client = reqwest::Client::new();
+    let (status, body) = post(
+        &client,
+        format!("{}/v1/orgs", server.address),
+        Some(&token),
+        json!({"id": "acme", "name": "Acme Corp", "billing_email": "billing@acme.example"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let api = client
+        .get(format!("{}/v1/orgs/acme/access-matrix", server.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(server.terminate().success());
+
+    let mut args = vec!["access-review", "--org", "acme"];
+    args.extend(store.iter().map(String::as_str));
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), api);
+    assert!(
+        api.starts_with("user,role,app,permission,allowed,via\r\nop,admin,,"),
+        "{api}"
+    );
+}
+
 /// Starts `serve` with JSON logs (request spans at debug) written to `log`, over `store`.
 fn start_logging_to(store: &[String], log: &Path) -> Server {
     start_logging_with(store, log, &[])

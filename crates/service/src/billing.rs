@@ -19,6 +19,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::{date, format_description};
 use time::{Date, Duration};
 
+use crate::csv_export::csv_text;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_USAGE_RECORDS: usize = 1000;
@@ -366,6 +367,30 @@ impl Portcullis {
         })
         .await
     }
+}
+
+/// The costs report's detail as CSV, one row per day, category, model and currency: the one
+/// rendering the API and the console download.
+pub fn costs_csv(report: &CostsReport) -> String {
+    let header = [
+        "day",
+        "category",
+        "model",
+        "currency",
+        "amount_cents",
+        "records",
+    ];
+    let rows = report.groups.iter().map(|g| {
+        [
+            g.day.clone(),
+            g.category.clone(),
+            g.model.clone().unwrap_or_default(),
+            g.currency.clone(),
+            g.amount_cents.to_string(),
+            g.records.to_string(),
+        ]
+    });
+    csv_text(std::iter::once(header.map(str::to_owned)).chain(rows))
 }
 
 fn budget_json(b: &BudgetRecord) -> Value {
