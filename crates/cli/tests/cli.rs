@@ -674,8 +674,15 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
         .collect();
     // The reset (newest first), then the verification mail sent at sign-up; both pending.
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0]["to"], "dana@example.com");
+    // The API's field names and RFC 3339 times (`GET /v1/outbox` answers the same objects).
+    assert_eq!(lines[0]["recipient"], "dana@example.com");
     assert_eq!(lines[0]["state"], "pending");
+    let created_at = lines[0]["created_at"].as_str().unwrap();
+    assert!(
+        created_at.len() >= 20 && created_at.as_bytes()[10] == b'T' && created_at.ends_with('Z'),
+        "{created_at}"
+    );
+    assert_eq!(lines[0]["sent_at"], Value::Null);
     assert!(lines[1]["body"].as_str().unwrap().contains("verify-email"));
     assert!(
         lines[0]["body"]
@@ -685,6 +692,25 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
         "{}",
         lines[0]
     );
+
+    // One limit rule, the API's: 1 to 500.
+    let mut args = vec!["outbox", "--limit", "1"];
+    args.extend(store.iter().map(String::as_str));
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 1);
+    for limit in ["0", "501"] {
+        let mut args = vec!["outbox", "--limit", limit];
+        args.extend(store.iter().map(String::as_str));
+        let output = run(&mut portcullis(&args));
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(&format!("`limit` must be from 1 to 500, not `{limit}`")),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "");
+    }
 }
 
 #[tokio::test]
