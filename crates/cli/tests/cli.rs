@@ -138,6 +138,18 @@ async fn post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Creates the organization `acme` as the holder of `token`.
+async fn create_acme(client: &reqwest::Client, server: &Server, token: &str) {
+    let (status, body) = post(
+        client,
+        format!("{}/v1/orgs", server.address),
+        Some(token),
+        json!({"id": "acme", "name": "Acme", "billing_email": "b@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 fn check(store: &[String], args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["check"];
     all.extend(store.iter().map(String::as_str));
@@ -720,23 +732,14 @@ async fn access_review_prints_the_csv_the_api_downloads() {
     let token = init_operator(&store);
     let server = Server::start(&store);
     let client = reqwest::Client::new();
-    let (status, body) = post(
-        &client,
-        format!("{}/v1/orgs", server.address),
-        Some(&token),
-        json!({"id": "acme", "name": "Acme Corp", "billing_email": "billing@acme.example"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let api = client
+    create_acme(&client, &server, &token).await;
+    let response = client
         .get(format!("{}/v1/orgs/acme/access-matrix", server.address))
         .bearer_auth(&token)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    let api = response.text().await.unwrap();
     assert!(server.terminate().success());
 
     let mut args = vec!["access-review", "--org", "acme"];
@@ -1115,14 +1118,7 @@ async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_witho
     // No IdP yet: no warning. The IdP's answer carries addresses under the listening address.
     let log = dir.path().join("first.log");
     let server = start_logging_to(&store, &log);
-    let (status, _) = post(
-        &client,
-        format!("{}/v1/orgs", server.address),
-        Some(&token),
-        json!({"id": "acme", "name": "Acme", "billing_email": "b@example.com"}),
-    )
-    .await;
-    assert_eq!(status, 201);
+    create_acme(&client, &server, &token).await;
     let certificate: String = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../saml/tests/fixtures/idp.crt"
