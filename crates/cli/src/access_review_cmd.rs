@@ -2,10 +2,11 @@
 //! organization (members × the organization and each app × permissions), each cell decided by
 //! the same core `check` as the API, with its grant paths. Runs against the store directly.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
+use portcullis_service::access_review::{AccessMatrixCsv, MatrixCell};
 use serde_json::json;
 
 use crate::audit_cmd::start;
@@ -31,48 +32,48 @@ pub async fn run(args: AccessReviewArgs) -> Result<ExitCode, CliError> {
         .resolve_org(&args.org)
         .map_err(|_| CliError::usage(format!("unknown organization `{}`", args.org)))?;
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let csv = args.format == "csv";
-    let mut result = if csv {
-        out.write_all(b"user,role,app,permission,allowed,via\n")
+    let out = std::io::BufWriter::new(stdout.lock());
+    let mut matrix = if args.format == "csv" {
+        AccessMatrixCsv::new(out).map(|csv| Matrix::Csv(Box::new(csv)))
     } else {
-        Ok(())
+        Ok(Matrix::JsonLines(out))
     };
     // Streamed cell by cell: a large organization's matrix never sits in memory whole.
     service.each_matrix_cell(org, |cell| {
-        if result.is_err() {
-            return;
+        if let Ok(m) = &mut matrix
+            && let Err(err) = m.cell(&cell)
+        {
+            matrix = Err(err);
         }
-        let line = if csv {
-            let fields = [
-                cell.user,
-                cell.role.as_str().to_owned(),
-                cell.app.unwrap_or_default(),
-                cell.permission.as_str().to_owned(),
-                cell.allowed.to_string(),
-                cell.via.join(" "),
-            ];
-            let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            quoted.join(",")
-        } else {
-            json!({"user": cell.user, "role": cell.role.as_str(), "app": cell.app,
-                   "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via})
-            .to_string()
-        };
-        result = writeln!(out, "{line}");
     });
-    result
-        .and_then(|()| out.flush())
+    matrix
+        .and_then(Matrix::finish)
         .map_err(CliError::io("cannot write the matrix"))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Quotes a CSV field when needed (ids and permission names never start with a formula
-/// character, so no further guarding is needed here).
-fn csv_field(raw: &str) -> String {
-    if raw.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", raw.replace('"', "\"\""))
-    } else {
-        raw.to_owned()
+/// Where the cells go: the CSV writer (boxed: it holds its own buffer) or JSON lines.
+enum Matrix<W: Write> {
+    Csv(Box<AccessMatrixCsv<W>>),
+    JsonLines(W),
+}
+
+impl<W: Write> Matrix<W> {
+    fn cell(&mut self, cell: &MatrixCell) -> std::io::Result<()> {
+        match self {
+            Self::Csv(csv) => csv.cell(cell),
+            Self::JsonLines(out) => {
+                let line = json!({"user": cell.user, "role": cell.role.as_str(), "app": cell.app,
+                       "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via});
+                writeln!(out, "{line}")
+            }
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Self::Csv(csv) => csv.finish()?.flush(),
+            Self::JsonLines(mut out) => out.flush(),
+        }
     }
 }

@@ -1,22 +1,24 @@
 //! `portcullis outbox [--limit N]`: the messages Portcullis has queued (verification links,
-//! invitations, password resets, notices), newest first, one JSON object per line with its
-//! delivery state (`pending`, `sent`, `failed` with the last error). Without an SMTP relay this
-//! is how the operator delivers them; the bodies hold single-use links, so treat the output as
-//! secret.
+//! invitations, password resets, notices), newest first, one JSON object per line in the shape
+//! `GET /v1/outbox` answers, with the delivery state (`pending`, `sent`, `failed` with the last
+//! error). Without an SMTP relay this is how the operator delivers them; the bodies hold
+//! single-use links, so treat the output as secret.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::json;
+use portcullis_http::OutboxMessageDto;
+use portcullis_service::password_change::DEFAULT_OUTBOX_LIMIT;
 
-use crate::app::open_store;
+use crate::audit_cmd::start;
 use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
-    /// How many messages to print, newest first.
-    #[arg(long, default_value_t = 50)]
+    /// How many messages to print, newest first (1 to 500).
+    #[arg(long, default_value_t = DEFAULT_OUTBOX_LIMIT)]
     pub limit: u32,
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -24,23 +26,15 @@ pub struct OutboxArgs {
 
 pub async fn run(args: OutboxArgs) -> Result<ExitCode, CliError> {
     let settings = Settings::resolve(&args.config)?;
-    let store = open_store(&settings).await?;
-    let messages = store.outbox(args.limit).await.map_err(CliError::Store)?;
-    for message in messages {
-        let line = json!({
-            "id": message.id,
-            "to": message.recipient,
-            "subject": message.subject,
-            "body": message.body,
-            "state": message.state(),
-            "attempts": message.attempts,
-            "last_error": message.last_error,
-            "created_at": message.created_at,
-            "sent_at": message.sent_at,
-            "failed_at": message.failed_at,
-        });
-        println!("{line}");
+    let service = start(&settings).await?;
+    let messages = service.outbox_directly(args.limit).await;
+    service.store().close().await;
+    let mut out = std::io::stdout().lock();
+    for message in messages? {
+        serde_json::to_writer(&mut out, &OutboxMessageDto::from(message))
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .map_err(CliError::io("cannot write the outbox"))?;
     }
-    store.close().await;
     Ok(ExitCode::SUCCESS)
 }

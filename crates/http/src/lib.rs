@@ -20,6 +20,7 @@ use portcullis_service::Portcullis;
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
 pub use ops::REQUEST_ID_HEADER;
+pub use routes::OutboxMessageDto;
 
 pub type AppState = Arc<Portcullis>;
 

@@ -5,6 +5,8 @@
 //! review equals `POST /v1/check` by construction. What-if runs `check` on a clone of the index
 //! with the change applied; nothing is stored.
 
+use std::io;
+
 use portcullis_core::decision::{Resource, Subject, check};
 use portcullis_core::index::{Account, CredentialEntry};
 use portcullis_core::{
@@ -14,6 +16,7 @@ use portcullis_core::{
 
 use crate::authentication::subject_of;
 use crate::check::render_grant;
+use crate::csv_export::CsvWriter;
 use crate::members::page_size;
 use crate::{Caller, Portcullis, Result, ServiceError};
 
@@ -118,6 +121,37 @@ pub struct MatrixCell {
     pub permission: Permission,
     pub allowed: bool,
     pub via: Vec<String>,
+}
+
+/// The access matrix as CSV (`user,role,app,permission,allowed,via`, the grant paths joined
+/// by spaces): the one rendering the API and the CLI download. Written as the cells come, so
+/// the CLI streams a large organization's matrix.
+#[derive(Debug)]
+pub struct AccessMatrixCsv<W: io::Write>(CsvWriter<W>);
+
+impl<W: io::Write> AccessMatrixCsv<W> {
+    /// Starts the export with its header.
+    pub fn new(out: W) -> io::Result<Self> {
+        let mut csv = CsvWriter::new(out);
+        csv.row(["user", "role", "app", "permission", "allowed", "via"])?;
+        Ok(Self(csv))
+    }
+
+    pub fn cell(&mut self, cell: &MatrixCell) -> io::Result<()> {
+        self.0.row([
+            cell.user.as_str(),
+            cell.role.as_str(),
+            cell.app.as_deref().unwrap_or_default(),
+            cell.permission.as_str(),
+            if cell.allowed { "true" } else { "false" },
+            &cell.via.join(" "),
+        ])
+    }
+
+    /// Flushes and hands back the destination.
+    pub fn finish(self) -> io::Result<W> {
+        self.0.finish()
+    }
 }
 
 fn level_permissions(level: Level) -> impl Iterator<Item = Permission> {

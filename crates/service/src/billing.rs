@@ -15,7 +15,11 @@ use portcullis_core::index::Account;
 use portcullis_core::{OrgKey, Permission, Timestamp};
 use portcullis_store::{AuditRecord, BudgetRecord, UsageGroup, UsageRecord};
 use serde_json::{Value, json};
+use time::format_description::BorrowedFormatItem;
+use time::macros::{date, format_description};
+use time::{Date, Duration};
 
+use crate::csv_export::csv_text;
 use crate::{Caller, Committed, Portcullis, Result, ServiceError};
 
 pub const MAX_USAGE_RECORDS: usize = 1000;
@@ -198,17 +202,18 @@ impl Portcullis {
         // Without `to`, the report ends today (UTC); without `from`, it starts on the first
         // day of `to`'s month.
         let to_day = match to {
-            Some(raw) => parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "to", raw))?,
-            None => self.now().div_euclid(24 * 3_600_000),
+            Some(raw) => {
+                parse_date(raw).ok_or_else(|| bad_day("costs.invalid_range", "to", raw))?
+            }
+            None => today(self.now())?,
         };
         let from_day = match from {
             Some(raw) => {
-                parse_day(raw).ok_or_else(|| bad_day("costs.invalid_range", "from", raw))?
+                parse_date(raw).ok_or_else(|| bad_day("costs.invalid_range", "from", raw))?
             }
-            None => parse_day(&format!("{}01", &format_day(to_day)[..8]))
-                .ok_or_else(|| bad_day("costs.invalid_range", "to", &format_day(to_day)))?,
+            None => first_of_month(to_day),
         };
-        let (from_raw, to_raw) = (format_day(from_day), format_day(to_day));
+        let (from_raw, to_raw) = (format_date(from_day), format_date(to_day));
         let (from_raw, to_raw) = (from_raw.as_str(), to_raw.as_str());
         if from_day > to_day {
             return Err(ServiceError::invalid(
@@ -217,7 +222,7 @@ impl Portcullis {
                 "`from` must not be after `to`",
             ));
         }
-        if to_day - from_day + 1 > MAX_REPORT_DAYS {
+        if (to_day - from_day).whole_days() + 1 > MAX_REPORT_DAYS {
             return Err(ServiceError::invalid(
                 "costs.invalid_range",
                 "to",
@@ -247,10 +252,13 @@ impl Portcullis {
             "organization",
         )?;
         let budget = self.store().budget(org).await?;
-        let (first, last, month) = month_of(self.now());
+        let first = first_of_month(today(self.now())?);
+        let month = first
+            .format(MONTH)
+            .map_err(|e| ServiceError::Internal(e.into()))?;
         let groups = self
             .store()
-            .usage_groups(org, &format_day(first), &format_day(last))
+            .usage_groups(org, &format_date(first), &format_date(last_of_month(first)))
             .await?;
         let spend = roll_up(&groups, |_| None);
         let spent_cents = budget
@@ -359,6 +367,30 @@ impl Portcullis {
         })
         .await
     }
+}
+
+/// The costs report's detail as CSV, one row per day, category, model and currency: the one
+/// rendering the API and the console download.
+pub fn costs_csv(report: &CostsReport) -> String {
+    let header = [
+        "day",
+        "category",
+        "model",
+        "currency",
+        "amount_cents",
+        "records",
+    ];
+    let rows = report.groups.iter().map(|g| {
+        [
+            g.day.clone(),
+            g.category.clone(),
+            g.model.clone().unwrap_or_default(),
+            g.currency.clone(),
+            g.amount_cents.to_string(),
+            g.records.to_string(),
+        ]
+    });
+    csv_text(std::iter::once(header.map(str::to_owned)).chain(rows))
 }
 
 fn budget_json(b: &BudgetRecord) -> Value {
@@ -502,72 +534,46 @@ fn bad_day(code: &'static str, field: &'static str, raw: &str) -> ServiceError {
 
 /// Days since 1970-01-01 of a strict `YYYY-MM-DD` date (years 1970–9999).
 pub fn parse_day(raw: &str) -> Option<i64> {
-    let b = raw.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let digits = |s: &[u8]| -> Option<i64> {
-        s.iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d))
+    parse_date(raw).map(|date| (date - EPOCH).whole_days())
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (empty outside the calendar `time` knows).
 pub fn format_day(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    EPOCH
+        .checked_add(Duration::days(days))
+        .map(format_date)
+        .unwrap_or_default()
 }
 
-/// The first and last day of the month containing `now`, and `YYYY-MM`.
-fn month_of(now: Timestamp) -> (i64, i64, String) {
-    let today = now.div_euclid(86_400_000);
-    let (y, m, _) = civil_from_days(today);
-    let first = days_from_civil(y, m, 1);
-    let last = first + days_in_month(y, m) - 1;
-    (first, last, format!("{y:04}-{m:02}"))
+/// How every day is written: in usage records, report ranges and the store's `day` column.
+const DAY: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
+const MONTH: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]");
+const EPOCH: Date = date!(1970 - 01 - 01);
+
+fn parse_date(raw: &str) -> Option<Date> {
+    // The length keeps out a signed year, which `[year]` would accept.
+    Date::parse(raw, DAY)
+        .ok()
+        .filter(|date| raw.len() == 10 && date.year() >= 1970)
+}
+
+fn format_date(date: Date) -> String {
+    date.format(DAY).unwrap_or_default()
+}
+
+/// The UTC day of `now`.
+fn today(now: Timestamp) -> Result<Date> {
+    EPOCH
+        .checked_add(Duration::days(now.div_euclid(86_400_000)))
+        .ok_or_else(|| ServiceError::Internal("the clock is outside the calendar".into()))
+}
+
+fn first_of_month(date: Date) -> Date {
+    date - Duration::days(i64::from(date.day()) - 1)
+}
+
+fn last_of_month(date: Date) -> Date {
+    first_of_month(date) + Duration::days(i64::from(date.month().length(date.year())) - 1)
 }
 
 #[cfg(test)]
@@ -588,12 +594,28 @@ mod tests {
         for z in [0, 59, 365, 11_016, 20_000, 2_932_896] {
             assert_eq!(parse_day(&format_day(z)), Some(z));
         }
-        let (first, last, month) =
-            month_of(parse_day("2024-02-10").unwrap_or_default() * 86_400_000);
+        for (day, first, last) in [
+            ("2024-02-10", "2024-02-01", "2024-02-29"),
+            ("2023-02-28", "2023-02-01", "2023-02-28"),
+            ("2024-12-31", "2024-12-01", "2024-12-31"),
+            ("2100-02-01", "2100-02-01", "2100-02-28"),
+        ] {
+            let date = parse_date(day).unwrap_or(EPOCH);
+            assert_eq!(
+                (
+                    format_date(first_of_month(date)),
+                    format_date(last_of_month(date))
+                ),
+                (first.to_owned(), last.to_owned()),
+                "{day}"
+            );
+        }
+        let now = parse_day("2024-02-10").unwrap_or_default() * 86_400_000 + 3_600_000;
         assert_eq!(
-            (format_day(first), format_day(last), month.as_str()),
-            ("2024-02-01".into(), "2024-02-29".into(), "2024-02")
+            today(now).ok().map(format_date).as_deref(),
+            Some("2024-02-10")
         );
+        assert_eq!(format_day(-1), "1969-12-31");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod collaborators;
 pub mod compute;
 mod config;
 mod credential_use;
+pub mod csv_export;
 pub mod domains;
 pub mod email_keys;
 pub mod email_verification;

@@ -416,12 +416,14 @@ impl Portcullis {
             .await
     }
 
-    /// The newest outbox messages (the platform operator, or the CLI against a data dir).
+    /// The newest outbox messages, at most `limit` (1 to [`MAX_OUTBOX_LIMIT`]), for the
+    /// platform operator.
     pub async fn outbox(
         &self,
         caller: &Caller,
         limit: u32,
     ) -> Result<Vec<portcullis_store::OutboxMessage>> {
+        let limit = outbox_limit(limit)?;
         let operator = caller
             .user()
             .is_some_and(|u| self.with_index(|i| i.user(u).is_some_and(|e| e.operator)));
@@ -431,6 +433,33 @@ impl Portcullis {
                 message: "only the platform operator can read the outbox".into(),
             });
         }
-        Ok(self.store().outbox(limit.clamp(1, 500)).await?)
+        Ok(self.store().outbox(limit).await?)
+    }
+
+    /// The same for `portcullis outbox`, run by whoever holds the data directory or database
+    /// URL (no HTTP route calls this): without an SMTP relay that is how mail gets delivered,
+    /// before any operator exists too.
+    pub async fn outbox_directly(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<portcullis_store::OutboxMessage>> {
+        Ok(self.store().outbox(outbox_limit(limit)?).await?)
+    }
+}
+
+/// How many outbox messages the API and the CLI list when not told.
+pub const DEFAULT_OUTBOX_LIMIT: u32 = 50;
+/// The most outbox messages one read returns.
+pub const MAX_OUTBOX_LIMIT: u32 = 500;
+
+fn outbox_limit(limit: u32) -> Result<u32> {
+    if (1..=MAX_OUTBOX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ServiceError::invalid(
+            "limit.invalid",
+            "limit",
+            format!("`limit` must be from 1 to {MAX_OUTBOX_LIMIT}, not `{limit}`"),
+        ))
     }
 }

@@ -137,6 +137,18 @@ async fn post(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Creates the organization `acme` as the holder of `token`.
+async fn create_acme(client: &reqwest::Client, server: &Server, token: &str) {
+    let (status, body) = post(
+        client,
+        format!("{}/v1/orgs", server.address),
+        Some(token),
+        json!({"id": "acme", "name": "Acme", "billing_email": "b@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 fn check(store: &[String], args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["check"];
     all.extend(store.iter().map(String::as_str));
@@ -673,8 +685,15 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
         .collect();
     // The reset (newest first), then the verification mail sent at sign-up; both pending.
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0]["to"], "dana@example.com");
+    // The API's field names and RFC 3339 times (`GET /v1/outbox` answers the same objects).
+    assert_eq!(lines[0]["recipient"], "dana@example.com");
     assert_eq!(lines[0]["state"], "pending");
+    let created_at = lines[0]["created_at"].as_str().unwrap();
+    assert!(
+        created_at.len() >= 20 && created_at.as_bytes()[10] == b'T' && created_at.ends_with('Z'),
+        "{created_at}"
+    );
+    assert_eq!(lines[0]["sent_at"], Value::Null);
     assert!(lines[1]["body"].as_str().unwrap().contains("verify-email"));
     assert!(
         lines[0]["body"]
@@ -683,6 +702,53 @@ async fn outbox_prints_the_queued_reset_message_for_the_operator_to_deliver() {
             .contains("password-reset"),
         "{}",
         lines[0]
+    );
+
+    // One limit rule, the API's: 1 to 500.
+    let mut args = vec!["outbox", "--limit", "1"];
+    args.extend(store.iter().map(String::as_str));
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 1);
+    for limit in ["0", "501"] {
+        let mut args = vec!["outbox", "--limit", limit];
+        args.extend(store.iter().map(String::as_str));
+        let output = run(&mut portcullis(&args));
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(&format!("`limit` must be from 1 to 500, not `{limit}`")),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "");
+    }
+}
+
+#[tokio::test]
+async fn access_review_prints_the_csv_the_api_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store_flags(dir.path()).await;
+    let token = init_operator(&store);
+    let server = Server::start(&store);
+    let client = reqwest::Client::new();
+    create_acme(&client, &server, &token).await;
+    let response = client
+        .get(format!("{}/v1/orgs/acme/access-matrix", server.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let api = response.text().await.unwrap();
+    assert!(server.terminate().success());
+
+    let mut args = vec!["access-review", "--org", "acme"];
+    args.extend(store.iter().map(String::as_str));
+    let output = run(&mut portcullis(&args));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), api);
+    assert!(
+        api.starts_with("user,role,app,permission,allowed,via\r\nop,admin,,"),
+        "{api}"
     );
 }
 
@@ -1051,14 +1117,7 @@ async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_witho
     // No IdP yet: no warning. The IdP's answer carries addresses under the listening address.
     let log = dir.path().join("first.log");
     let server = start_logging_to(&store, &log);
-    let (status, _) = post(
-        &client,
-        format!("{}/v1/orgs", server.address),
-        Some(&token),
-        json!({"id": "acme", "name": "Acme", "billing_email": "b@example.com"}),
-    )
-    .await;
-    assert_eq!(status, 201);
+    create_acme(&client, &server, &token).await;
     let certificate: String = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../saml/tests/fixtures/idp.crt"

@@ -9,6 +9,7 @@ use portcullis_service::ServiceError;
 use portcullis_service::access_review::{AppAccessPage, MemberAccess, Principal};
 use portcullis_service::audit::{AuditQuery, EXPORT_BATCH, operation_name};
 use portcullis_service::billing::parse_day;
+use portcullis_service::csv_export::csv_text;
 use portcullis_service::store::AuditEntry;
 use serde::Deserialize;
 
@@ -185,16 +186,6 @@ pub async fn log(
     render(&page, viewer.flash.is_some())
 }
 
-fn csv_field(raw: &str) -> String {
-    // Quote every field; a leading formula character is defused for spreadsheets.
-    let defused = if raw.starts_with(['=', '+', '-', '@']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    format!("\"{}\"", defused.replace('"', "\"\""))
-}
-
 pub async fn export_csv(
     State(service): State<ConsoleState>,
     Path(account): Path<String>,
@@ -208,7 +199,17 @@ pub async fn export_csv(
         Ok(selection) => selection,
         Err(err) => return page_error(err),
     };
-    let mut out = String::from("id,at,actor,operation,success,source_ip,targets,details\n");
+    let columns = [
+        "id",
+        "at",
+        "actor",
+        "operation",
+        "success",
+        "source_ip",
+        "targets",
+        "details",
+    ];
+    let mut rows = vec![columns.map(str::to_owned)];
     let mut cursor = None;
     let mut count = 0;
     loop {
@@ -216,9 +217,9 @@ pub async fn export_csv(
             Ok(batch) => batch,
             Err(err) => return page_error(err),
         };
-        for e in &batch {
+        rows.extend(batch.iter().map(|e| {
             let r = row(e);
-            let line = [
+            [
                 e.id.to_string(),
                 r.at,
                 r.actor,
@@ -228,13 +229,7 @@ pub async fn export_csv(
                 r.targets,
                 e.details.clone(),
             ]
-            .iter()
-            .map(|f| csv_field(f))
-            .collect::<Vec<_>>()
-            .join(",");
-            out.push_str(&line);
-            out.push('\n');
-        }
+        }));
         count += batch.len();
         match batch.last() {
             Some(last) if batch.len() == EXPORT_BATCH as usize && count < EXPORT_LIMIT => {
@@ -243,7 +238,7 @@ pub async fn export_csv(
             _ => break,
         }
     }
-    let mut response = out.into_response();
+    let mut response = csv_text(rows).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

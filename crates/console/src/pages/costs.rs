@@ -229,15 +229,6 @@ pub async fn billing(
     render(&page, viewer.flash.is_some())
 }
 
-fn csv_field(raw: &str) -> String {
-    let defused = if raw.starts_with(['=', '+', '-', '@']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    format!("\"{}\"", defused.replace('"', "\"\""))
-}
-
 pub async fn costs_csv(
     State(service): State<ConsoleState>,
     Path(account): Path<String>,
@@ -252,26 +243,8 @@ pub async fn costs_csv(
         Ok(report) => report,
         Err(err) => return page_error(err),
     };
-    let mut out = String::from("day,category,model,currency,amount_cents,records\n");
-    for g in &report.groups {
-        let fields = [
-            g.day.clone(),
-            g.category.clone(),
-            g.model.clone().unwrap_or_default(),
-            g.currency.clone(),
-            g.amount_cents.to_string(),
-            g.records.to_string(),
-        ];
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push('\n');
-    }
-    let mut response = out.into_response();
+    // The same bytes as the API's `format=csv`.
+    let mut response = portcullis_service::billing::costs_csv(&report).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -5,8 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_service::ServiceError;
 use portcullis_service::access_review::{
-    AccessDelta, AppPermissions, HeldPermission, Principal, PrincipalAccess, ProposedChange,
+    AccessDelta, AccessMatrixCsv, AppPermissions, HeldPermission, MatrixCell, Principal,
+    PrincipalAccess, ProposedChange,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +18,6 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Authenticated, Path};
-use crate::routes::audit::csv_field;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -212,8 +213,6 @@ pub struct MatrixQuery {
     pub format: Option<String>,
 }
 
-pub const MATRIX_CSV_HEADER: &str = "user,role,app,permission,allowed,via\n";
-
 /// The whole matrix of an organization: every member × (the organization and each app) ×
 /// every permission of that level, allowed or not, with paths (`audit.view`).
 #[utoipa::path(get, path = "/v1/orgs/{org}/access-matrix", tag = "access", security(("bearer" = [])),
@@ -241,39 +240,30 @@ async fn access_matrix(
         }
     };
     let cells = service.access_matrix(&caller, &org)?;
-    let mut out = String::new();
     if csv {
-        out.push_str(MATRIX_CSV_HEADER);
+        let body = matrix_csv(&cells).map_err(|err| ServiceError::Internal(err.into()))?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
+    let mut out = String::new();
     for cell in cells {
-        if csv {
-            let fields = [
-                cell.user,
-                cell.role.as_str().to_owned(),
-                cell.app.unwrap_or_default(),
-                cell.permission.as_str().to_owned(),
-                cell.allowed.to_string(),
-                cell.via.join(" "),
-            ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&line.join(","));
-        } else {
-            out.push_str(
-                &serde_json::json!({
-                    "user": cell.user, "role": cell.role.as_str(), "app": cell.app,
-                    "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via,
-                })
-                .to_string(),
-            );
-        }
+        out.push_str(
+            &serde_json::json!({
+                "user": cell.user, "role": cell.role.as_str(), "app": cell.app,
+                "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via,
+            })
+            .to_string(),
+        );
         out.push('\n');
     }
-    let content_type = if csv {
-        "text/csv; charset=utf-8"
-    } else {
-        "application/jsonl"
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/jsonl")], out).into_response())
+}
+
+fn matrix_csv(cells: &[MatrixCell]) -> std::io::Result<Vec<u8>> {
+    let mut csv = AccessMatrixCsv::new(Vec::new())?;
+    for cell in cells {
+        csv.cell(cell)?;
+    }
+    csv.finish()
 }
 
 /// A proposed change. `kind` is `role` {user, role}, `team_member` {team, user, add},

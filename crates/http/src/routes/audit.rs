@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use portcullis_service::Portcullis;
 use portcullis_service::audit::{AuditQuery, AuditSelection, EXPORT_BATCH, operation_name};
 use portcullis_service::core::audit_chain::Verification;
+use portcullis_service::csv_export::csv_text;
 use portcullis_service::store::AuditEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -328,8 +329,22 @@ enum Export {
     Csv,
 }
 
-const CSV_HEADER: &str = "id,at,seq,operation,operation_name,actor_user,credential_kind,targets,\
-                          details,success,request_id,source_ip,user_agent,hash\n";
+const CSV_HEADER: [&str; 14] = [
+    "id",
+    "at",
+    "seq",
+    "operation",
+    "operation_name",
+    "actor_user",
+    "credential_kind",
+    "targets",
+    "details",
+    "success",
+    "request_id",
+    "source_ip",
+    "user_agent",
+    "hash",
+];
 
 /// Reads the selection batch by batch (never the whole log at once) and renders each batch.
 fn export_stream(
@@ -355,13 +370,11 @@ fn export_stream(
         if s.done {
             return None;
         }
-        let mut out = String::new();
-        if !s.header_sent {
-            s.header_sent = true;
-            if matches!(export, Export::Csv) {
-                out.push_str(CSV_HEADER);
-            }
-        }
+        let header = match export {
+            Export::Csv if !s.header_sent => Some(CSV_HEADER.map(str::to_owned)),
+            _ => None,
+        };
+        s.header_sent = true;
         let rows = match s
             .service
             .audit_rows(&s.selection, s.cursor, EXPORT_BATCH)
@@ -378,55 +391,36 @@ fn export_stream(
             s.done = true;
         }
         s.cursor = rows.last().map(|e| e.id).or(s.cursor);
-        for entry in rows {
-            render(&mut out, entry, export);
-        }
+        let out: String = match export {
+            Export::JsonLines => rows.into_iter().map(json_line).collect(),
+            Export::Csv => csv_text(header.into_iter().chain(rows.into_iter().map(csv_row))),
+        };
         Some((Ok(Bytes::from(out)), s))
     })
 }
 
-fn render(out: &mut String, entry: AuditEntry, export: Export) {
-    let dto = AuditEntryDto::from(entry);
-    match export {
-        Export::JsonLines => {
-            out.push_str(&serde_json::to_string(&dto).unwrap_or_default());
-            out.push('\n');
-        }
-        Export::Csv => {
-            let fields = [
-                dto.id.to_string(),
-                dto.at,
-                dto.seq.to_string(),
-                dto.operation.to_string(),
-                dto.operation_name.unwrap_or_default().to_owned(),
-                dto.actor.user.unwrap_or_default(),
-                dto.actor.credential_kind.unwrap_or_default(),
-                dto.targets.to_string(),
-                dto.details.to_string(),
-                dto.success.to_string(),
-                dto.request_id.unwrap_or_default(),
-                dto.source_ip.unwrap_or_default(),
-                dto.user_agent.unwrap_or_default(),
-                dto.hash,
-            ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
-        }
-    }
+fn json_line(entry: AuditEntry) -> String {
+    let mut line = serde_json::to_string(&AuditEntryDto::from(entry)).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
-/// Quotes a CSV field when needed; a leading formula character is neutralised so a
-/// spreadsheet never evaluates logged input.
-pub(crate) fn csv_field(raw: &str) -> String {
-    let guarded = if raw.starts_with(['=', '+', '-', '@']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
+fn csv_row(entry: AuditEntry) -> [String; 14] {
+    let dto = AuditEntryDto::from(entry);
+    [
+        dto.id.to_string(),
+        dto.at,
+        dto.seq.to_string(),
+        dto.operation.to_string(),
+        dto.operation_name.unwrap_or_default().to_owned(),
+        dto.actor.user.unwrap_or_default(),
+        dto.actor.credential_kind.unwrap_or_default(),
+        dto.targets.to_string(),
+        dto.details.to_string(),
+        dto.success.to_string(),
+        dto.request_id.unwrap_or_default(),
+        dto.source_ip.unwrap_or_default(),
+        dto.user_agent.unwrap_or_default(),
+        dto.hash,
+    ]
 }

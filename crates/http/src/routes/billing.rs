@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_service::billing::{BudgetInput, BudgetStatus, CostsReport, Total, UsageInput};
+use portcullis_service::billing::{
+    BudgetInput, BudgetStatus, CostsReport, Total, UsageInput, costs_csv,
+};
 use portcullis_service::store::BudgetRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,18 +184,7 @@ async fn costs(
 }
 
 fn csv_response(report: &CostsReport) -> Response {
-    let mut body = String::from("day,category,model,currency,amount_cents,records\r\n");
-    for g in &report.groups {
-        body.push_str(&format!(
-            "{},{},{},{},{},{}\r\n",
-            g.day,
-            g.category,
-            csv_field(g.model.as_deref().unwrap_or("")),
-            g.currency,
-            g.amount_cents,
-            g.records
-        ));
-    }
+    let body = costs_csv(report);
     let filename = format!("costs-{}-{}-{}.csv", report.org, report.from, report.to);
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -206,20 +197,6 @@ fn csv_response(report: &CostsReport) -> Response {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
-}
-
-/// A CSV field: quoted when needed, and never read as a formula by a spreadsheet.
-fn csv_field(raw: &str) -> String {
-    let guarded = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -30,6 +30,8 @@ mod totp;
 
 use utoipa_axum::router::OpenApiRouter;
 
+pub use passwords::OutboxMessageDto;
+
 use crate::AppState;
 
 pub fn api() -> OpenApiRouter<AppState> {

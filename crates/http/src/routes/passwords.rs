@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use portcullis_service::password_change::ChangeAuthority;
+use portcullis_service::password_change::{ChangeAuthority, DEFAULT_OUTBOX_LIMIT};
+use portcullis_service::store::OutboxMessage;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -114,6 +115,7 @@ pub struct OutboxQuery {
     pub limit: Option<u32>,
 }
 
+/// One queued message as the API answers it and `portcullis outbox` prints it (one per line).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxMessageDto {
     pub id: i64,
@@ -131,6 +133,23 @@ pub struct OutboxMessageDto {
     pub failed_at: Option<String>,
 }
 
+impl From<OutboxMessage> for OutboxMessageDto {
+    fn from(m: OutboxMessage) -> Self {
+        Self {
+            state: m.state().to_owned(),
+            id: m.id,
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            created_at: rfc3339(m.created_at),
+            attempts: m.attempts,
+            last_error: m.last_error,
+            sent_at: m.sent_at.map(rfc3339),
+            failed_at: m.failed_at.map(rfc3339),
+        }
+    }
+}
+
 /// The outbox, newest first, with each message's delivery state (the platform operator only).
 #[utoipa::path(get, path = "/v1/outbox", tag = "auth", security(("bearer" = [])),
     params(OutboxQuery), responses(
@@ -142,31 +161,8 @@ async fn outbox(
     Authenticated(caller): Authenticated,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxMessageDto>>, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "limit.invalid",
-            format!("`limit` must be from 1 to 500, not `{limit}`"),
-        )
-        .with_field("limit"));
-    }
-    let messages = service.outbox(&caller, limit).await?;
-    Ok(Json(
-        messages
-            .into_iter()
-            .map(|m| OutboxMessageDto {
-                state: m.state().to_owned(),
-                id: m.id,
-                recipient: m.recipient,
-                subject: m.subject,
-                body: m.body,
-                created_at: rfc3339(m.created_at),
-                attempts: m.attempts,
-                last_error: m.last_error,
-                sent_at: m.sent_at.map(rfc3339),
-                failed_at: m.failed_at.map(rfc3339),
-            })
-            .collect(),
-    ))
+    let messages = service
+        .outbox(&caller, query.limit.unwrap_or(DEFAULT_OUTBOX_LIMIT))
+        .await?;
+    Ok(Json(messages.into_iter().map(Into::into).collect()))
 }

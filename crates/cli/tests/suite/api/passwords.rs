@@ -182,6 +182,20 @@ async fn reset_by_single_use_expiring_token_from_the_outbox() {
     app.get("/v1/outbox", &alice)
         .await
         .assert_problem(403, "platform.operator_only");
+    // The limit is 1 to 500, refused with the same message whoever asks.
+    for limit in [0, 501] {
+        for who in [&root, &alice] {
+            let reply = app.get(&format!("/v1/outbox?limit={limit}"), who).await;
+            reply.assert_problem(422, "limit.invalid");
+            assert_eq!(reply.body["field"], "limit");
+            assert_eq!(
+                reply.body["detail"],
+                format!("`limit` must be from 1 to 500, not `{limit}`")
+            );
+        }
+    }
+    let newest = app.get("/v1/outbox?limit=1", &root).await;
+    assert_eq!(newest.assert_status(200).as_array().unwrap().len(), 1);
 
     reset("alice@example.com").await.assert_status(202);
     let outbox = app.get("/v1/outbox", &root).await.body;
