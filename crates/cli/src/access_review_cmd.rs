@@ -1,13 +1,12 @@
 //! `portcullis access-review --org X [--format csv|jsonl]`: the whole matrix of an
 //! organization (members × the organization and each app × permissions), each cell decided by
-//! the same core `check` as the API, with its grant paths. Runs against the store directly.
+//! the same core `check` as the API, with its grant paths. Reads the stored data through the service, with no server running.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
 use portcullis_service::access_review::{AccessMatrixCsv, MatrixCell};
-use serde_json::json;
 
 use crate::audit_cmd::start;
 use crate::config::{ConfigArgs, Settings};
@@ -62,11 +61,7 @@ impl<W: Write> Matrix<W> {
     fn cell(&mut self, cell: &MatrixCell) -> std::io::Result<()> {
         match self {
             Self::Csv(csv) => csv.cell(cell),
-            Self::JsonLines(out) => {
-                let line = json!({"user": cell.user, "role": cell.role.as_str(), "app": cell.app,
-                       "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via});
-                writeln!(out, "{line}")
-            }
+            Self::JsonLines(out) => writeln!(out, "{}", cell.json_line()),
         }
     }
 

@@ -123,6 +123,17 @@ pub struct MatrixCell {
     pub via: Vec<String>,
 }
 
+impl MatrixCell {
+    /// The cell as one line of the JSON-lines download (the API's and the CLI's).
+    pub fn json_line(&self) -> String {
+        serde_json::json!({
+            "user": self.user, "role": self.role.as_str(), "app": self.app,
+            "permission": self.permission.as_str(), "allowed": self.allowed, "via": self.via,
+        })
+        .to_string()
+    }
+}
+
 /// The access matrix as CSV (`user,role,app,permission,allowed,via`, the grant paths joined
 /// by spaces): the one rendering the API and the CLI download. Written as the cells come, so
 /// the CLI streams a large organization's matrix.

@@ -246,13 +246,7 @@ async fn access_matrix(
     }
     let mut out = String::new();
     for cell in cells {
-        out.push_str(
-            &serde_json::json!({
-                "user": cell.user, "role": cell.role.as_str(), "app": cell.app,
-                "permission": cell.permission.as_str(), "allowed": cell.allowed, "via": cell.via,
-            })
-            .to_string(),
-        );
+        out.push_str(&cell.json_line());
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/jsonl")], out).into_response())
