@@ -999,6 +999,41 @@ async fn deleting_the_org_or_the_app_takes_deployments_along() {
     )
     .await
     .assert_status(204);
+    // An edit that changes nothing leaves no entry.
+    app.patch(
+        &format!("{ORG}/compute-clusters/gpu/nodepools/np1"),
+        &admin,
+        json!({"max_instances": 5}),
+    )
+    .await
+    .assert_status(200);
+    app.post(
+        &format!("{ORG}/deployments"),
+        &admin,
+        deployment_body("d3", "speech", "asr", target.clone()),
+    )
+    .await
+    .assert_status(201);
+    app.delete(&format!("{ORG}/deployments/d3"), &admin)
+        .await
+        .assert_status(204);
+    app.post(
+        &format!("{ORG}/compute-clusters"),
+        &admin,
+        cluster_body("cpu", "org"),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        &format!("{ORG}/compute-clusters/cpu/nodepools"),
+        &admin,
+        nodepool_body("small", 1, 1),
+    )
+    .await
+    .assert_status(201);
+    app.delete(&format!("{ORG}/compute-clusters/cpu"), &admin)
+        .await
+        .assert_status(204);
     let log = app.get(&format!("{ORG}/audit-log?limit=200"), &admin).await;
     let entries = log.assert_status(200)["entries"]
         .as_array()
@@ -1018,10 +1053,56 @@ async fn deleting_the_org_or_the_app_takes_deployments_along() {
     );
     assert_eq!(update["details"]["before"], json!({"min_replicas": 1}));
     assert_eq!(update["details"]["after"], json!({"min_replicas": 2}));
+    let compute: Vec<Value> = entries
+        .iter()
+        .filter(|e| (900..1200).contains(&e["operation"].as_i64().unwrap()))
+        .map(|e| json!([e["operation"], e["targets"], e["details"]]))
+        .rev()
+        .collect();
+    assert_eq!(Value::Array(compute), expected_compute_entries());
 
     // Deleting the org deletes everything, deployments on nodepools included.
     app.delete(ORG, &admin).await.assert_status(204);
     app.get(&format!("{ORG}/deployments"), &admin)
         .await
         .assert_problem(404, "not_found");
+}
+
+/// Every compute entry `deleting_the_org_or_the_app_takes_deployments_along` writes, oldest
+/// first: (operation, targets, details).
+fn expected_compute_entries() -> Value {
+    let cluster = |id: &str| json!({"org": "acme", "cluster": id});
+    let nodepool =
+        |cluster: &str, id: &str| json!({"org": "acme", "cluster": cluster, "nodepool": id});
+    let deployment = |id: &str| json!({"org": "acme", "deployment": id});
+    let cluster_fields = |visibility: &str| {
+        json!({"description": "GPU cluster", "cloud_provider": "aws", "region": "us-east-1",
+               "cluster_type": "dedicated", "visibility": visibility})
+    };
+    let nodepool_fields = |min: i64, max: i64| {
+        json!({"instance_types": ["g5.xlarge", "g5.2xlarge"], "capacity_type": "spot",
+               "min_instances": min, "max_instances": max, "visibility": "private"})
+    };
+    let deployment_fields = |app: &str, model: &str| {
+        json!({"model": {"account": "acme", "app": app, "id": model},
+               "nodepools": [{"cluster": "gpu", "nodepool": "np1", "priority": 0}],
+               "min_replicas": 1, "max_replicas": 3, "visibility": "private"})
+    };
+    let edit = |field: &str, before: Value, after: Value| json!({"before": {field: before}, "after": {field: after}});
+    json!([
+        [900, cluster("gpu"), cluster_fields("private")],
+        [1000, nodepool("gpu", "np1"), nodepool_fields(0, 2)],
+        [1100, deployment("d1"), deployment_fields("vision", "detector")],
+        [1100, deployment("d2"), deployment_fields("speech", "asr")],
+        [901, cluster("gpu"), edit("visibility", json!("private"), json!("org"))],
+        [1001, nodepool("gpu", "np1"), edit("max_instances", json!(2), json!(5))],
+        [1101, deployment("d2"), edit("min_replicas", json!(1), json!(2))],
+        [1000, nodepool("gpu", "spare"), nodepool_fields(0, 1)],
+        [1002, nodepool("gpu", "spare"), {}],
+        [1100, deployment("d3"), deployment_fields("speech", "asr")],
+        [1102, deployment("d3"), deployment_fields("speech", "asr")],
+        [900, cluster("cpu"), cluster_fields("org")],
+        [1000, nodepool("cpu", "small"), nodepool_fields(1, 1)],
+        [902, cluster("cpu"), {"nodepools_deleted": ["small"]}],
+    ])
 }
