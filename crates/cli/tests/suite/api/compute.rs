@@ -964,64 +964,85 @@ async fn deleting_the_org_or_the_app_takes_deployments_along() {
         .await
         .assert_status(200);
 
-    // Every mutation left its audit entry, with before/after for edits.
-    app.patch(
-        &format!("{ORG}/compute-clusters/gpu"),
-        &admin,
-        json!({"visibility": "org"}),
-    )
-    .await
-    .assert_status(200);
-    app.patch(
-        &format!("{ORG}/compute-clusters/gpu/nodepools/np1"),
-        &admin,
-        json!({"max_instances": 5}),
-    )
-    .await
-    .assert_status(200);
-    app.patch(
-        &format!("{ORG}/deployments/d2"),
-        &admin,
-        json!({"min_replicas": 2}),
-    )
-    .await
-    .assert_status(200);
-    app.post(
-        &format!("{ORG}/compute-clusters/gpu/nodepools"),
-        &admin,
-        nodepool_body("spare", 0, 1),
-    )
-    .await
-    .assert_status(201);
-    app.delete(
-        &format!("{ORG}/compute-clusters/gpu/nodepools/spare"),
-        &admin,
-    )
-    .await
-    .assert_status(204);
+    // Every mutation left its audit entry, with before/after for edits; an edit that changes
+    // nothing (`max_instances` set to 5 again) leaves none.
+    let d3 = deployment_body("d3", "speech", "asr", target.clone());
+    let np1 = "/compute-clusters/gpu/nodepools/np1";
+    #[rustfmt::skip]
+    let mutations = [
+        (Method::PATCH, "/compute-clusters/gpu", json!({"visibility": "org"}), 200),
+        (Method::PATCH, np1, json!({"max_instances": 5}), 200),
+        (Method::PATCH, "/deployments/d2", json!({"min_replicas": 2}), 200),
+        (Method::POST, "/compute-clusters/gpu/nodepools", nodepool_body("spare", 0, 1), 201),
+        (Method::DELETE, "/compute-clusters/gpu/nodepools/spare", Value::Null, 204),
+        (Method::PATCH, np1, json!({"max_instances": 5}), 200),
+        (Method::POST, "/deployments", d3, 201),
+        (Method::DELETE, "/deployments/d3", Value::Null, 204),
+        (Method::POST, "/compute-clusters", cluster_body("cpu", "org"), 201),
+        (Method::POST, "/compute-clusters/cpu/nodepools", nodepool_body("small", 1, 1), 201),
+        (Method::DELETE, "/compute-clusters/cpu", Value::Null, 204),
+    ];
+    for (method, path, body, status) in mutations {
+        let body = (!body.is_null()).then_some(body);
+        app.request(method, &format!("{ORG}{path}"), Some(&admin), body)
+            .await
+            .assert_status(status);
+    }
     let log = app.get(&format!("{ORG}/audit-log?limit=200"), &admin).await;
     let entries = log.assert_status(200)["entries"]
         .as_array()
         .unwrap()
         .clone();
-    let ops: Vec<i64> = entries
+    let compute: Vec<Value> = entries
         .iter()
-        .map(|e| e["operation"].as_i64().unwrap())
+        .filter(|e| (900..1200).contains(&e["operation"].as_i64().unwrap()))
+        .map(|e| json!([e["operation"], e["targets"], e["details"]]))
+        .rev()
         .collect();
-    for code in [900, 901, 1000, 1001, 1002, 1100, 1101] {
-        assert!(ops.contains(&code), "operation {code} audited: {ops:?}");
-    }
-    let update = entries.iter().find(|e| e["operation"] == 1101).unwrap();
-    assert_eq!(
-        update["targets"],
-        json!({"org": "acme", "deployment": "d2"})
-    );
-    assert_eq!(update["details"]["before"], json!({"min_replicas": 1}));
-    assert_eq!(update["details"]["after"], json!({"min_replicas": 2}));
+    assert_eq!(Value::Array(compute), expected_compute_entries());
 
     // Deleting the org deletes everything, deployments on nodepools included.
     app.delete(ORG, &admin).await.assert_status(204);
     app.get(&format!("{ORG}/deployments"), &admin)
         .await
         .assert_problem(404, "not_found");
+}
+
+/// Every compute entry `deleting_the_org_or_the_app_takes_deployments_along` writes, oldest
+/// first: (operation, targets, details).
+fn expected_compute_entries() -> Value {
+    let cluster = |id: &str| json!({"org": "acme", "cluster": id});
+    let nodepool =
+        |cluster: &str, id: &str| json!({"org": "acme", "cluster": cluster, "nodepool": id});
+    let deployment = |id: &str| json!({"org": "acme", "deployment": id});
+    let cluster_fields = |visibility: &str| {
+        json!({"description": "GPU cluster", "cloud_provider": "aws", "region": "us-east-1",
+               "cluster_type": "dedicated", "visibility": visibility})
+    };
+    let nodepool_fields = |min: i64, max: i64| {
+        json!({"instance_types": ["g5.xlarge", "g5.2xlarge"], "capacity_type": "spot",
+               "min_instances": min, "max_instances": max, "visibility": "private"})
+    };
+    let deployment_fields = |app: &str, model: &str| {
+        json!({"model": {"account": "acme", "app": app, "id": model},
+               "nodepools": [{"cluster": "gpu", "nodepool": "np1", "priority": 0}],
+               "min_replicas": 1, "max_replicas": 3, "visibility": "private"})
+    };
+    let edit = |field: &str, before: Value, after: Value| json!({"before": {field: before}, "after": {field: after}});
+    json!([
+        [900, cluster("gpu"), cluster_fields("private")],
+        [1000, nodepool("gpu", "np1"), nodepool_fields(0, 2)],
+        [1100, deployment("d1"), deployment_fields("vision", "detector")],
+        [1100, deployment("d2"), deployment_fields("speech", "asr")],
+        [901, cluster("gpu"), edit("visibility", json!("private"), json!("org"))],
+        [1001, nodepool("gpu", "np1"), edit("max_instances", json!(2), json!(5))],
+        [1101, deployment("d2"), edit("min_replicas", json!(1), json!(2))],
+        [1000, nodepool("gpu", "spare"), nodepool_fields(0, 1)],
+        [1002, nodepool("gpu", "spare"), {}],
+        [1100, deployment("d3"), deployment_fields("speech", "asr")],
+        [1102, deployment("d3"), deployment_fields("speech", "asr")],
+        [900, cluster("cpu"), cluster_fields("org")],
+        [1000, nodepool("cpu", "small"), nodepool_fields(1, 1)],
+        [902, cluster("cpu"), {"nodepools_deleted": ["small"]}],
+    ])
 }
