@@ -50,6 +50,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    /// A request field that fails a check the service does not make (a time's format, a
+    /// parameter pair): `422` with `code` and the field named.
+    pub fn invalid(code: &'static str, field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).with_field(field)
+    }
+
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
@@ -141,6 +147,21 @@ impl From<ServiceError> for ApiError {
             }
         }
     }
+}
+
+/// The problem response of a login step, with `Retry-After` when the failure is throttling.
+pub fn login_error_response(err: ServiceError) -> Response {
+    let retry_after = match &err {
+        ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let mut response = ApiError::from(err).into_response();
+    if let Some(secs) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 impl ApiError {

@@ -55,12 +55,11 @@ async fn create_app_key(
 ) -> Result<(StatusCode, Json<CreatedAppKey>), ApiError> {
     let expires_at = match &body.expires_at {
         Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::invalid(
                 "field.invalid",
+                "expires_at",
                 "`expires_at` must be an RFC 3339 time",
             )
-            .with_field("expires_at")
         })?),
         None => None,
     };

@@ -3,9 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use portcullis_service::ServiceError;
+use axum::response::Response;
 use portcullis_service::authentication::{LoginOutcome, SignupInput};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -15,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::dto::{OrgDto, UserDto, rfc3339};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, login_error_response};
 use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Meta};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -165,23 +163,8 @@ async fn login(
         .await
     {
         Ok(outcome) => Ok(Json(outcome.into())),
-        Err(err) => Err(error_response(err)),
+        Err(err) => Err(login_error_response(err)),
     }
-}
-
-/// The problem response, with `Retry-After` when the failure is throttling.
-pub(crate) fn error_response(err: ServiceError) -> Response {
-    let retry_after = match &err {
-        ServiceError::Throttled { retry_after_secs } => Some(*retry_after_secs),
-        _ => None,
-    };
-    let mut response = ApiError::from(err).into_response();
-    if let Some(secs) = retry_after
-        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }
 
 /// Revokes the presented session or token.

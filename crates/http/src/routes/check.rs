@@ -93,12 +93,7 @@ impl From<Explained> for CheckResponse {
 }
 
 fn invalid(field: &str, detail: &str) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "check.invalid_request",
-        detail,
-    )
-    .with_field(field)
+    ApiError::invalid("check.invalid_request", field, detail)
 }
 
 impl TryFrom<CheckRequestDto> for CheckRequest {

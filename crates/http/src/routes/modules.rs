@@ -63,12 +63,11 @@ impl ModuleSourceRequest {
         match (self.account, self.app) {
             (Some(account), Some(app)) => Ok(Some((account, app))),
             (None, None) => Ok(None),
-            (account, _) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            (account, _) => Err(ApiError::invalid(
                 "field.required",
+                if account.is_none() { "account" } else { "app" },
                 "give both `account` and `app` of the module's source app, or neither",
-            )
-            .with_field(if account.is_none() { "account" } else { "app" })),
+            )),
         }
     }
 }

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{LoginResponse, error_response};
+use super::auth::LoginResponse;
 use crate::AppState;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, login_error_response};
 use crate::extract::{ApiJson, Authenticated, MaybeAuthenticated, Meta, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -183,7 +183,7 @@ async fn second_factor(
         .await
     {
         Ok(outcome) => Ok(Json(outcome.into())),
-        Err(err) => Err(error_response(err)),
+        Err(err) => Err(login_error_response(err)),
     }
 }
 
