@@ -40,18 +40,19 @@ section "cargo fmt --check"
 cargo fmt --all -- --check
 
 # The fuzz targets and the benchmark smoke binary are separate builds (other flags, another
-# workspace). They compile in the background at the lowest priority from the start: the
-# foreground's builds leave them almost nothing, the test passes below, which mostly wait on
-# servers, databases and browsers, leave them the idle cores.
+# workspace). They compile in the background from the start, at a lower priority: the
+# foreground's build takes most of the cores, the test lanes below, which mostly wait on
+# servers, databases and browsers, leave them the rest. The fuzz targets then run at once,
+# 15 s each: bounded by time, not by work, they need no core of their own.
 mkdir -p target
-FUZZ_BUILD_ONLY=1 nice -n 19 scripts/fuzz.sh > target/ci-fuzz-build.log 2>&1 &
-fuzz_build=$!
-BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 19 scripts/bench-smoke.sh \
+FUZZ_SECONDS=15 nice -n 10 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
+fuzz_run=$!
+BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 15 scripts/bench-smoke.sh \
     > target/ci-bench-build.log 2>&1 &
 bench_build=$!
 lanes=()
 stop_background() {
-    for pid in $fuzz_build $bench_build ${fuzz_run:-} "${lanes[@]}"; do
+    for pid in $fuzz_run $bench_build "${lanes[@]}"; do
         pkill -TERM -P "$pid" 2> /dev/null || true
         kill "$pid" 2> /dev/null || true
     done
@@ -66,38 +67,40 @@ finish_build() {
     fi
 }
 
-section "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+have_nextest() { cargo nextest --version > /dev/null 2>&1; }
 
-# The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
-# binaries side by side, the slowest tests first), else under cargo test. Arguments pick
-# packages (default: all).
-run_tests() {
-    local packages=("$@")
-    [[ ${#packages[@]} -gt 0 ]] || packages=(--workspace)
-    if cargo nextest --version > /dev/null 2>&1; then
-        cargo nextest run "${packages[@]}"
-    else
-        cargo test "${packages[@]}" --lib --bins --tests
-    fi
-}
-
-# The crates whose tests reach the store: the PostgreSQL pass runs only these (core's and
-# saml's tests never open a database, and already ran on SQLite).
-store_packages=(-p portcullis-store -p portcullis-service -p portcullis-http -p portcullis-console
-    -p portcullis)
-
-section "build the tests"
-if cargo nextest --version > /dev/null 2>&1; then
-    cargo nextest run --workspace --no-run
-else
-    cargo test --workspace --lib --bins --tests --no-run
-fi
+# Clippy lints the workspace's crates while they are compiled for the tests: clippy-driver is
+# their compiler (exactly what `cargo clippy` sets up for its own check build), so the
+# dependencies compile once, not once for clippy and again for the tests. Every target is
+# linted: libraries, binaries, tests, benches (built as tests) and examples. From here on every
+# cargo command keeps these two variables, so nothing compiles twice.
+section "build every target for the tests, linted by clippy (-D warnings)"
+RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2> /dev/null || command -v clippy-driver)"
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+cargo test --workspace --all-targets --no-run
 # Doc tests (nextest does not run them) only when there are any: compiling every crate's docs
 # for none costs a minute on two cores.
 if grep -rqE '^\s*//[/!] ```' crates/*/src; then
     cargo test --workspace --doc
 fi
+
+# The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
+# binaries side by side, the slowest tests first), else under cargo test. A filterset
+# (nextest) picks the tests; with cargo test every test runs.
+run_tests() {
+    if have_nextest; then
+        cargo nextest run --workspace "$@"
+    else
+        cargo test --workspace --lib --bins --tests
+    fi
+}
+
+# The crates whose tests reach the store: the PostgreSQL pass runs only these (core's and
+# saml's tests never open a database, and already ran on SQLite). Chosen by a filterset, not
+# by `-p`: cargo resolves features over the packages it is given, so a subset would rebuild
+# part of the dependency graph with other features.
+store_tests=(-E 'not (package(portcullis-core) | package(portcullis-saml))')
 
 # The server binary the test build made (with the workspace's unified features): the scripts
 # below run it instead of building `-p portcullis` again (scripts/lib/portcullis-bin.sh).
@@ -128,7 +131,7 @@ sqlite_lane() {
 }
 postgres_lane() {
     postgres_up || return 0
-    PORTCULLIS_TEST_BACKEND=postgres run_tests "${store_packages[@]}"
+    PORTCULLIS_TEST_BACKEND=postgres run_tests "${store_tests[@]}"
     echo "==== two servers on one PostgreSQL behind nginx (docs/deployment.md) ===="
     scripts/two-servers.sh
 }
@@ -152,19 +155,14 @@ if ((lane_status)); then
 fi
 
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
-# The fuzz targets (one core each, 15 s, one after another) run beside schemathesis: both are
-# bounded by time, not by work, so together they take the time of the longer one.
-section "API fuzzing with schemathesis, cargo fuzz targets beside it"
-finish_build "$fuzz_build" target/ci-fuzz-build.log
-FUZZ_SECONDS=15 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
-fuzz_run=$!
+section "API fuzzing with schemathesis"
 scripts/schemathesis.sh
-section "fuzz targets, 15 s each (fuzz/README.md)"
-finish_build "$fuzz_run" target/ci-fuzz.log
-cat target/ci-fuzz.log
 section "benchmark smoke: engines agree, store loads identical"
 finish_build "$bench_build" target/ci-bench-build.log
-BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
+env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
+section "fuzz targets, 15 s each (fuzz/README.md)"
+finish_build "$fuzz_run" target/ci-fuzz.log
+grep -v '^ *Compiling ' target/ci-fuzz.log
 
 section "summary"
 if ((${#skipped[@]})); then

@@ -78,7 +78,7 @@ field() {
 # mailed_token RECIPIENT PREFIX: the token of the newest link mailed to RECIPIENT. Without
 # `smtp_url` mail waits in the outbox, which `portcullis outbox` prints.
 mailed_token() {
-    "$binary" outbox "${store_args[@]}" --limit 100 | grep "\"to\":\"$1\"" \
+    "$binary" outbox "${store_args[@]}" --limit 100 | grep "\"recipient\":\"$1\"" \
         | grep -o "token=$2_[A-Za-z0-9]*" | head -1 | cut -d= -f2
 }
 

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use portcullis_service::ServiceError;
 use portcullis_service::access_review::{
@@ -231,12 +231,11 @@ async fn access_matrix(
         None | Some("csv") => true,
         Some("jsonl") => false,
         Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(ApiError::invalid(
                 "access.invalid_format",
+                "format",
                 format!("`format` must be `csv` or `jsonl`, not `{other}`"),
-            )
-            .with_field("format"));
+            ));
         }
     };
     let cells = service.access_matrix(&caller, &org)?;
@@ -312,12 +311,11 @@ pub struct WhatIfResponse {
 
 fn required(value: Option<String>, field: &'static str) -> Result<String, ApiError> {
     value.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::invalid(
             "field.required",
+            &format!("change.{field}"),
             format!("`change.{field}` is required for this kind of change"),
         )
-        .with_field(format!("change.{field}"))
     })
 }
 
@@ -350,14 +348,13 @@ impl TryFrom<ChangeDto> for ProposedChange {
                 permissions: c.permissions,
             },
             other => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return Err(ApiError::invalid(
                     "access.unknown_change",
+                    "change.kind",
                     format!(
                         "unknown change kind `{other}` (role, team_member, team_app, collaborator)"
                     ),
-                )
-                .with_field("change.kind"));
+                ));
             }
         })
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use portcullis_service::Portcullis;
 use portcullis_service::audit::{AuditQuery, AuditSelection, EXPORT_BATCH, operation_name};
@@ -188,14 +188,10 @@ pub struct AuditLogQuery {
     pub format: Option<String>,
 }
 
-fn invalid(code: &'static str, field: &str, detail: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).with_field(field)
-}
-
 fn time(field: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|t| {
         parse_rfc3339(t).ok_or_else(|| {
-            invalid(
+            ApiError::invalid(
                 "audit.invalid_time",
                 field,
                 format!("`{field}` must be an RFC 3339 time"),
@@ -223,10 +219,10 @@ impl AuditLogQuery {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(_) => {
-                return Err(invalid(
+                return Err(ApiError::invalid(
                     "audit.invalid_success",
                     "success",
-                    "`success` must be `true` or `false`".into(),
+                    "`success` must be `true` or `false`",
                 ));
             }
         };
@@ -286,7 +282,7 @@ fn export_format(query: &AuditLogQuery) -> Result<Option<Export>, ApiError> {
         Some("jsonl") => Some(Export::JsonLines),
         Some("csv") => Some(Export::Csv),
         Some(other) => {
-            return Err(invalid(
+            return Err(ApiError::invalid(
                 "audit.invalid_format",
                 "format",
                 format!("`format` must be `json`, `jsonl` or `csv`, not `{other}`"),

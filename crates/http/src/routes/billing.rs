@@ -160,12 +160,11 @@ async fn costs(
         None | Some("json") => false,
         Some("csv") => true,
         Some(_) => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(ApiError::invalid(
                 "costs.invalid_format",
+                "format",
                 "`format` must be `json` or `csv`",
-            )
-            .with_field("format"));
+            ));
         }
     };
     if csv {
