@@ -26,7 +26,7 @@ WRK_ARGS="${BENCH_WRK_ARGS:--t2 -c64 -d15s}"
 # Sizes above this skip cedar and casbin (their memory and build time grow fastest: at 1M
 # members they need several GiB and most of an hour on this machine).
 SLOW_MAX="${BENCH_SLOW_MAX_MEMBERS:-1000000}"
-results="$root/bench/target/results"
+results="$root/target/bench/results"
 mkdir -p "$results"
 rm -f "$results"/*.json
 commands="$results/commands.txt"
@@ -46,8 +46,8 @@ run() {
     echo "load at the start of the run: $(uptime)"
 } > "$results/machine.txt"
 
-run cargo build --release --manifest-path bench/Cargo.toml --bins
-bench="$root/bench/target/release/bench"
+run cargo build --release -p portcullis-bench --features cedar,casbin --bins
+bench="$root/target/release/bench"
 
 # 1. Engines in process.
 for members in $SIZES; do
@@ -64,7 +64,7 @@ for members in $SIZES; do
 done
 
 # 2. Cold start and writes.
-data="$root/bench/target/http-data"
+data="$root/target/bench/http-data"
 rm -rf "$data"
 mkdir -p "$data"
 run "$bench" store "sqlite://$data/portcullis.db?mode=rwc" "$STORE_MEMBERS" "$QUERIES" "$WRITES" > "$results/store-sqlite.json"
@@ -136,7 +136,7 @@ batch_json=$(load "$server" "$results/batch.lua" http://127.0.0.1:18090/v1/check
 kill "$server"
 wait "$server" 2> /dev/null || true
 
-"$root/bench/target/release/floor_server" "$STORE_MEMBERS" 127.0.0.1:18091 2> "$results/floor.log" &
+"$root/target/release/floor_server" "$STORE_MEMBERS" 127.0.0.1:18091 2> "$results/floor.log" &
 floor_pid=$!
 for _ in $(seq 1 120); do
     grep -q listening "$results/floor.log" && break
@@ -150,5 +150,5 @@ jq -n --argjson p "$portcullis_json" --argjson b "$batch_json" --argjson f "$flo
     '{portcullis: $p, batch: $b, floor: $f, wrk: $wrk}' > "$results/http.json"
 
 # 4. The report.
-run "$root/bench/target/release/report" "$results" docs
+run "$root/target/release/report" "$results" docs
 echo "wrote docs/benchmarks.md and docs/benchmarks-scaling.svg" >&2

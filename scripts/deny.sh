@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cargo deny over the workspace (deny.toml: RustSec advisories, licences, bans, sources), and a
-# check that every lockfile (root, bench/, fuzz/) is committed.
+# check that every lockfile (the workspace's, fuzz/) is committed.
 #
 # The advisory database: this machine cannot reach its home, so a snapshot of
 # rustsec/advisory-db (PORTCULLIS_ADVISORY_DB; default ../shared/advisory-db beside the
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-for lock in Cargo.lock bench/Cargo.lock fuzz/Cargo.lock; do
+for lock in Cargo.lock fuzz/Cargo.lock; do
     if ! git ls-files --error-unmatch "$lock" > /dev/null 2>&1; then
         echo "$lock is not committed" >&2
         exit 1

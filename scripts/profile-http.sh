@@ -2,24 +2,24 @@
 # Where the CPU of one `POST /v1/check` goes, against the minimal axum floor:
 # both servers run under `valgrind --tool=callgrind`, which counts instructions (repeatable
 # whatever else the machine does), with counters zeroed after warm-up and dumped after a fixed
-# load. Writes bench/target/profile/{portcullis,floor}.txt (inclusive cost per function) and
+# load. Writes target/bench/profile/{portcullis,floor}.txt (inclusive cost per function) and
 # prints instructions per request for each. Kernel time (socket reads and writes) is not
 # counted: callgrind sees user space only.
 #
-# Needs: valgrind, wrk, curl, jq; release builds of `portcullis` and of bench/ (scripts/bench.sh
+# Needs: valgrind, wrk, curl, jq; release builds of `portcullis` and of the bench crate (scripts/bench.sh
 # builds both). MEMBERS (default 10000) sizes the data set; DURATION (default 20) the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 MEMBERS="${MEMBERS:-10000}"
 DURATION="${DURATION:-20}"
-out="$root/bench/target/profile"
+out="$root/target/bench/profile"
 mkdir -p "$out"
 cargo build -q --release -p portcullis
-cargo build -q --release --manifest-path bench/Cargo.toml --bin bench --bin floor_server
+cargo build -q --release -p portcullis-bench --bin bench --bin floor_server
 portcullis="$root/target/release/portcullis"
-bench="$root/bench/target/release/bench"
-floor="$root/bench/target/release/floor_server"
+bench="$root/target/release/bench"
+floor="$root/target/release/floor_server"
 
 work="$(mktemp -d)"
 pid=""

@@ -39,20 +39,17 @@ section "set-up: the tools the suite needs (scripts/setup.sh)"
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
-# The fuzz targets and the benchmark smoke binary are separate builds (other flags, another
-# workspace). They compile in the background from the start, at a lower priority: the
-# foreground's build takes most of the cores, the test lanes below, which mostly wait on
-# servers, databases and browsers, leave them the rest. The fuzz targets then run at once,
-# 15 s each: bounded by time, not by work, they need no core of their own.
+# The fuzz targets are a separate build (instrumented, another workspace). They compile in the
+# background from the start, at a lower priority: the foreground's build takes most of the
+# cores, the test lanes below, which mostly wait on servers, databases and browsers, leave them
+# the rest. The fuzz targets then run at once, 15 s each: bounded by time, not by work, they
+# need no core of their own.
 mkdir -p target
 FUZZ_SECONDS=15 nice -n 10 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
 fuzz_run=$!
-BENCH_SMOKE_BUILD_ONLY=1 BENCH_SMOKE_ENGINES=casbin nice -n 15 scripts/bench-smoke.sh \
-    > target/ci-bench-build.log 2>&1 &
-bench_build=$!
 lanes=()
 stop_background() {
-    for pid in $fuzz_run $bench_build "${lanes[@]}"; do
+    for pid in $fuzz_run "${lanes[@]}"; do
         pkill -TERM -P "$pid" 2> /dev/null || true
         kill "$pid" 2> /dev/null || true
     done
@@ -75,14 +72,17 @@ have_nextest() { cargo nextest --version > /dev/null 2>&1; }
 # linted: libraries, binaries, tests, benches (built as tests) and examples. From here on every
 # cargo command keeps these two variables, so nothing compiles twice.
 section "build every target for the tests, linted by clippy (-D warnings)"
+# The benchmark's smoke test (bench/tests/smoke.rs) compares Portcullis with Casbin too. Every
+# cargo command below gets the same features, so nothing compiles twice.
+features=(--features portcullis-bench/casbin)
 RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2> /dev/null || command -v clippy-driver)"
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-cargo test --workspace --all-targets --no-run
+cargo test --workspace --all-targets "${features[@]}" --no-run
 # Doc tests (nextest does not run them) only when there are any: compiling every crate's docs
 # for none costs a minute on two cores.
 if grep -rqE '^\s*//[/!] ```' crates/*/src; then
-    cargo test --workspace --doc
+    cargo test --workspace "${features[@]}" --doc
 fi
 
 # The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
@@ -90,9 +90,9 @@ fi
 # (nextest) picks the tests; with cargo test every test runs.
 run_tests() {
     if have_nextest; then
-        cargo nextest run --workspace "$@"
+        cargo nextest run --workspace "${features[@]}" "$@"
     else
-        cargo test --workspace --lib --bins --tests
+        cargo test --workspace "${features[@]}" --lib --bins --tests
     fi
 }
 
@@ -157,9 +157,6 @@ fi
 section "cargo deny: advisories (offline snapshot), licences, bans, sources"; scripts/deny.sh
 section "API fuzzing with schemathesis"
 scripts/schemathesis.sh
-section "benchmark smoke: engines agree, store loads identical"
-finish_build "$bench_build" target/ci-bench-build.log
-env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS BENCH_SMOKE_ENGINES=casbin scripts/bench-smoke.sh
 section "fuzz targets, 15 s each (fuzz/README.md)"
 finish_build "$fuzz_run" target/ci-fuzz.log
 grep -v '^ *Compiling ' target/ci-fuzz.log

@@ -46,7 +46,7 @@ fn verdict(ok: bool) -> &'static str {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let results = Path::new(args.get(1).map_or("bench/target/results", String::as_str));
+    let results = Path::new(args.get(1).map_or("target/bench/results", String::as_str));
     let docs = Path::new(args.get(2).map_or("docs", String::as_str));
     let mut runs: Vec<Value> = std::fs::read_dir(results)
         .map(|d| {

@@ -60,8 +60,11 @@ pub fn policies() -> Vec<Vec<String>> {
     p
 }
 
+/// Casbin rules, one string per field.
+type Rules = Vec<Vec<String>>;
+
 /// `(g, g2, g3)` rules.
-pub fn groupings(shape: &Shape) -> (Vec<Vec<String>>, Vec<Vec<String>>, Vec<Vec<String>>) {
+pub fn groupings(shape: &Shape) -> (Rules, Rules, Rules) {
     let mut g = Vec::new();
     let mut g2 = Vec::new();
     let mut g3 = Vec::new();
