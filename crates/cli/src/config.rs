@@ -1087,6 +1087,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_tls_settings_come_from_every_layer_and_need_each_other() {
+        let err = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_TLS_KEY_FILE", "/etc/portcullis/tls.key")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("together"), "{err}");
+        let (_dir, from_file) = file("http_redirect_listen = \"0.0.0.0:80\"\n");
+        let err = resolve(&from_file).unwrap_err();
+        assert!(err.to_string().contains("tls_cert_file"), "{err}");
+        // The pair is read at resolution, so a missing file is named before anything starts.
+        let err = resolve_with(
+            &from_file,
+            &[
+                ("PORTCULLIS_TLS_CERT_FILE", "/nonexistent/tls.crt"),
+                ("PORTCULLIS_TLS_KEY_FILE", "/nonexistent/tls.key"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/tls.crt"), "{err}");
+        // An empty value is unset, as for the other settings.
+        let settings = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_HTTP_REDIRECT_LISTEN", "")],
+        )
+        .unwrap();
+        assert!(settings.tls.is_none());
+        assert!(settings.to_json().contains("\"tls_cert_file\": null"));
+    }
+
     fn sp_fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../saml/tests/fixtures")
