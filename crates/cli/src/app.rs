@@ -297,6 +297,11 @@ async fn serve_https(
     axum_server::from_tcp_rustls(into_std(listener)?, served)
         .map_err(CliError::io("cannot serve HTTPS"))?
         .handle(axum_server::Handle::with_control(control))
+        // Failed handshakes (scanners, clients that do not trust the certificate, plain HTTP
+        // on the TLS port) are the client's business; visible with RUST_LOG=portcullis=debug.
+        .accept_error_handler(|peer: Option<&SocketAddr>, err: &std::io::Error| {
+            tracing::debug!(peer = ?peer, error = %err, "TLS connection not established");
+        })
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
         .map_err(CliError::io("the server failed"))?;
