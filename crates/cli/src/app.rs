@@ -175,6 +175,10 @@ impl App {
         }
         let https = match parts.https {
             Some(https) => {
+                https
+                    .certificate
+                    .facts()
+                    .log("serving HTTPS with this certificate");
                 let served = https.certificate.rustls_config();
                 // Registered now, before `serve` reports that it listens: from then on a
                 // SIGHUP reloads the certificate instead of ending the process.

@@ -35,6 +35,46 @@ pub struct TlsFiles {
 #[derive(Clone)]
 pub struct ServerCertificate {
     config: Arc<ServerConfig>,
+    facts: CertificateFacts,
+}
+
+/// The public facts of the leaf certificate the log reports at start-up and on each reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// Hexadecimal, as `openssl x509 -serial` prints it.
+    pub serial: String,
+    pub not_after: String,
+    pub expired: bool,
+}
+
+impl CertificateFacts {
+    fn of(leaf: &CertificateDer<'_>) -> Result<Self, String> {
+        let unreadable =
+            |err: openssl::error::ErrorStack| format!("the certificate cannot be read ({err})");
+        let cert = openssl::x509::X509::from_der(leaf).map_err(unreadable)?;
+        let serial = cert
+            .serial_number()
+            .to_bn()
+            .and_then(|bn| bn.to_hex_str().map(|hex| hex.to_string()))
+            .map_err(unreadable)?;
+        let now = openssl::asn1::Asn1Time::days_from_now(0).map_err(unreadable)?;
+        let expired = cert.not_after().compare(&now).map_err(unreadable)?.is_lt();
+        Ok(Self {
+            serial,
+            not_after: cert.not_after().to_string(),
+            expired,
+        })
+    }
+
+    /// Logs the certificate now served (a warning when it has expired: clients will refuse it).
+    pub fn log(&self, what: &str) {
+        if self.expired {
+            tracing::warn!(serial = %self.serial, not_after = %self.not_after,
+                "{what}; it has EXPIRED, clients will refuse it: renew it");
+        } else {
+            tracing::info!(serial = %self.serial, not_after = %self.not_after, "{what}");
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerCertificate {
@@ -71,6 +111,7 @@ impl ServerCertificate {
         if chain.is_empty() {
             return Err("the certificate file holds no CERTIFICATE block".to_owned());
         }
+        let facts = CertificateFacts::of(&chain[0])?;
         let key = PrivateKeyDer::from_pem_slice(key_pem)
             .map_err(|_| "the key file holds no PEM private key (PKCS#8, RSA or EC)".to_owned())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -88,7 +129,12 @@ impl ServerCertificate {
         config.alpn_protocols = ALPN.iter().map(|protocol| protocol.to_vec()).collect();
         Ok(Self {
             config: Arc::new(config),
+            facts,
         })
+    }
+
+    pub fn facts(&self) -> &CertificateFacts {
+        &self.facts
     }
 
     /// The configuration the listener serves, swapped in place by [`keep_fresh`].
@@ -151,12 +197,11 @@ pub async fn keep_fresh(files: TlsFiles, served: RustlsConfig, mut hangup: Hangu
         };
         match loaded {
             Ok(Ok(certificate)) => {
-                served.reload_from_config(certificate.config);
-                tracing::info!(
-                    cert_file = %files.cert.display(),
-                    reason,
-                    "TLS certificate reloaded; new connections are served with it"
-                );
+                served.reload_from_config(certificate.config.clone());
+                tracing::info!(cert_file = %files.cert.display(), reason, "TLS certificate reloaded");
+                certificate
+                    .facts
+                    .log("new connections are served this certificate");
             }
             Ok(Err(why)) => tracing::error!(
                 error = %why,
@@ -205,12 +250,41 @@ impl Hangup {
 mod tests {
     use super::*;
 
+    fn self_signed(params: rcgen::CertificateParams) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     #[test]
     fn garbage_and_empty_files_are_refused_by_what_is_wrong() {
         let err = ServerCertificate::from_pem(b"not pem", b"").unwrap_err();
         assert!(err.contains("no CERTIFICATE"), "{err}");
-        let cert = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let err = ServerCertificate::from_pem(cert, b"junk").unwrap_err();
+        let bogus = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let err = ServerCertificate::from_pem(bogus, b"").unwrap_err();
+        assert!(err.contains("cannot be read"), "{err}");
+        let (cert, _) = self_signed(rcgen::CertificateParams::new(vec!["a.test".into()]).unwrap());
+        let err = ServerCertificate::from_pem(cert.as_bytes(), b"junk").unwrap_err();
         assert!(err.contains("no PEM private key"), "{err}");
+    }
+
+    #[test]
+    fn the_facts_name_the_serial_and_an_expired_certificate() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".into()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from(0x1234_u64));
+        let (cert, key) = self_signed(params.clone());
+        let facts = ServerCertificate::from_pem(cert.as_bytes(), key.as_bytes())
+            .unwrap()
+            .facts()
+            .clone();
+        assert_eq!(facts.serial, "1234");
+        assert!(!facts.expired);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let (cert, key) = self_signed(params);
+        let certificate = ServerCertificate::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(certificate.facts().expired, "{:?}", certificate.facts());
+        assert!(certificate.facts().not_after.contains("2021"));
+        assert_eq!(format!("{certificate:?}"), "ServerCertificate { .. }");
     }
 }

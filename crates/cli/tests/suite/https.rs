@@ -336,10 +336,15 @@ async fn sighup_serves_a_renewed_certificate_and_keeps_open_connections() {
     let mut server = HttpsServer::start(&files, &[]);
     let kept = client(&files);
     assert_eq!(served_serial(&kept, &server.base).await, 1);
+    server.wait_for_log(&["serving HTTPS with this certificate", "\"serial\":\"01\""]);
 
     files.install(&ca.issue(2));
     server.signal("HUP");
     server.wait_for_log(&["TLS certificate reloaded", "\"reason\":\"SIGHUP\""]);
+    server.wait_for_log(&[
+        "new connections are served this certificate",
+        "\"serial\":\"02\"",
+    ]);
     assert!(server.is_running(), "SIGHUP must not end the server");
     wait_for_serial(&files, &server.base, 2).await;
     // The connection opened before the reload is still open and still answers: the same
