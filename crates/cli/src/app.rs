@@ -298,17 +298,21 @@ async fn serve_https(
         }
         None => None,
     };
-    axum_server::from_tcp_rustls(into_std(listener)?, served)
+    let serving = axum_server::from_tcp_rustls(into_std(listener)?, served)
         .map_err(CliError::io("cannot serve HTTPS"))?
-        .handle(axum_server::Handle::with_control(control))
+        .handle(axum_server::Handle::with_control(control.clone()))
         // Failed handshakes (scanners, clients that do not trust the certificate, plain HTTP
         // on the TLS port) are the client's business; visible with RUST_LOG=portcullis=debug.
         .accept_error_handler(|peer: Option<&SocketAddr>, err: &std::io::Error| {
             tracing::debug!(peer = ?peer, error = %err, "TLS connection not established");
         })
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-        .await
-        .map_err(CliError::io("the server failed"))?;
+        .await;
+    if serving.is_err() {
+        // Nothing is served any more: stop the redirect listener too.
+        control.shutdown();
+    }
+    serving.map_err(CliError::io("the server failed"))?;
     if let Some(redirecting) = redirecting {
         match redirecting.await {
             Ok(result) => result.map_err(CliError::io("the redirect listener failed"))?,

@@ -699,6 +699,9 @@ impl Settings {
             "smtp_max_attempts": self.mail.as_ref().map(|m| m.max_attempts),
             "tls_cert_file": self.tls.as_ref().map(|t| t.files.cert.display().to_string()),
             "tls_key_file": self.tls.as_ref().map(|t| t.files.key.display().to_string()),
+            "tls_certificate_serial": self.tls.as_ref().map(|t| t.certificate.facts().serial.clone()),
+            "tls_certificate_not_after": self.tls.as_ref()
+                .map(|t| t.certificate.facts().not_after.clone()),
             "http_redirect_listen": self.tls.as_ref().and_then(|t| t.http_redirect_listen.clone()),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()

@@ -22,8 +22,13 @@ pub fn router(public_url: String) -> Router {
 
 fn redirect(public_url: &str, uri: &Uri) -> Response {
     // Only the path and query are taken from the request; a request in absolute form
-    // (`GET http://elsewhere/x`) still goes to `public_url`.
-    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    // (`GET http://elsewhere/x`) still goes to `public_url`, and one without a path
+    // (`OPTIONS *`, `CONNECT host:port`) to its root.
+    let path = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .filter(|path| path.starts_with('/'))
+        .unwrap_or("/");
     match HeaderValue::try_from(format!("{public_url}{path}")) {
         Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response(),
         Err(_) => StatusCode::BAD_REQUEST.into_response(),
@@ -52,5 +57,7 @@ mod tests {
             location("http://evil.example/steal?x=1"),
             "https://auth.example.com/steal?x=1"
         );
+        assert_eq!(location("*"), "https://auth.example.com/");
+        assert_eq!(location("evil.example:443"), "https://auth.example.com/");
     }
 }

@@ -500,6 +500,10 @@ fn an_invalid_pair_refuses_to_start_with_a_clear_message() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(json.contains("good.key"), "{json}");
+    assert!(
+        json.contains("\"tls_certificate_serial\": \"14\""),
+        "serial 20 in hexadecimal: {json}"
+    );
     assert!(!json.contains("PRIVATE KEY"), "{json}");
     assert!(!json.contains(good.key.lines().nth(1).unwrap()), "{json}");
 }
