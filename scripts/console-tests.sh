@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser tests of the web console: builds Portcullis, starts `portcullis serve` on a free
 # loopback port with a temp data dir, runs the Playwright flows in console-tests/ against
-# Debian's headless Chromium (no browser download), and stops the server.
+# Debian's headless Chromium (no browser download), and stops the server. One flow
+# (console-tests/https.test.mjs) runs against a second server that terminates TLS itself, with a
+# certificate from a CA made here and its plain-HTTP redirect listener.
 #
 # SCREENSHOTS=1 also rewrites docs/screenshots/*.png (scripts/screenshots.sh does that).
 # CHROMIUM=/path overrides the browser (default /usr/bin/chromium).
@@ -35,10 +37,11 @@ fi
 
 work="$(mktemp -d)"
 server_pid=""
+https_pid=""
 idp_pid=""
 relay_pid=""
 cleanup() {
-    for pid in "$server_pid" "$idp_pid" "$relay_pid"; do
+    for pid in "$server_pid" "$https_pid" "$idp_pid" "$relay_pid"; do
         if [[ -n "$pid" ]] && kill -0 "$pid" 2> /dev/null; then
             kill -TERM "$pid"
             wait "$pid" || true
@@ -55,7 +58,10 @@ openssl req -newkey rsa:2048 -nodes -keyout "$work/relay.key" -out "$work/relay.
 printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$work/relay.ext"
 openssl x509 -req -in "$work/relay.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
     -out "$work/relay.pem" -days 1 -extfile "$work/relay.ext" 2> /dev/null
-smtp_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+smtp_port="$(free_port)"
 mkdir -p "$work/mail"
 "$python" crates/cli/tests/smtp/relay.py "$smtp_port" "$work/relay.pem" "$work/relay.key" \
     portcullis console-relay-secret "$work/mail" > "$work/relay.out" 2> "$work/relay.log" &
@@ -84,6 +90,29 @@ base="$(sed -n 's/^portcullis listening on //p' "$work/stdout")"
 [[ -n "$base" ]] || { echo "the server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 echo "console tests against $base"
 
+# The HTTPS server: its ports are chosen first because `public_url`, the redirect's target,
+# names the HTTPS one. Chromium trusts only this certificate's key (an SPKI pin), not the CA.
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/https.key" \
+    -out "$work/https.csr" -subj "/CN=127.0.0.1" 2> /dev/null
+openssl x509 -req -in "$work/https.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -out "$work/https.pem" -days 1 -extfile "$work/relay.ext" 2> /dev/null
+https_spki="$(openssl x509 -in "$work/https.pem" -pubkey -noout | openssl pkey -pubin -outform der |
+    openssl dgst -sha256 -binary | base64)"
+https_port="$(free_port)"
+redirect_port="$(free_port)"
+"$binary" serve --data-dir "$work/https-data" --listen "127.0.0.1:$https_port" \
+    --tls-cert-file "$work/https.pem" --tls-key-file "$work/https.key" \
+    --public-url "https://127.0.0.1:$https_port" --http-redirect-listen "127.0.0.1:$redirect_port" \
+    > "$work/https.stdout" 2> "$work/https.log" &
+https_pid=$!
+for _ in $(seq 1 100); do
+    grep -q 'redirecting' "$work/https.stdout" 2> /dev/null && break
+    kill -0 "$https_pid" 2> /dev/null || { cat "$work/https.log" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "listening on https://127.0.0.1:$https_port" "$work/https.stdout" ||
+    { echo "the HTTPS server did not start" >&2; cat "$work/https.log" >&2; exit 1; }
+
 # The real SAML identity provider of the SSO flow (pysaml2, in the venv scripts/setup.sh
 # builds), named `localhost` so that it is another site than the server (127.0.0.1), as in a
 # real deployment. It reads acme/pysaml's SP metadata when the first login arrives.
@@ -110,9 +139,13 @@ fi
 
 status=0
 (cd console-tests && PORTCULLIS_URL="$base" IDP_URL="$idp_url" CHROMIUM="$chromium" MAILDIR="$work/mail" \
-    PROFILE_DIR="$work/profile" node --test --test-concurrency=1) || status=$?
+    PROFILE_DIR="$work/profile" HTTPS_URL="https://127.0.0.1:$https_port" \
+    HTTPS_REDIRECT_URL="http://127.0.0.1:$redirect_port" HTTPS_SPKI="$https_spki" \
+    node --test --test-concurrency=1) || status=$?
 if ((status != 0)); then
     echo "---- server log (tail) ----" >&2
     tail -n 40 "$work/server.log" >&2
+    echo "---- HTTPS server log (tail) ----" >&2
+    tail -n 20 "$work/https.log" >&2
 fi
 exit "$status"

@@ -1,10 +1,15 @@
 //! The application `serve` runs, built in one place ([`App::build`], [`App::start`]) for the
 //! binary and the API test suite: open the store, start the service and its background tasks,
 //! serve the router until told to stop, then finish in-flight requests and close the store.
+//!
+//! The listener speaks plain HTTP, or HTTPS when the settings name a certificate ([`Https`]:
+//! rustls through axum-server, the certificate reloaded in place by [`tls::keep_fresh`], and
+//! optionally a second, plain listener that only redirects to HTTPS).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum_server::tls_rustls::RustlsConfig;
 use portcullis_service::core::{Clock, SystemClock};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer, spawn_delivery};
 use portcullis_service::store::{Claim, Store};
@@ -14,6 +19,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, Settings, StoreLocation};
 use crate::error::CliError;
+use crate::https_redirect;
+use crate::tls::{self, Hangup, ServerCertificate, TlsFiles};
 
 /// The running application: the service over its store, its bound listener, and the background
 /// tasks `serve` needs (following other servers' writes, re-checking domains, delivering mail,
@@ -23,8 +30,29 @@ pub struct App {
     service: Arc<Portcullis>,
     listener: TcpListener,
     address: SocketAddr,
+    /// `None`: plain HTTP.
+    https: Option<Serving>,
     /// Held until the app is dropped: `restore` and `migrate` refuse a store a server is using.
     _claim: Option<Claim>,
+}
+
+/// HTTPS for the listener: the certificate's files (watched for renewals) and the pair as
+/// loaded at start-up.
+#[derive(Debug)]
+pub struct Https {
+    pub files: TlsFiles,
+    pub certificate: ServerCertificate,
+    /// A bound plain-HTTP listener that answers every request with a redirect to
+    /// `public_url` (the service's, which must then be https://).
+    pub redirect_listener: Option<TcpListener>,
+}
+
+/// HTTPS as the running app serves it.
+struct Serving {
+    served: RustlsConfig,
+    redirect: Option<(TcpListener, SocketAddr)>,
+    /// Reloads `served` on SIGHUP and file changes; stopped with the server.
+    reload: tokio::task::JoinHandle<()>,
 }
 
 /// What [`App::start`] builds an application from, once the store is open and the listener bound.
@@ -37,6 +65,8 @@ pub struct Parts {
     pub mail: Option<SmtpConfig>,
     /// `None`: audit entries are kept forever.
     pub audit_retention_days: Option<u32>,
+    /// `None`: the listener speaks plain HTTP.
+    pub https: Option<Https>,
 }
 
 impl std::fmt::Debug for Parts {
@@ -44,6 +74,7 @@ impl std::fmt::Debug for Parts {
         f.debug_struct("Parts")
             .field("config", &self.config)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("https", &self.https)
             .finish_non_exhaustive()
     }
 }
@@ -63,9 +94,23 @@ impl App {
                 settings.listen
             )))?;
         let address = local_address(&listener)?;
+        let https = match &settings.tls {
+            Some(tls) => Some(Https {
+                files: tls.files.clone(),
+                certificate: tls.certificate.clone(),
+                redirect_listener: match &tls.http_redirect_listen {
+                    Some(listen) => Some(TcpListener::bind(listen).await.map_err(CliError::io(
+                        format!("cannot listen on `{listen}` (http_redirect_listen)"),
+                    ))?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
         let mut config = settings.service_config();
         if settings.public_url.is_none() {
-            config.public_url = format!("http://{address}");
+            let scheme = if https.is_some() { "https" } else { "http" };
+            config.public_url = format!("{scheme}://{address}");
             // Identity providers are configured with this server's addresses: one derived from
             // the listening socket is wrong behind any proxy or name.
             if store.identity_provider_count().await.unwrap_or_default() > 0 {
@@ -87,11 +132,13 @@ impl App {
             listener,
             mail,
             audit_retention_days: settings.audit_retention_days,
+            https,
         })
         .await?;
         app._claim = Some(claim);
         tracing::info!(
             address = %app.address,
+            https = app.https.is_some(),
             public_url = %app.service.config().public_url,
             store = %settings.store_description(),
             revision = app.service.revision(),
@@ -126,10 +173,40 @@ impl App {
         if let Some(days) = parts.audit_retention_days {
             tokio::spawn(prune_audit_log_hourly(service.clone(), days));
         }
+        let https = match parts.https {
+            Some(https) => {
+                https
+                    .certificate
+                    .facts()
+                    .log("serving HTTPS with this certificate");
+                let served = https.certificate.rustls_config();
+                // Registered now, before `serve` reports that it listens: from then on a
+                // SIGHUP reloads the certificate instead of ending the process.
+                let reload = tokio::spawn(tls::keep_fresh(
+                    https.files,
+                    served.clone(),
+                    Hangup::register(),
+                ));
+                let redirect = match https.redirect_listener {
+                    Some(listener) => {
+                        let address = local_address(&listener)?;
+                        Some((listener, address))
+                    }
+                    None => None,
+                };
+                Some(Serving {
+                    served,
+                    redirect,
+                    reload,
+                })
+            }
+            None => None,
+        };
         Ok(App {
             service,
             listener: parts.listener,
             address,
+            https,
             _claim: None,
         })
     }
@@ -137,6 +214,21 @@ impl App {
     /// The address the listener is bound to (port 0 resolved).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// `https://` and the address when the listener speaks TLS, else `http://` and the address.
+    pub fn base_url(&self) -> String {
+        match self.https {
+            Some(_) => format!("https://{}", self.address),
+            None => format!("http://{}", self.address),
+        }
+    }
+
+    /// The address of the plain-HTTP listener that only redirects, if there is one.
+    pub fn redirect_address(&self) -> Option<SocketAddr> {
+        self.https
+            .as_ref()
+            .and_then(|https| https.redirect.as_ref().map(|(_, address)| *address))
     }
 
     pub fn service(&self) -> &Arc<Portcullis> {
@@ -150,17 +242,90 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CliError> {
         let store = self.service.store().clone();
+        let public_url = self.service.config().public_url.clone();
         let router = portcullis_http::router(self.service);
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(CliError::io("the server failed"))?;
+        match self.https {
+            None => axum::serve(
+                self.listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(CliError::io("the server failed"))?,
+            Some(https) => {
+                let result = serve_https(
+                    self.listener,
+                    router,
+                    https.served,
+                    https.redirect.map(|(listener, _)| (listener, public_url)),
+                    shutdown,
+                )
+                .await;
+                https.reload.abort();
+                result?;
+            }
+        }
         store.close().await;
         Ok(())
     }
+}
+
+/// Serves `router` over TLS on `listener` (and the redirect on its own listener) until
+/// `shutdown` resolves; then both stop accepting and finish the requests in flight.
+async fn serve_https(
+    listener: TcpListener,
+    router: axum::Router,
+    served: RustlsConfig,
+    redirect: Option<(TcpListener, String)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let control = axum_server::Control::new();
+    tokio::spawn({
+        let control = control.clone();
+        async move {
+            shutdown.await;
+            control.graceful_shutdown(None);
+        }
+    });
+    let redirecting = match redirect {
+        Some((listener, public_url)) => {
+            let server = axum_server::from_tcp(into_std(listener)?)
+                .map_err(CliError::io("cannot serve the redirect listener"))?
+                .handle(axum_server::Handle::with_control(control.clone()));
+            Some(tokio::spawn(server.serve(
+                https_redirect::router(public_url).into_make_service(),
+            )))
+        }
+        None => None,
+    };
+    let serving = axum_server::from_tcp_rustls(into_std(listener)?, served)
+        .map_err(CliError::io("cannot serve HTTPS"))?
+        .handle(axum_server::Handle::with_control(control.clone()))
+        // Failed handshakes (scanners, clients that do not trust the certificate, plain HTTP
+        // on the TLS port) are the client's business; visible with RUST_LOG=portcullis=debug.
+        .accept_error_handler(|peer: Option<&SocketAddr>, err: &std::io::Error| {
+            tracing::debug!(peer = ?peer, error = %err, "TLS connection not established");
+        })
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await;
+    if serving.is_err() {
+        // Nothing is served any more: stop the redirect listener too.
+        control.shutdown();
+    }
+    serving.map_err(CliError::io("the server failed"))?;
+    if let Some(redirecting) = redirecting {
+        match redirecting.await {
+            Ok(result) => result.map_err(CliError::io("the redirect listener failed"))?,
+            Err(err) => tracing::error!(error = %err, "the redirect listener stopped"),
+        }
+    }
+    Ok(())
+}
+
+fn into_std(listener: TcpListener) -> Result<std::net::TcpListener, CliError> {
+    listener
+        .into_std()
+        .map_err(CliError::io("cannot hand the listener to the TLS server"))
 }
 
 impl std::fmt::Debug for App {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::CliError;
+use crate::tls::{ServerCertificate, TlsFiles};
 
 pub const DEFAULT_DATA_DIR: &str = "./portcullis-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -120,6 +121,17 @@ pub struct SettingsArgs {
     /// After this many failed attempts a message is marked failed [default: 10].
     #[arg(long, value_name = "N")]
     pub smtp_max_attempts: Option<u32>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded on SIGHUP and when
+    /// the file changes. Set together with --tls-key-file [default: plain HTTP].
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of that certificate (PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Also listen for plain HTTP here, answering every request with a 308 redirect to the
+    /// same path under `public_url` (needs TLS and an https:// `public_url`) [default: none].
+    #[arg(long, value_name = "ADDR")]
+    pub http_redirect_listen: Option<String>,
 }
 
 /// The flags of every command that reads the settings: the file to read and every setting.
@@ -321,6 +333,17 @@ pub struct Settings {
     pub outbound_allow: OutboundPolicy,
     /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
     pub mail: Option<MailSettings>,
+    /// HTTPS; `None`: the listener speaks plain HTTP (behind a proxy terminating TLS).
+    pub tls: Option<TlsSettings>,
+}
+
+/// The HTTPS listener: its files, the pair as loaded and checked at start-up (the key is never
+/// printed), and the optional plain-HTTP listener that only redirects.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub files: TlsFiles,
+    pub certificate: ServerCertificate,
+    pub http_redirect_listen: Option<String>,
 }
 
 /// Where and how the outbox is delivered (the password is never printed or logged).
@@ -516,6 +539,7 @@ impl Settings {
                 _ => None,
             },
             mail: None,
+            tls: None,
         };
         settings.mail = match given.smtp_url {
             Some(url) if !url.trim().is_empty() => Some(MailSettings {
@@ -550,6 +574,31 @@ impl Settings {
                 ));
             }
         }
+        let http_redirect_listen = given
+            .http_redirect_listen
+            .filter(|listen| !listen.trim().is_empty());
+        if http_redirect_listen.is_some() && given.tls_cert_file.is_none() {
+            return Err(CliError::usage(
+                "`http_redirect_listen` needs `tls_cert_file` and `tls_key_file`: it redirects \
+                 to the HTTPS listener",
+            ));
+        }
+        settings.tls = match (given.tls_cert_file, given.tls_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let files = TlsFiles { cert, key };
+                Some(TlsSettings {
+                    certificate: ServerCertificate::load(&files).map_err(CliError::usage)?,
+                    files,
+                    http_redirect_listen,
+                })
+            }
+            _ => {
+                return Err(CliError::usage(
+                    "`tls_cert_file` and `tls_key_file` must be set together",
+                ));
+            }
+        };
         settings.validate()?;
         Ok(settings)
     }
@@ -578,6 +627,21 @@ impl Settings {
         }
         if self.listen.trim().is_empty() {
             return Err(CliError::usage("`listen` must not be empty"));
+        }
+        // The redirect's target comes from configuration, never from the request's Host
+        // header: a redirect to wherever the client says would be an open redirect.
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.http_redirect_listen.is_some())
+            && !self
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://"))
+        {
+            return Err(CliError::usage(
+                "`http_redirect_listen` needs `public_url` set to the https:// URL it redirects to",
+            ));
         }
         Ok(())
     }
@@ -633,6 +697,12 @@ impl Settings {
             "mail_from": self.mail.as_ref().map(|m| m.mail_from.clone()),
             "smtp_retry_initial_ms": self.mail.as_ref().map(|m| m.retry_initial_ms),
             "smtp_max_attempts": self.mail.as_ref().map(|m| m.max_attempts),
+            "tls_cert_file": self.tls.as_ref().map(|t| t.files.cert.display().to_string()),
+            "tls_key_file": self.tls.as_ref().map(|t| t.files.key.display().to_string()),
+            "tls_certificate_serial": self.tls.as_ref().map(|t| t.certificate.facts().serial.clone()),
+            "tls_certificate_not_after": self.tls.as_ref()
+                .map(|t| t.certificate.facts().not_after.clone()),
+            "http_redirect_listen": self.tls.as_ref().and_then(|t| t.http_redirect_listen.clone()),
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -1018,6 +1088,37 @@ mod tests {
                 .to_string()
                 .contains("audit_retention_days")
         );
+    }
+
+    #[test]
+    fn the_tls_settings_come_from_every_layer_and_need_each_other() {
+        let err = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_TLS_KEY_FILE", "/etc/portcullis/tls.key")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("together"), "{err}");
+        let (_dir, from_file) = file("http_redirect_listen = \"0.0.0.0:80\"\n");
+        let err = resolve(&from_file).unwrap_err();
+        assert!(err.to_string().contains("tls_cert_file"), "{err}");
+        // The pair is read at resolution, so a missing file is named before anything starts.
+        let err = resolve_with(
+            &from_file,
+            &[
+                ("PORTCULLIS_TLS_CERT_FILE", "/nonexistent/tls.crt"),
+                ("PORTCULLIS_TLS_KEY_FILE", "/nonexistent/tls.key"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/tls.crt"), "{err}");
+        // An empty value is unset, as for the other settings.
+        let settings = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_HTTP_REDIRECT_LISTEN", "")],
+        )
+        .unwrap();
+        assert!(settings.tls.is_none());
+        assert!(settings.to_json().contains("\"tls_cert_file\": null"));
     }
 
     fn sp_fixture(name: &str) -> PathBuf {

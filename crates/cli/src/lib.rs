@@ -5,3 +5,5 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod https_redirect;
+pub mod tls;

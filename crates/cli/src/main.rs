@@ -124,7 +124,10 @@ async fn serve(settings: &config::Settings) -> Result<(), CliError> {
     init_logging(settings.log_format, "info");
     let app = App::build(settings).await?;
     // On stdout for scripts and tests that start the server on port 0.
-    println!("portcullis listening on http://{}", app.address());
+    println!("portcullis listening on {}", app.base_url());
+    if let Some(redirect) = app.redirect_address() {
+        println!("portcullis redirecting http://{redirect} to HTTPS");
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("portcullis stopped");
     Ok(())

@@ -8,5 +8,6 @@ mod cluster;
 mod common;
 mod crash;
 mod faults;
+mod https;
 mod mail;
 mod portability;

@@ -56,6 +56,7 @@ async fn serve(
         listener,
         mail: None,
         audit_retention_days,
+        https: None,
     })
     .await
     .expect("the app starts");
