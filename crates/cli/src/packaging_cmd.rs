@@ -48,7 +48,12 @@ pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, CliError> {
 /// Writes the manual pages into `out_dir`: portcullis.1 and one per visible command, each named
 /// after its path (portcullis-audit-verify.1).
 pub fn man(args: &ManArgs) -> Result<ExitCode, CliError> {
-    let context = || format!("cannot write the manual pages into `{}`", args.out_dir.display());
+    let context = || {
+        format!(
+            "cannot write the manual pages into `{}`",
+            args.out_dir.display()
+        )
+    };
     std::fs::create_dir_all(&args.out_dir).map_err(CliError::io(context()))?;
     clap_mangen::generate_to(Cli::command(), &args.out_dir).map_err(CliError::io(context()))?;
     Ok(ExitCode::SUCCESS)
