@@ -39,6 +39,11 @@ case "$profile" in
         # unoptimised binary.
         binary="$target_dir/debug/portcullis"
         [[ -x "$binary" ]] || { echo "no debug binary at $binary: build it first" >&2; exit 1; }
+        # cargo-deb packages the profile's binary in the target directory, nothing else.
+        if [[ -n "${PORTCULLIS_BIN:-}" && "$(realpath "$PORTCULLIS_BIN")" != "$(realpath "$binary")" ]]; then
+            echo "PORTCULLIS_BIN is $PORTCULLIS_BIN, but the dev package takes $binary" >&2
+            exit 1
+        fi
         deb_flags=(--fast)
         ;;
     *) echo "unknown profile \`$profile\` (release or dev)" >&2; exit 2 ;;
