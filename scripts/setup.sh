@@ -2,8 +2,8 @@
 # Installs everything the whole test suite needs on a fresh Debian/Ubuntu machine, and nothing
 # when it is all present (each step checks first): the build's system libraries, the test
 # identity provider's Python environment, Chromium and the console test tools, nginx and jq,
-# cargo-fuzz and cargo-deny. scripts/test.sh runs it first; .ci/run adds only CI's own steps
-# (starting PostgreSQL, clearing leftover test databases).
+# cargo-fuzz, cargo-deny and cargo-deb. scripts/test.sh runs it first; .ci/run adds only CI's
+# own steps (starting PostgreSQL, clearing leftover test databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,4 +70,10 @@ if ! command -v cargo-fuzz > /dev/null; then
 fi
 if ! command -v cargo-deny > /dev/null; then
     cargo install --locked --debug cargo-deny
+fi
+# cargo-deb builds the Debian package (scripts/package.sh, scripts/package-test.sh). Optimised,
+# unlike the two above: most of its run is compressing the packaged binary. Held to major
+# version 3, where `--profile dev` (the package test's) is deprecated but still works.
+if ! command -v cargo-deb > /dev/null; then
+    cargo install --locked --version '^3' cargo-deb
 fi

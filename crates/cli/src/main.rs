@@ -1,5 +1,6 @@
 //! The `portcullis` binary: `serve` the API, `init` the platform operator, answer one `check`
-//! against a data directory, print the `openapi` document, show the effective `config`.
+//! against a data directory, print the `openapi` document, show the effective `config`, and (for
+//! packagers) print shell `completions` and the `man` pages.
 //!
 //! This crate only wires adapters together: it reads configuration, opens the store, starts the
 //! service and the HTTP router. It decides nothing about permissions itself.
@@ -14,6 +15,7 @@ mod doctor_cmd;
 mod init;
 mod migrate_cmd;
 mod outbox_cmd;
+mod packaging_cmd;
 mod users_cmd;
 
 use std::process::ExitCode;
@@ -66,6 +68,12 @@ enum Command {
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
     Config(ConfigArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(hide = true)]
+    Completions(packaging_cmd::CompletionsArgs),
+    /// Write the manual pages (portcullis.1 and one per command) into a directory.
+    #[command(hide = true)]
+    Man(packaging_cmd::ManArgs),
 }
 
 #[tokio::main]
@@ -116,6 +124,8 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             println!("{}", settings.to_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions(args) => packaging_cmd::completions(&args),
+        Command::Man(args) => packaging_cmd::man(&args),
     }
 }
 

@@ -10,4 +10,5 @@ mod crash;
 mod faults;
 mod https;
 mod mail;
+mod packaging;
 mod portability;
