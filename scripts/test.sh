@@ -126,6 +126,12 @@ sqlite_lane() {
     scripts/check-openapi.sh
     echo "==== README walkthrough ===="
     scripts/walkthrough.sh
+    echo "==== Debian package: dpkg -i, the installed server, the walkthrough, purge ===="
+    if [[ "$(id -u)" == 0 || "${CI:-}" == "true" ]]; then
+        scripts/package-test.sh
+    else
+        echo "SKIPPED: the Debian package test installs a package and needs root"
+    fi
     echo "==== console in headless Chromium ===="
     scripts/console-tests.sh
 }
