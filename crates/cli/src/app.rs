@@ -51,6 +51,7 @@ impl std::fmt::Debug for Parts {
 impl App {
     /// `serve`'s application: the store, listening address, clock and workers the settings name.
     pub async fn build(settings: &Settings) -> Result<App, CliError> {
+        let secret_keys = Arc::new(settings.key_ring(true)?);
         let store = open_store(settings).await?;
         let claim = match &settings.store {
             StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
@@ -64,6 +65,7 @@ impl App {
             )))?;
         let address = local_address(&listener)?;
         let mut config = settings.service_config();
+        config.secret_keys = secret_keys;
         if settings.public_url.is_none() {
             config.public_url = format!("http://{address}");
             // Identity providers are configured with this server's addresses: one derived from
@@ -106,6 +108,7 @@ impl App {
     pub async fn start(parts: Parts) -> Result<App, CliError> {
         let address = local_address(&parts.listener)?;
         let service = Portcullis::start(parts.store, parts.clock, parts.config).await?;
+        seal_stored_secrets(&service).await?;
         report_email_keys(&service).await?;
         // Other servers on the same database: apply their writes as they commit.
         service.spawn_follower();
@@ -175,6 +178,20 @@ fn local_address(listener: &TcpListener) -> Result<SocketAddr, CliError> {
     listener
         .local_addr()
         .map_err(CliError::io("cannot read the listening address"))
+}
+
+/// Refuses a key ring that cannot open every stored secret, and seals the plain TOTP seeds
+/// an older version stored.
+async fn seal_stored_secrets(service: &Portcullis) -> Result<(), CliError> {
+    let sealed = service.seal_stored_secrets().await?;
+    if sealed.sealed_plain > 0 {
+        tracing::info!(
+            sealed = sealed.sealed_plain,
+            key_id = service.config().secret_keys.primary_id(),
+            "plain TOTP seeds sealed under the key ring"
+        );
+    }
+    Ok(())
 }
 
 /// Upgrades stored email keys to the canonical form and names the accounts that collide under

@@ -17,6 +17,7 @@ use figment::value::Dict;
 use figment::{Figment, Metadata, Profile, Provider};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer};
 use portcullis_service::outbound::OutboundPolicy;
+use portcullis_service::sealing::KeyRing;
 use portcullis_service::{ServiceConfig, SpKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -120,7 +121,62 @@ pub struct SettingsArgs {
     /// After this many failed attempts a message is marked failed [default: 10].
     #[arg(long, value_name = "N")]
     pub smtp_max_attempts: Option<u32>,
+    /// The key ring stored secrets (TOTP seeds) are sealed with: one key a line, `<key id>
+    /// <base64 of 32 bytes>` (`portcullis secrets new-key` makes one), the first line sealing,
+    /// every line opening. Keep it outside the data directory and its backups [default: a
+    /// `secret-keys` file in the data directory, created by `serve` or `init` (SQLite only)].
+    #[arg(long, value_name = "FILE")]
+    pub secret_keys_file: Option<PathBuf>,
+    /// The key ring itself, in the format of `secret_keys_file` (use the variable
+    /// PORTCULLIS_SECRET_KEYS: a flag's value is visible to other local users).
+    #[arg(long, value_name = "KEYS", hide_env_values = true)]
+    pub secret_keys: Option<KeyRingText>,
 }
+
+/// A key ring given as text (flag, variable or file key): never in `Debug` output; serialised
+/// only to layer the settings.
+#[derive(Clone)]
+pub struct KeyRingText(pub SecretString);
+
+impl std::fmt::Debug for KeyRingText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRingText([redacted])")
+    }
+}
+
+impl std::str::FromStr for KeyRingText {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(SecretString::from(text.to_owned())))
+    }
+}
+
+impl Serialize for KeyRingText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyRingText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(SecretString::from(String::deserialize(deserializer)?)))
+    }
+}
+
+/// Where the key ring comes from.
+#[derive(Debug, Clone)]
+pub enum SecretKeysSource {
+    /// `secret_keys` (usually PORTCULLIS_SECRET_KEYS).
+    Given(KeyRingText),
+    /// `secret_keys_file`, or (`default`) the data directory's `secret-keys`, created when
+    /// missing.
+    File { path: PathBuf, default: bool },
+    /// A PostgreSQL store with no key ring configured.
+    Missing,
+}
+
+/// The key ring file `serve` and `init` create in the data directory when none is configured.
+pub const DEFAULT_SECRET_KEYS_FILE: &str = "secret-keys";
 
 /// The flags of every command that reads the settings: the file to read and every setting.
 #[derive(Debug, Clone, Default, Args)]
@@ -321,6 +377,8 @@ pub struct Settings {
     pub outbound_allow: OutboundPolicy,
     /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
     pub mail: Option<MailSettings>,
+    /// Where the key ring of sealed secrets comes from (read by [`Settings::key_ring`]).
+    pub secret_keys: SecretKeysSource,
 }
 
 /// Where and how the outbox is delivered (the password is never printed or logged).
@@ -403,6 +461,57 @@ fn validate_public_url(url: &str) -> Result<(), CliError> {
     if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("without a query, fragment or spaces"));
     }
+    Ok(())
+}
+
+/// Reads a key ring file; a file others may read is refused, as ssh refuses such a key.
+fn read_key_file(path: &Path) -> Result<SecretString, CliError> {
+    let context = || format!("cannot read the key ring file `{}`", path.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(CliError::io(context()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CliError::usage(format!(
+                "the key ring file `{}` may be read by others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    Ok(SecretString::from(
+        std::fs::read_to_string(path).map_err(CliError::io(context()))?,
+    ))
+}
+
+/// Creates a key ring file of one new key, mode 0600 from the start (never wider).
+fn create_key_file(path: &Path) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let context = || format!("cannot create the key ring file `{}`", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(CliError::io(context()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(CliError::io(context()))?;
+    let line = portcullis_service::sealing::new_key_line(&portcullis_service::sealing::new_key_id());
+    let text = format!(
+        "# Portcullis key ring: `<key id> <base64 key>` a line; the first seals, all open.\n\
+         # Keep a copy apart from the database backups: without it, sealed secrets are lost.\n{}\n",
+        line.expose_secret()
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(CliError::io(context()))?;
+    tracing::info!(path = %path.display(), "created a key ring for sealed secrets");
     Ok(())
 }
 
@@ -516,6 +625,26 @@ impl Settings {
                 _ => None,
             },
             mail: None,
+            secret_keys: SecretKeysSource::Missing,
+        };
+        settings.secret_keys = match (given.secret_keys_file, given.secret_keys) {
+            (Some(_), Some(_)) => {
+                return Err(CliError::usage(
+                    "set either `secret_keys_file` or `secret_keys` (PORTCULLIS_SECRET_KEYS), not both",
+                ));
+            }
+            (Some(path), None) => SecretKeysSource::File {
+                path,
+                default: false,
+            },
+            (None, Some(text)) => SecretKeysSource::Given(text),
+            (None, None) => match &settings.store {
+                StoreLocation::DataDir(dir) => SecretKeysSource::File {
+                    path: dir.join(DEFAULT_SECRET_KEYS_FILE),
+                    default: true,
+                },
+                StoreLocation::Url(_) => SecretKeysSource::Missing,
+            },
         };
         settings.mail = match given.smtp_url {
             Some(url) if !url.trim().is_empty() => Some(MailSettings {
@@ -582,6 +711,27 @@ impl Settings {
         Ok(())
     }
 
+    /// The key ring of sealed secrets. With `create`, a missing default key file (in the data
+    /// directory) is created with one new key, readable by its owner only.
+    pub fn key_ring(&self, create: bool) -> Result<KeyRing, CliError> {
+        let (text, origin) = match &self.secret_keys {
+            SecretKeysSource::Given(text) => (text.0.clone(), "`secret_keys`".to_owned()),
+            SecretKeysSource::File { path, default } => {
+                if create && *default && !path.exists() {
+                    create_key_file(path)?;
+                }
+                (read_key_file(path)?, format!("`{}`", path.display()))
+            }
+            SecretKeysSource::Missing => {
+                return Err(CliError::usage(
+                    "a PostgreSQL store needs a key ring for its sealed secrets: set                      `secret_keys_file` or PORTCULLIS_SECRET_KEYS (`portcullis secrets new-key`                      makes a key line), the same on every server of the database",
+                ));
+            }
+        };
+        KeyRing::parse(&text)
+            .map_err(|err| CliError::usage(format!("invalid key ring {origin}: {err}")))
+    }
+
     pub fn service_config(&self) -> ServiceConfig {
         ServiceConfig {
             signup_enabled: self.signup_enabled,
@@ -633,6 +783,14 @@ impl Settings {
             "mail_from": self.mail.as_ref().map(|m| m.mail_from.clone()),
             "smtp_retry_initial_ms": self.mail.as_ref().map(|m| m.retry_initial_ms),
             "smtp_max_attempts": self.mail.as_ref().map(|m| m.max_attempts),
+            "secret_keys_file": match &self.secret_keys {
+                SecretKeysSource::File { path, .. } => Some(path.display().to_string()),
+                _ => None,
+            },
+            "secret_keys": match &self.secret_keys {
+                SecretKeysSource::Given(_) => Some("(set; not shown)"),
+                _ => None,
+            },
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }

@@ -1,6 +1,8 @@
 //! `portcullis doctor`: reports what needs a person's decision in the stored data. Today: email
 //! addresses that collide under the canonical form (an account registered with a look-alike of
-//! another's address), which `serve` never merges or re-keys by itself.
+//! another's address), which `serve` never merges or re-keys by itself; and stored secrets
+//! that the configured key ring cannot open (`serve` refuses to start then), or that are
+//! still plain (the next `serve` seals them).
 //!
 //! Prints the report as JSON; exits 0 when nothing needs attention, 1 otherwise.
 
@@ -23,20 +25,40 @@ pub struct DoctorArgs {
 
 pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
     init_logging(settings.log_format, "warn");
+    // A key ring that cannot be read is a finding, not a reason to stop the other checks.
+    let (keys, key_ring_error) = match settings.key_ring(false) {
+        Ok(keys) => (Some(keys), None),
+        Err(err) => (None, Some(err.to_string())),
+    };
+    let has_keys = keys.is_some();
+    let mut config = settings.service_config();
+    if let Some(keys) = keys {
+        config.secret_keys = Arc::new(keys);
+    }
     let store = open_store(&settings).await?;
-    let service = Portcullis::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        settings.service_config(),
-    )
-    .await?;
+    let service = Portcullis::start(store.clone(), Arc::new(SystemClock), config).await?;
     let report = service.email_key_report().await?;
+    let sealed = match has_keys {
+        true => Some(service.sealed_secrets_report().await?),
+        false => None,
+    };
     store.close().await;
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "email_keys": report }))
-        .map_err(|err| CliError::usage(format!("cannot print the report: {err}")))?;
+    let sealed_ok = sealed.as_ref().is_some_and(|s| s.all_open());
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "email_keys": report,
+        "sealed_secrets": match (&sealed, &key_ring_error) {
+            (Some(sealed), _) if sealed.all_open() => serde_json::json!(sealed),
+            (Some(sealed), _) => serde_json::json!({
+                "report": sealed,
+                "problem": sealed.unopenable_message(),
+            }),
+            (None, error) => serde_json::json!({ "problem": error }),
+        },
+    }))
+    .map_err(|err| CliError::usage(format!("cannot print the report: {err}")))?;
     println!("{text}");
     Ok(
-        if report.collisions.is_empty() && report.invalid.is_empty() {
+        if report.collisions.is_empty() && report.invalid.is_empty() && sealed_ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

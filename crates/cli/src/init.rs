@@ -9,7 +9,7 @@ use clap::Args;
 use portcullis_service::authentication::SignupInput;
 use portcullis_service::core::SystemClock;
 use portcullis_service::keys::KeyInput;
-use portcullis_service::{Caller, Portcullis};
+use portcullis_service::{Caller, Portcullis, ServiceConfig};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{init_logging, open_store};
@@ -41,13 +41,13 @@ pub struct InitArgs {
 pub async fn run(settings: Settings, args: InitArgs) -> Result<(), CliError> {
     init_logging(settings.log_format, "warn");
     let password = read_password()?;
+    // The key ring `serve` will use, created now if it is the default file and missing.
+    let config = ServiceConfig {
+        secret_keys: Arc::new(settings.key_ring(true)?),
+        ..settings.service_config()
+    };
     let store = open_store(&settings).await?;
-    let service = Portcullis::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        settings.service_config(),
-    )
-    .await?;
+    let service = Portcullis::start(store.clone(), Arc::new(SystemClock), config).await?;
     let input = SignupInput {
         id: args.id,
         email: args.email,
