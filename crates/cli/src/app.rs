@@ -51,8 +51,8 @@ impl std::fmt::Debug for Parts {
 impl App {
     /// `serve`'s application: the store, listening address, clock and workers the settings name.
     pub async fn build(settings: &Settings) -> Result<App, CliError> {
-        let secret_keys = Arc::new(settings.key_ring(true)?);
         let store = open_store(settings).await?;
+        let secret_keys = Arc::new(settings.key_ring(true)?);
         let claim = match &settings.store {
             StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
             StoreLocation::Url(_) => store.share_database().await?,

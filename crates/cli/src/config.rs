@@ -502,7 +502,8 @@ fn create_key_file(path: &Path) -> Result<(), CliError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(CliError::io(context()))?;
-    let line = portcullis_service::sealing::new_key_line(&portcullis_service::sealing::new_key_id());
+    let line =
+        portcullis_service::sealing::new_key_line(&portcullis_service::sealing::new_key_id());
     let text = format!(
         "# Portcullis key ring: `<key id> <base64 key>` a line; the first seals, all open.\n\
          # Keep a copy apart from the database backups: without it, sealed secrets are lost.\n{}\n",

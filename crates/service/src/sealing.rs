@@ -45,9 +45,7 @@ pub enum KeyRingError {
     Empty,
     #[error("line {0}: expected `<key id> <base64 key>`")]
     Syntax(usize),
-    #[error(
-        "line {0}: a key id is 1–{MAX_KEY_ID_LEN} letters, digits, `-` or `_` (got `{1}`)"
-    )]
+    #[error("line {0}: a key id is 1–{MAX_KEY_ID_LEN} letters, digits, `-` or `_` (got `{1}`)")]
     BadId(usize, String),
     #[error("line {0}: the key of `{1}` is not the base64 of exactly {KEY_LEN} bytes")]
     BadKey(usize, String),
@@ -135,8 +133,7 @@ impl KeyRing {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(id), Some(encoded), None) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(id), Some(encoded), None) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(KeyRingError::Syntax(n));
             };
             if !valid_id(id) {
@@ -345,10 +342,7 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let flipped = format!("{head}:{}", URL_SAFE_NO_PAD.encode(&bytes));
-        assert_eq!(
-            keys.open(&place, &flipped).unwrap_err(),
-            OpenError::Refused
-        );
+        assert_eq!(keys.open(&place, &flipped).unwrap_err(), OpenError::Refused);
         let relabelled = sealed.replacen("sealed:v1:a:", "sealed:v1:b:", 1);
         assert_eq!(
             keys.open(&place, &relabelled).unwrap_err(),
@@ -395,18 +389,29 @@ mod tests {
         let material = a.expose_secret().split(' ').nth(1).unwrap();
         assert!(debug.contains("\"a\""), "{debug}");
         assert!(!debug.contains(material), "{debug}");
-        assert_eq!(parse("# only a comment\n\n").unwrap_err(), KeyRingError::Empty);
+        assert_eq!(
+            parse("# only a comment\n\n").unwrap_err(),
+            KeyRingError::Empty
+        );
         assert_eq!(parse("lonely").unwrap_err(), KeyRingError::Syntax(1));
         let short = format!("k {}", STANDARD.encode([0u8; 16]));
-        assert!(matches!(parse(&short).unwrap_err(), KeyRingError::BadKey(1, _)));
+        assert!(matches!(
+            parse(&short).unwrap_err(),
+            KeyRingError::BadKey(1, _)
+        ));
         let bad_id = format!("k:1 {material}");
-        assert!(matches!(parse(&bad_id).unwrap_err(), KeyRingError::BadId(1, _)));
+        assert!(matches!(
+            parse(&bad_id).unwrap_err(),
+            KeyRingError::BadId(1, _)
+        ));
         let twice = format!("k {material}\n# c\nk {material}");
         assert_eq!(
             parse(&twice).unwrap_err(),
             KeyRingError::DuplicateId(3, "k".into())
         );
-        let err = parse(&format!("k {material} extra")).unwrap_err().to_string();
+        let err = parse(&format!("k {material} extra"))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains(material), "{err}");
     }
 }

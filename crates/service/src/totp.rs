@@ -286,7 +286,8 @@ impl Portcullis {
                 "two-factor is already on",
             ));
         }
-        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?.ok_or_else(invalid_code)?;
+        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?
+            .ok_or_else(invalid_code)?;
         let codes = new_recovery_codes();
         let hashes: Vec<String> = codes
             .iter()
@@ -357,7 +358,8 @@ impl Portcullis {
                 "an organization you belong to requires two-factor",
             ));
         }
-        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?.ok_or_else(invalid_code)?;
+        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?
+            .ok_or_else(invalid_code)?;
         let id = self.user_id(user);
         let orgs = self.member_orgs(user);
         let email = self.store().user(user).await?.map(|u| u.email);
@@ -486,10 +488,12 @@ impl Portcullis {
         let mut method = "totp";
         let passed = match (&factor, code, recovery_code) {
             _ if locked => false,
-            (Some(factor), Some(code), None) => match matching_step(&self.open_seed(user.key, &factor.secret)?, code, now)? {
-                Some(step) => self.store().use_totp_step(user.key, step).await?,
-                None => false,
-            },
+            (Some(factor), Some(code), None) => {
+                match matching_step(&self.open_seed(user.key, &factor.secret)?, code, now)? {
+                    Some(step) => self.store().use_totp_step(user.key, step).await?,
+                    None => false,
+                }
+            }
             (Some(_), None, Some(recovery)) => {
                 method = "recovery_code";
                 let hash = token_hash_hex(&normalise_recovery(recovery));

@@ -235,7 +235,11 @@ async fn the_raw_row_holds_no_seed_and_another_key_ring_produces_no_code() {
     let other_key = new_key_line("k1");
     let other = world.service(&ring(&[&other_key])).await;
     let report = other.sealed_secrets_report().await.unwrap();
-    assert_eq!((report.current, report.refused), (0, 1), "same id, other key");
+    assert_eq!(
+        (report.current, report.refused),
+        (0, 1),
+        "same id, other key"
+    );
     assert_unopenable(
         other.seal_stored_secrets().await.unwrap_err(),
         &["do not open", "k1"],
@@ -254,7 +258,11 @@ async fn the_raw_row_holds_no_seed_and_another_key_ring_produces_no_code() {
         world.second_factor(&stranger, "alice", &seed).await,
         Err(ServiceError::Internal(_))
     ));
-    assert_eq!(raw_secret(world.url(), "alice").await, stored, "nothing rewritten");
+    assert_eq!(
+        raw_secret(world.url(), "alice").await,
+        stored,
+        "nothing rewritten"
+    );
 }
 
 #[tokio::test]
@@ -275,7 +283,10 @@ async fn rotation_reseals_everything_so_the_old_key_can_be_removed() {
     ));
     let rotated = both.rotate_secrets().await.unwrap();
     assert_eq!((rotated.resealed, rotated.unchanged), (2, 0));
-    assert_eq!(raw_audit_count(world.url(), Operation::SecretsRotate).await, 1);
+    assert_eq!(
+        raw_audit_count(world.url(), Operation::SecretsRotate).await,
+        1
+    );
     let after = raw_secret(world.url(), "alice").await;
     assert!(after.starts_with("sealed:v1:new:"), "{after}");
     assert_ne!(after, before);
@@ -348,17 +359,26 @@ async fn a_plain_seed_an_older_version_stored_keeps_working_and_is_sealed_at_sta
     let upgraded = world.service(&keys).await;
     assert_eq!(upgraded.sealed_secrets_report().await.unwrap().plain, 1);
     assert!(matches!(
-        world.second_factor(&upgraded, "alice", &seed).await.unwrap(),
+        world
+            .second_factor(&upgraded, "alice", &seed)
+            .await
+            .unwrap(),
         LoginOutcome::Session(_)
     ));
     let sealed = upgraded.seal_stored_secrets().await.unwrap();
     assert_eq!(sealed.sealed_plain, 1);
-    assert_eq!(raw_audit_count(world.url(), Operation::SecretsSeal).await, 1);
+    assert_eq!(
+        raw_audit_count(world.url(), Operation::SecretsSeal).await,
+        1
+    );
     let stored = raw_secret(world.url(), "alice").await;
     assert!(stored.starts_with("sealed:v1:k1:"), "{stored}");
     assert!(!stored.contains(&seed));
     assert!(matches!(
-        world.second_factor(&upgraded, "alice", &seed).await.unwrap(),
+        world
+            .second_factor(&upgraded, "alice", &seed)
+            .await
+            .unwrap(),
         LoginOutcome::Session(_)
     ));
     assert_eq!(
