@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use portcullis_service::core::{Clock, SystemClock};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer, spawn_delivery};
+use portcullis_service::sealing::KeyRing;
 use portcullis_service::store::{Claim, Store};
 use portcullis_service::{Caller, Portcullis, ServiceConfig};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, Settings, StoreLocation};
+use crate::config::{LogFormat, SecretKeysSource, Settings, StoreLocation};
 use crate::error::CliError;
 
 /// The running application: the service over its store, its bound listener, and the background
@@ -52,7 +53,7 @@ impl App {
     /// `serve`'s application: the store, listening address, clock and workers the settings name.
     pub async fn build(settings: &Settings) -> Result<App, CliError> {
         let store = open_store(settings).await?;
-        let secret_keys = Arc::new(settings.key_ring(true)?);
+        let secret_keys = Arc::new(load_key_ring(settings, &store).await?);
         let claim = match &settings.store {
             StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
             StoreLocation::Url(_) => store.share_database().await?,
@@ -178,6 +179,26 @@ fn local_address(listener: &TcpListener) -> Result<SocketAddr, CliError> {
     listener
         .local_addr()
         .map_err(CliError::io("cannot read the listening address"))
+}
+
+/// The key ring `serve` and `init` use: the default key file is created when missing, unless
+/// the store already holds sealed secrets (a new key would open none of them).
+pub async fn load_key_ring(settings: &Settings, store: &Store) -> Result<KeyRing, CliError> {
+    let sealed = store.has_sealed_secrets().await?;
+    if sealed
+        && let SecretKeysSource::File {
+            path,
+            default: true,
+        } = &settings.secret_keys
+        && !path.exists()
+    {
+        return Err(CliError::usage(format!(
+            "the key ring file `{}` is missing but the store holds sealed secrets: put back the \
+             key ring they were sealed with (a new key would open none of them)",
+            path.display()
+        )));
+    }
+    settings.key_ring(!sealed)
 }
 
 /// Refuses a key ring that cannot open every stored secret, and seals the plain TOTP seeds

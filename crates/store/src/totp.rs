@@ -53,6 +53,15 @@ impl Store {
             .collect()
     }
 
+    /// Whether any stored secret is sealed (then a new key ring must never replace a lost one).
+    pub async fn has_sealed_secrets(&self) -> Result<bool> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE secret LIKE 'sealed:%'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count > 0)
+    }
+
     /// Marks time step `step` used for an enabled factor; `false` if it (or a later one)
     /// already was: each code works once.
     pub async fn use_totp_step(&self, user: UserKey, step: i64) -> Result<bool> {

@@ -1387,6 +1387,25 @@ async fn secrets_are_sealed_at_rest_and_rotated_through_the_binary() {
     let output = run(&mut portcullis(&serve));
     assert!(stderr(&output).contains("chmod 600"), "{}", stderr(&output));
 
+    // A lost default key file is not replaced by a new key while sealed secrets exist.
+    let aside = dir.path().join("secret-keys.aside");
+    std::fs::rename(&default_file, &aside).unwrap();
+    let output = run(&mut portcullis(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_arg,
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is missing but the store holds sealed secrets"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!default_file.exists(), "no new key file");
+    std::fs::rename(&aside, &default_file).unwrap();
+
     // Rotate: the new key first, the old one still there; then the old one goes.
     let next = new_key("next");
     let ring = dir.path().join("ring");
