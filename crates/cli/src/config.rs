@@ -993,6 +993,61 @@ mod tests {
     }
 
     #[test]
+    fn the_key_ring_is_a_setting_of_every_layer_and_never_shown() {
+        const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let line = format!("k1 {KEY}");
+        let from_env =
+            resolve_with(&ConfigArgs::default(), &[("PORTCULLIS_SECRET_KEYS", &line)]).unwrap();
+        assert_eq!(from_env.key_ring(false).unwrap().key_ids(), ["k1"]);
+        let (_dir, from_file) = file(&format!("secret_keys = \"{line}\"\n"));
+        let from_file = resolve(&from_file).unwrap();
+        assert_eq!(from_file.key_ring(false).unwrap().key_ids(), ["k1"]);
+        for settings in [&from_env, &from_file] {
+            assert!(!format!("{settings:?}").contains(KEY));
+            assert!(!settings.to_json().contains(KEY));
+            assert!(settings.to_json().contains("(set; not shown)"));
+        }
+        let args = flags(SettingsArgs {
+            secret_keys: Some(line.parse().unwrap()),
+            ..SettingsArgs::default()
+        });
+        assert!(!format!("{args:?}").contains(KEY));
+
+        let both = resolve_with(
+            &flags(SettingsArgs {
+                secret_keys_file: Some("/etc/keys".into()),
+                ..SettingsArgs::default()
+            }),
+            &[("PORTCULLIS_SECRET_KEYS", &line)],
+        )
+        .unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_SECRET_KEYS", "k1 short")],
+        )
+        .unwrap()
+        .key_ring(false)
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("`k1`") && !bad.contains("short"), "{bad}");
+
+        let sqlite = resolve(&flags(SettingsArgs {
+            data_dir: Some("/srv/pcl".into()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap();
+        assert!(sqlite.to_json().contains("/srv/pcl/secret-keys"));
+        let postgres = resolve(&flags(SettingsArgs {
+            database_url: Some("postgres://db/pcl".into()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap();
+        let err = postgres.key_ring(true).unwrap_err().to_string();
+        assert!(err.contains("PORTCULLIS_SECRET_KEYS"), "{err}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected_by_name() {
         let (_dir, args) = file("listen = \"x\"\nlisen = \"x\"\n");
         let err = resolve(&args).unwrap_err().to_string();

@@ -387,3 +387,64 @@ async fn a_plain_seed_an_older_version_stored_keeps_working_and_is_sealed_at_sta
         "nothing left to seal"
     );
 }
+
+/// A backup (SQLite) and a migration into PostgreSQL (when that is the backend under test)
+/// carry the sealed values as they are: they open with the same ring and no other.
+#[tokio::test]
+async fn backups_and_migrations_keep_secrets_sealed_and_openable_with_the_same_ring() {
+    use portcullis_service::store::testing::{backend_under_test, fresh_store_of};
+    use portcullis_service::store::{Backend, Store};
+
+    let source = World {
+        store: fresh_store_of(Backend::Sqlite).await.unwrap(),
+        clock: FixedClock::at(T0),
+    };
+    let keys = ring(&[&new_key_line("k1")]);
+    let service = source.service(&keys).await;
+    let seed = source.enrolled(&service, "alice").await;
+    let sealed = raw_secret(source.url(), "alice").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("restored");
+    std::fs::create_dir(&data).unwrap();
+    source
+        .store
+        .store
+        .backup_to(&data.join(portcullis_service::store::SQLITE_FILE))
+        .await
+        .unwrap();
+    let mut copies = vec![Store::open_data_dir(&data).await.unwrap()];
+    let _target = if backend_under_test() == Backend::Postgres {
+        let target = fresh_store_of(Backend::Postgres).await.unwrap();
+        source.store.store.copy_into(&target.store).await.unwrap();
+        assert_eq!(raw_secret(&target.url, "alice").await, sealed);
+        copies.push(target.store.clone());
+        Some(target)
+    } else {
+        None
+    };
+    for copy in copies {
+        let start = |keys: &Arc<KeyRing>| {
+            Portcullis::start(
+                copy.clone(),
+                Arc::new(source.clock.clone()),
+                ServiceConfig {
+                    secret_keys: keys.clone(),
+                    ..ServiceConfig::default()
+                },
+            )
+        };
+        let stranger = start(&ring(&[&new_key_line("k1")])).await.unwrap();
+        assert!(
+            stranger.seal_stored_secrets().await.is_err(),
+            "{:?}",
+            copy.backend()
+        );
+        let same = start(&keys).await.unwrap();
+        same.seal_stored_secrets().await.unwrap();
+        assert!(matches!(
+            source.second_factor(&same, "alice", &seed).await.unwrap(),
+            LoginOutcome::Session(_)
+        ));
+    }
+}
