@@ -34,7 +34,7 @@ pub enum SecretsCommand {
     /// what they sealed. Prints the counts as JSON.
     Rotate {
         #[command(flatten)]
-        config: ConfigArgs,
+        config: Box<ConfigArgs>,
     },
 }
 
