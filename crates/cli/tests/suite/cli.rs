@@ -1457,4 +1457,51 @@ async fn secrets_are_sealed_at_rest_and_rotated_through_the_binary() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "authenticated");
+    assert!(server.terminate().success());
+
+    // Upgrading a data directory an older version wrote: a plain seed and no key file.
+    // `doctor` sees nothing wrong, the first `serve` creates the ring and seals the seed, and
+    // the seed still signs in.
+    set_raw_totp_secret(&data, &seed).await;
+    std::fs::remove_file(&default_file).unwrap();
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data_arg]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["sealed_secrets"]["plain"], 1, "{report}");
+    assert!(!default_file.exists(), "doctor creates nothing");
+    let server = Server::start(&store);
+    assert!(default_file.exists());
+    let stored = raw_totp_secrets(&data).await;
+    assert!(stored[0].starts_with("sealed:v1:k"), "{stored:?}");
+    assert!(!stored[0].contains(&seed));
+    // Serving (its SIGTERM handler in place) before it is stopped.
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(server.terminate().success());
+    // Opens with the new ring (a code through the server is the service suite's test: the
+    // steps this test's real clock allows are used up).
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data_arg]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["sealed_secrets"]["current"], 1, "{report}");
+    assert_eq!(report["sealed_secrets"]["plain"], 0, "{report}");
+}
+
+/// Rewrites the (one) stored TOTP secret in the SQLite file, as an older version stored it.
+async fn set_raw_totp_secret(data_dir: &Path, secret: &str) {
+    let file = data_dir.join(portcullis_store::SQLITE_FILE);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rw", file.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE totp_factors SET secret = $1")
+        .bind(secret)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
