@@ -129,7 +129,7 @@ pub struct SettingsArgs {
     pub secret_keys_file: Option<PathBuf>,
     /// The key ring itself, in the format of `secret_keys_file` (use the variable
     /// PORTCULLIS_SECRET_KEYS: a flag's value is visible to other local users).
-    #[arg(long, value_name = "KEYS", hide_env_values = true)]
+    #[arg(long, value_name = "KEYS")]
     pub secret_keys: Option<KeyRingText>,
 }
 
