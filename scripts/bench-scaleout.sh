@@ -57,6 +57,8 @@ free_port() {
 
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 export PORTCULLIS_DATABASE_URL="${ADMIN_URL%/*}/$DB"
+PORTCULLIS_SECRET_KEYS="$("$BIN" secrets new-key)"
+export PORTCULLIS_SECRET_KEYS
 export PORTCULLIS_ADMIN_PASSWORD="bench-operator-password"
 export RUST_LOG=warn
 OP="$("$BIN" init --id op --email op@example.com --print-token)"

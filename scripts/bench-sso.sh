@@ -24,7 +24,11 @@ trap '[[ -n "$pid" ]] && kill "$pid" 2> /dev/null; rm -rf "$dir"' EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 store=(--data-dir "$dir/data")
-[[ -n "${PORTCULLIS_BENCH_DATABASE_URL:-}" ]] && store=(--database-url "$PORTCULLIS_BENCH_DATABASE_URL")
+if [[ -n "${PORTCULLIS_BENCH_DATABASE_URL:-}" ]]; then
+    store=(--database-url "$PORTCULLIS_BENCH_DATABASE_URL")
+    PORTCULLIS_SECRET_KEYS="$("$bin" secrets new-key)"
+    export PORTCULLIS_SECRET_KEYS
+fi
 PORTCULLIS_PUBLIC_URL="$base" RUST_LOG=warn "$bin" serve "${store[@]}" --listen "127.0.0.1:$port" \
   > "$dir/out" 2> "$dir/err" &
 pid=$!

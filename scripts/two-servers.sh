@@ -114,6 +114,9 @@ echo "## database $DB, servers on $PORT_A and $PORT_B, nginx on $PORT_PROXY"
 # [doc: database]
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 export PORTCULLIS_DATABASE_URL="${ADMIN_URL%/*}/$DB"
+# Every server of one database seals and opens stored secrets with the same key ring.
+PORTCULLIS_SECRET_KEYS="$(portcullis secrets new-key)"
+export PORTCULLIS_SECRET_KEYS
 portcullis init --id op --email op@example.com --print-token > op.token
 OP="$(cat op.token)"
 # [/doc]

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use axum_server::tls_rustls::RustlsConfig;
 use portcullis_service::core::{Clock, SystemClock};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer, spawn_delivery};
+use portcullis_service::sealing::KeyRing;
 use portcullis_service::store::{Claim, Store};
 use portcullis_service::{Caller, Portcullis, ServiceConfig};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, Settings, StoreLocation};
+use crate::config::{LogFormat, SecretKeysSource, Settings, StoreLocation};
 use crate::error::CliError;
 use crate::https_redirect;
 use crate::tls::{self, Hangup, ServerCertificate, TlsFiles};
@@ -83,6 +84,7 @@ impl App {
     /// `serve`'s application: the store, listening address, clock and workers the settings name.
     pub async fn build(settings: &Settings) -> Result<App, CliError> {
         let store = open_store(settings).await?;
+        let secret_keys = Arc::new(load_key_ring(settings, &store).await?);
         let claim = match &settings.store {
             StoreLocation::DataDir(dir) => portcullis_service::store::share_data_dir(dir)?,
             StoreLocation::Url(_) => store.share_database().await?,
@@ -108,6 +110,7 @@ impl App {
             None => None,
         };
         let mut config = settings.service_config();
+        config.secret_keys = secret_keys;
         if settings.public_url.is_none() {
             let scheme = if https.is_some() { "https" } else { "http" };
             config.public_url = format!("{scheme}://{address}");
@@ -153,6 +156,7 @@ impl App {
     pub async fn start(parts: Parts) -> Result<App, CliError> {
         let address = local_address(&parts.listener)?;
         let service = Portcullis::start(parts.store, parts.clock, parts.config).await?;
+        seal_stored_secrets(&service).await?;
         report_email_keys(&service).await?;
         // Other servers on the same database: apply their writes as they commit.
         service.spawn_follower();
@@ -340,6 +344,40 @@ fn local_address(listener: &TcpListener) -> Result<SocketAddr, CliError> {
     listener
         .local_addr()
         .map_err(CliError::io("cannot read the listening address"))
+}
+
+/// The key ring `serve` and `init` use: the default key file is created when missing, unless
+/// the store already holds sealed secrets (a new key would open none of them).
+pub async fn load_key_ring(settings: &Settings, store: &Store) -> Result<KeyRing, CliError> {
+    let sealed = store.has_sealed_secrets().await?;
+    if sealed
+        && let SecretKeysSource::File {
+            path,
+            default: true,
+        } = &settings.secret_keys
+        && !path.exists()
+    {
+        return Err(CliError::usage(format!(
+            "the key ring file `{}` is missing but the store holds sealed secrets: put back the \
+             key ring they were sealed with (a new key would open none of them)",
+            path.display()
+        )));
+    }
+    settings.key_ring(!sealed)
+}
+
+/// Refuses a key ring that cannot open every stored secret, and seals the plain TOTP seeds
+/// an older version stored.
+async fn seal_stored_secrets(service: &Portcullis) -> Result<(), CliError> {
+    let sealed = service.seal_stored_secrets().await?;
+    if sealed.sealed_plain > 0 {
+        tracing::info!(
+            sealed = sealed.sealed_plain,
+            key_id = service.config().secret_keys.primary_id(),
+            "plain TOTP seeds sealed under the key ring"
+        );
+    }
+    Ok(())
 }
 
 /// Upgrades stored email keys to the canonical form and names the accounts that collide under

@@ -17,6 +17,7 @@ use figment::value::Dict;
 use figment::{Figment, Metadata, Profile, Provider};
 use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer};
 use portcullis_service::outbound::OutboundPolicy;
+use portcullis_service::sealing::KeyRing;
 use portcullis_service::{ServiceConfig, SpKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,62 @@ pub struct SettingsArgs {
     /// same path under `public_url` (needs TLS and an https:// `public_url`) [default: none].
     #[arg(long, value_name = "ADDR")]
     pub http_redirect_listen: Option<String>,
+    /// The key ring stored secrets (TOTP seeds) are sealed with: one key a line, `<key id>
+    /// <base64 of 32 bytes>` (`portcullis secrets new-key` makes one), the first line sealing,
+    /// every line opening. Keep it outside the data directory and its backups [default: a
+    /// `secret-keys` file in the data directory, created by `serve` or `init` (SQLite only)].
+    #[arg(long, value_name = "FILE")]
+    pub secret_keys_file: Option<PathBuf>,
+    /// The key ring itself, in the format of `secret_keys_file` (use the variable
+    /// PORTCULLIS_SECRET_KEYS: a flag's value is visible to other local users).
+    #[arg(long, value_name = "KEYS")]
+    pub secret_keys: Option<KeyRingText>,
 }
+
+/// A key ring given as text (flag, variable or file key): never in `Debug` output; serialised
+/// only to layer the settings.
+#[derive(Clone)]
+pub struct KeyRingText(pub SecretString);
+
+impl std::fmt::Debug for KeyRingText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRingText([redacted])")
+    }
+}
+
+impl std::str::FromStr for KeyRingText {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(SecretString::from(text.to_owned())))
+    }
+}
+
+impl Serialize for KeyRingText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyRingText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(SecretString::from(String::deserialize(deserializer)?)))
+    }
+}
+
+/// Where the key ring comes from.
+#[derive(Debug, Clone)]
+pub enum SecretKeysSource {
+    /// `secret_keys` (usually PORTCULLIS_SECRET_KEYS).
+    Given(KeyRingText),
+    /// `secret_keys_file`, or (`default`) the data directory's `secret-keys`, created when
+    /// missing.
+    File { path: PathBuf, default: bool },
+    /// A PostgreSQL store with no key ring configured.
+    Missing,
+}
+
+/// The key ring file `serve` and `init` create in the data directory when none is configured.
+pub const DEFAULT_SECRET_KEYS_FILE: &str = "secret-keys";
 
 /// The flags of every command that reads the settings: the file to read and every setting.
 #[derive(Debug, Clone, Default, Args)]
@@ -333,6 +389,8 @@ pub struct Settings {
     pub outbound_allow: OutboundPolicy,
     /// Mail delivery; `None`: no `smtp_url`, messages stay in the outbox.
     pub mail: Option<MailSettings>,
+    /// Where the key ring of sealed secrets comes from (read by [`Settings::key_ring`]).
+    pub secret_keys: SecretKeysSource,
     /// HTTPS; `None`: the listener speaks plain HTTP (behind a proxy terminating TLS).
     pub tls: Option<TlsSettings>,
 }
@@ -426,6 +484,58 @@ fn validate_public_url(url: &str) -> Result<(), CliError> {
     if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("without a query, fragment or spaces"));
     }
+    Ok(())
+}
+
+/// Reads a key ring file; a file others may read is refused, as ssh refuses such a key.
+fn read_key_file(path: &Path) -> Result<SecretString, CliError> {
+    let context = || format!("cannot read the key ring file `{}`", path.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(CliError::io(context()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CliError::usage(format!(
+                "the key ring file `{}` may be read by others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    Ok(SecretString::from(
+        std::fs::read_to_string(path).map_err(CliError::io(context()))?,
+    ))
+}
+
+/// Creates a key ring file of one new key, mode 0600 from the start (never wider).
+fn create_key_file(path: &Path) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let context = || format!("cannot create the key ring file `{}`", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(CliError::io(context()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(CliError::io(context()))?;
+    let line =
+        portcullis_service::sealing::new_key_line(&portcullis_service::sealing::new_key_id());
+    let text = format!(
+        "# Portcullis key ring: `<key id> <base64 key>` a line; the first seals, all open.\n\
+         # Keep a copy apart from the database backups: without it, sealed secrets are lost.\n{}\n",
+        line.expose_secret()
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(CliError::io(context()))?;
+    tracing::info!(path = %path.display(), "created a key ring for sealed secrets");
     Ok(())
 }
 
@@ -540,6 +650,26 @@ impl Settings {
             },
             mail: None,
             tls: None,
+            secret_keys: SecretKeysSource::Missing,
+        };
+        settings.secret_keys = match (given.secret_keys_file, given.secret_keys) {
+            (Some(_), Some(_)) => {
+                return Err(CliError::usage(
+                    "set either `secret_keys_file` or `secret_keys` (PORTCULLIS_SECRET_KEYS), not both",
+                ));
+            }
+            (Some(path), None) => SecretKeysSource::File {
+                path,
+                default: false,
+            },
+            (None, Some(text)) => SecretKeysSource::Given(text),
+            (None, None) => match &settings.store {
+                StoreLocation::DataDir(dir) => SecretKeysSource::File {
+                    path: dir.join(DEFAULT_SECRET_KEYS_FILE),
+                    default: true,
+                },
+                StoreLocation::Url(_) => SecretKeysSource::Missing,
+            },
         };
         settings.mail = match given.smtp_url {
             Some(url) if !url.trim().is_empty() => Some(MailSettings {
@@ -646,6 +776,27 @@ impl Settings {
         Ok(())
     }
 
+    /// The key ring of sealed secrets. With `create`, a missing default key file (in the data
+    /// directory) is created with one new key, readable by its owner only.
+    pub fn key_ring(&self, create: bool) -> Result<KeyRing, CliError> {
+        let (text, origin) = match &self.secret_keys {
+            SecretKeysSource::Given(text) => (text.0.clone(), "`secret_keys`".to_owned()),
+            SecretKeysSource::File { path, default } => {
+                if create && *default && !path.exists() {
+                    create_key_file(path)?;
+                }
+                (read_key_file(path)?, format!("`{}`", path.display()))
+            }
+            SecretKeysSource::Missing => {
+                return Err(CliError::usage(
+                    "a PostgreSQL store needs a key ring for its sealed secrets: set                      `secret_keys_file` or PORTCULLIS_SECRET_KEYS (`portcullis secrets new-key`                      makes a key line), the same on every server of the database",
+                ));
+            }
+        };
+        KeyRing::parse(&text)
+            .map_err(|err| CliError::usage(format!("invalid key ring {origin}: {err}")))
+    }
+
     pub fn service_config(&self) -> ServiceConfig {
         ServiceConfig {
             signup_enabled: self.signup_enabled,
@@ -703,6 +854,14 @@ impl Settings {
             "tls_certificate_not_after": self.tls.as_ref()
                 .map(|t| t.certificate.facts().not_after.clone()),
             "http_redirect_listen": self.tls.as_ref().and_then(|t| t.http_redirect_listen.clone()),
+            "secret_keys_file": match &self.secret_keys {
+                SecretKeysSource::File { path, .. } => Some(path.display().to_string()),
+                _ => None,
+            },
+            "secret_keys": match &self.secret_keys {
+                SecretKeysSource::Given(_) => Some("(set; not shown)"),
+                _ => None,
+            },
         });
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
@@ -901,6 +1060,61 @@ mod tests {
         }))
         .unwrap_err();
         assert!(err.to_string().contains("outbound_allow"), "{err}");
+    }
+
+    #[test]
+    fn the_key_ring_is_a_setting_of_every_layer_and_never_shown() {
+        const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let line = format!("k1 {KEY}");
+        let from_env =
+            resolve_with(&ConfigArgs::default(), &[("PORTCULLIS_SECRET_KEYS", &line)]).unwrap();
+        assert_eq!(from_env.key_ring(false).unwrap().key_ids(), ["k1"]);
+        let (_dir, from_file) = file(&format!("secret_keys = \"{line}\"\n"));
+        let from_file = resolve(&from_file).unwrap();
+        assert_eq!(from_file.key_ring(false).unwrap().key_ids(), ["k1"]);
+        for settings in [&from_env, &from_file] {
+            assert!(!format!("{settings:?}").contains(KEY));
+            assert!(!settings.to_json().contains(KEY));
+            assert!(settings.to_json().contains("(set; not shown)"));
+        }
+        let args = flags(SettingsArgs {
+            secret_keys: Some(line.parse().unwrap()),
+            ..SettingsArgs::default()
+        });
+        assert!(!format!("{args:?}").contains(KEY));
+
+        let both = resolve_with(
+            &flags(SettingsArgs {
+                secret_keys_file: Some("/etc/keys".into()),
+                ..SettingsArgs::default()
+            }),
+            &[("PORTCULLIS_SECRET_KEYS", &line)],
+        )
+        .unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = resolve_with(
+            &ConfigArgs::default(),
+            &[("PORTCULLIS_SECRET_KEYS", "k1 short")],
+        )
+        .unwrap()
+        .key_ring(false)
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("`k1`") && !bad.contains("short"), "{bad}");
+
+        let sqlite = resolve(&flags(SettingsArgs {
+            data_dir: Some("/srv/pcl".into()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap();
+        assert!(sqlite.to_json().contains("/srv/pcl/secret-keys"));
+        let postgres = resolve(&flags(SettingsArgs {
+            database_url: Some("postgres://db/pcl".into()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap();
+        let err = postgres.key_ring(true).unwrap_err().to_string();
+        assert!(err.contains("PORTCULLIS_SECRET_KEYS"), "{err}");
     }
 
     #[test]

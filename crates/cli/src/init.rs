@@ -9,10 +9,10 @@ use clap::Args;
 use portcullis_service::authentication::SignupInput;
 use portcullis_service::core::SystemClock;
 use portcullis_service::keys::KeyInput;
-use portcullis_service::{Caller, Portcullis};
+use portcullis_service::{Caller, Portcullis, ServiceConfig};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::{init_logging, open_store};
+use crate::app::{init_logging, load_key_ring, open_store};
 use crate::config::{ConfigArgs, Settings};
 use crate::error::CliError;
 
@@ -42,12 +42,12 @@ pub async fn run(settings: Settings, args: InitArgs) -> Result<(), CliError> {
     init_logging(settings.log_format, "warn");
     let password = read_password()?;
     let store = open_store(&settings).await?;
-    let service = Portcullis::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        settings.service_config(),
-    )
-    .await?;
+    // The key ring `serve` will use, created now if it is the default file and missing.
+    let config = ServiceConfig {
+        secret_keys: Arc::new(load_key_ring(&settings, &store).await?),
+        ..settings.service_config()
+    };
+    let service = Portcullis::start(store.clone(), Arc::new(SystemClock), config).await?;
     let input = SignupInput {
         id: args.id,
         email: args.email,

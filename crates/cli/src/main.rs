@@ -16,6 +16,7 @@ mod init;
 mod migrate_cmd;
 mod outbox_cmd;
 mod packaging_cmd;
+mod secrets_cmd;
 mod users_cmd;
 
 use std::process::ExitCode;
@@ -64,6 +65,9 @@ enum Command {
     Outbox(outbox_cmd::OutboxArgs),
     /// User administration: `verify-email` marks a user's address verified.
     Users(users_cmd::UsersArgs),
+    /// The key ring of sealed secrets: `new-key` prints a key line, `rotate` re-seals every
+    /// stored secret under the ring's first key.
+    Secrets(secrets_cmd::SecretsArgs),
     /// Print the OpenAPI document of the v1 API.
     Openapi,
     /// Print the effective configuration (flags > PORTCULLIS_* env > config file > defaults).
@@ -115,6 +119,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             doctor_cmd::run(settings).await
         }
         Command::Users(args) => users_cmd::run(args).await,
+        Command::Secrets(args) => secrets_cmd::run(args).await,
         Command::Openapi => {
             println!("{}", portcullis_http::openapi_json());
             Ok(ExitCode::SUCCESS)

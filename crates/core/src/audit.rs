@@ -128,6 +128,8 @@ operations! {
     EmailChange = 2403, "user.email.change";
     SignupExistingEmail = 2404, "user.signup.existing_email";
     MailFailed = 2405, "platform.mail.failed";
+    SecretsSeal = 2406, "platform.secrets.seal";
+    SecretsRotate = 2407, "platform.secrets.rotate";
     EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
 }
 

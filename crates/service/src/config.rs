@@ -36,6 +36,10 @@ pub struct ServiceConfig {
     /// Internal hosts and networks the server may fetch from on a user's behalf (identity
     /// provider metadata); everything internal is refused by default.
     pub outbound_allow: crate::outbound::OutboundPolicy,
+    /// The keys stored secrets (TOTP seeds) are sealed with: the first seals, all open. The
+    /// default is one fresh key that lives as long as the process, right only for tests and
+    /// commands that open no stored secret; `serve` and `init` load the configured ring.
+    pub secret_keys: std::sync::Arc<crate::sealing::KeyRing>,
 }
 
 impl Default for ServiceConfig {
@@ -52,6 +56,7 @@ impl Default for ServiceConfig {
             public_url: DEFAULT_PUBLIC_URL.to_owned(),
             dns_nameserver: None,
             outbound_allow: crate::outbound::OutboundPolicy::default(),
+            secret_keys: std::sync::Arc::new(crate::sealing::KeyRing::ephemeral()),
         }
     }
 }

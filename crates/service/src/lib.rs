@@ -39,6 +39,8 @@ pub mod outbound;
 pub mod password_change;
 pub mod password_hashing;
 pub mod policy;
+pub mod sealing;
+pub mod secrets;
 pub mod session_revocation;
 pub mod sso;
 pub mod sso_links;

@@ -3,6 +3,9 @@
 //!
 //! Each code works once: the factor remembers the last time step used and accepts only later
 //! ones (atomically, so two parallel uses of one code cannot both pass).
+//!
+//! The seed is stored sealed ([`crate::sealing`], bound to the user's row); it is opened only
+//! to check a code and never leaves this module except once, at enrolment.
 
 use portcullis_core::audit::Operation;
 use portcullis_core::decision::Resource;
@@ -13,10 +16,12 @@ use secrecy::SecretString;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
+use zeroize::Zeroizing;
 
 use crate::authentication::{LoginOutcome, NewSession};
 use crate::credential_use::{CredentialUse, require_credential_for};
 use crate::password_change::{one_time_secret, token_hash_hex};
+use crate::sealing::Place;
 use crate::{Caller, Committed, Portcullis, RequestMeta, Result, ServiceError};
 
 pub const STEP_SECONDS: i64 = 30;
@@ -171,8 +176,13 @@ impl Portcullis {
         let url = format!(
             "otpauth://totp/{ISSUER}:{id}?secret={secret}&issuer={ISSUER}&algorithm=SHA1&digits=6&period={STEP_SECONDS}"
         );
+        let sealed = self
+            .config()
+            .secret_keys
+            .seal(&Place::totp_secret(user.0), &secret)
+            .map_err(internal)?;
         self.commit(&caller, async |w| {
-            if !w.put_pending_totp(user, &secret).await? {
+            if !w.put_pending_totp(user, &sealed).await? {
                 return Err(ServiceError::state(
                     "totp.already_enabled",
                     "two-factor is already on; disable it first",
@@ -276,7 +286,8 @@ impl Portcullis {
                 "two-factor is already on",
             ));
         }
-        let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
+        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?
+            .ok_or_else(invalid_code)?;
         let codes = new_recovery_codes();
         let hashes: Vec<String> = codes
             .iter()
@@ -347,7 +358,8 @@ impl Portcullis {
                 "an organization you belong to requires two-factor",
             ));
         }
-        let step = matching_step(&factor.secret, code, self.now())?.ok_or_else(invalid_code)?;
+        let step = matching_step(&self.open_seed(user, &factor.secret)?, code, self.now())?
+            .ok_or_else(invalid_code)?;
         let id = self.user_id(user);
         let orgs = self.member_orgs(user);
         let email = self.store().user(user).await?.map(|u| u.email);
@@ -476,10 +488,12 @@ impl Portcullis {
         let mut method = "totp";
         let passed = match (&factor, code, recovery_code) {
             _ if locked => false,
-            (Some(factor), Some(code), None) => match matching_step(&factor.secret, code, now)? {
-                Some(step) => self.store().use_totp_step(user.key, step).await?,
-                None => false,
-            },
+            (Some(factor), Some(code), None) => {
+                match matching_step(&self.open_seed(user.key, &factor.secret)?, code, now)? {
+                    Some(step) => self.store().use_totp_step(user.key, step).await?,
+                    None => false,
+                }
+            }
             (Some(_), None, Some(recovery)) => {
                 method = "recovery_code";
                 let hash = token_hash_hex(&normalise_recovery(recovery));
@@ -583,6 +597,17 @@ impl Portcullis {
             ))
         })
         .await
+    }
+
+    /// The base32 seed of `user`'s factor from its stored form (sealed, or a legacy plain
+    /// seed not yet sealed). A value that does not open is an internal error: the start-up
+    /// check refuses a key ring that cannot open every stored secret.
+    fn open_seed(&self, user: UserKey, stored: &str) -> Result<Zeroizing<String>> {
+        self.config()
+            .secret_keys
+            .open(&Place::totp_secret(user.0), stored)
+            .map(|opened| opened.secret)
+            .map_err(|err| internal(format!("the TOTP secret of user row {}: {err}", user.0)))
     }
 
     fn user_id(&self, user: UserKey) -> String {

@@ -1,15 +1,19 @@
 //! Two-factor state: the TOTP factor of a user (secret, confirmed or pending, the last time
 //! step used so a code cannot be replayed), recovery codes (hashes only) and the per-org
 //! "two-factor required" switch.
+//!
+//! The secret is stored as the service gives it: sealed (`sealed:v1:…`, see the service's
+//! `sealing` module) or, in rows written before sealing existed, plain base32. The store never
+//! sees a key and never opens a value.
 
 use portcullis_core::{OrgKey, Timestamp, UserKey};
 
-use crate::rows::{flag, id_of};
+use crate::rows::{flag, id_of, user_key};
 use crate::{Result, Store, Write};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpFactor {
-    /// Base32 (RFC 4648, no padding).
+    /// The stored form: sealed, or legacy plain base32 (RFC 4648, no padding).
     pub secret: String,
     pub enabled: bool,
     pub last_step: i64,
@@ -28,6 +32,34 @@ impl Store {
             enabled: flag(enabled),
             last_step,
         }))
+    }
+
+    /// Up to `limit` stored TOTP secrets of users after `after` (row id order), for re-sealing
+    /// and the start-up check: each user and the stored form of its secret.
+    pub async fn totp_secrets_after(
+        &self,
+        after: UserKey,
+        limit: i64,
+    ) -> Result<Vec<(UserKey, String)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT user_id, secret FROM totp_factors WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+        )
+        .bind(id_of(after.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, secret)| Ok((user_key(id)?, secret)))
+            .collect()
+    }
+
+    /// Whether any stored secret is sealed (then a new key ring must never replace a lost one).
+    pub async fn has_sealed_secrets(&self) -> Result<bool> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE secret LIKE 'sealed:%'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count > 0)
     }
 
     /// Marks time step `step` used for an enabled factor; `false` if it (or a later one)
@@ -136,6 +168,25 @@ impl Write {
         .execute(self.conn())
         .await?
         .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Replaces the stored form of a user's secret if it is still `old` (a concurrent
+    /// enrolment wins); `false` when it changed meanwhile.
+    pub async fn reseal_totp_secret(
+        &mut self,
+        user: UserKey,
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        let updated =
+            sqlx::query("UPDATE totp_factors SET secret = $3 WHERE user_id = $1 AND secret = $2")
+                .bind(id_of(user.0))
+                .bind(old)
+                .bind(new)
+                .execute(self.conn())
+                .await?
+                .rows_affected();
         Ok(updated == 1)
     }
 

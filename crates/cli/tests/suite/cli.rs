@@ -50,7 +50,17 @@ async fn fresh_store_flags(dir: &Path) -> Vec<String> {
             let (url, _) = fresh_database_url(portcullis_store::Backend::Postgres)
                 .await
                 .unwrap();
-            vec!["--database-url".into(), url]
+            // No default key file on PostgreSQL: every command gets one.
+            let keys = dir.join("secret-keys");
+            std::fs::write(&keys, format!("{}\n", crate::common::TEST_KEY_RING)).unwrap();
+            std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            vec![
+                "--database-url".into(),
+                url,
+                "--secret-keys-file".into(),
+                keys.display().to_string(),
+            ]
         }
     }
 }
@@ -1195,4 +1205,303 @@ async fn public_url_names_the_sp_addresses_and_serve_warns_when_idps_exist_witho
     assert!(output.status.success(), "{}", stderr(&output));
     let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(shown["public_url"], "https://sso.example.com/auth");
+}
+
+/// Milliseconds since the epoch, as the server's clock reads them.
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+/// Writes a key ring file readable by its owner only.
+fn key_file(path: &Path, lines: &[&str]) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, format!("{}\n", lines.join("\n"))).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn new_key(id: &str) -> String {
+    let output = run(&mut portcullis(&["secrets", "new-key", "--id", id]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = stdout(&output).trim().to_owned();
+    assert!(line.starts_with(&format!("{id} ")), "{line}");
+    line
+}
+
+/// The TOTP secrets as stored in the SQLite file, read around the server.
+async fn raw_totp_secrets(data_dir: &Path) -> Vec<String> {
+    let file = data_dir.join(portcullis_store::SQLITE_FILE);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=ro", file.display()))
+        .await
+        .unwrap();
+    let secrets = sqlx::query_scalar("SELECT secret FROM totp_factors")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    secrets
+}
+
+/// The whole life of sealed secrets through the binary on an SQLite data directory: `init`
+/// creates the key file (0600), the seed is sealed in the file, no output or log shows a key,
+/// a server with another key refuses to start (and `doctor` says why), `secrets rotate`
+/// re-seals under a new key, the old key is dropped and two-factor still works.
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_rotated_through_the_binary() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.display().to_string();
+    let store = vec!["--data-dir".to_owned(), data_arg.clone()];
+
+    let mut init = vec!["init", "--email", "op@example.com", "--id", "op"];
+    init.extend(store.iter().map(String::as_str));
+    let output = run(portcullis(&init).env("PORTCULLIS_ADMIN_PASSWORD", "operator-password"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let default_file = data.join("secret-keys");
+    let mode = std::fs::metadata(&default_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let first_line = std::fs::read_to_string(&default_file)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    let (first_id, first_key) = first_line.split_once(' ').unwrap();
+    let first_id = first_id.to_owned();
+    let first_key = first_key.to_owned();
+
+    // Enrol the operator's second factor over HTTP.
+    let mut server = Server::start(&store);
+    let server_log = server.child.stderr.take().unwrap();
+    let client = reqwest::Client::new();
+    let login = json!({"email": "op@example.com", "password": "operator-password"});
+    let (status, body) = post(
+        &client,
+        format!("{}/v1/login", server.address),
+        None,
+        login.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let session = body["session_token"].as_str().unwrap().to_owned();
+    let (status, body) = post(
+        &client,
+        format!("{}/v1/users/me/totp", server.address),
+        Some(&session),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let seed = body["secret"].as_str().unwrap().to_owned();
+    let code = portcullis_service::totp::code_at(&seed, now_ms()).unwrap();
+    let (status, body) = post(
+        &client,
+        format!("{}/v1/users/me/totp/verify", server.address),
+        Some(&session),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(server.terminate().success());
+    let mut log = String::new();
+    BufReader::new(server_log).read_to_string(&mut log).unwrap();
+    assert!(!log.contains(&first_key), "the key is logged: {log}");
+
+    let stored = raw_totp_secrets(&data).await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0].starts_with(&format!("sealed:v1:{first_id}:")),
+        "{stored:?}"
+    );
+    assert!(!stored[0].contains(&seed));
+
+    // Neither `config` nor `doctor` shows a key, whichever way it is given.
+    for extra in [vec![], vec!["--secret-keys", first_line.as_str()]] {
+        let mut config = vec!["config", "--data-dir", data_arg.as_str()];
+        config.extend(&extra);
+        let output = run(&mut portcullis(&config));
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(!stdout(&output).contains(&first_key), "{}", stdout(&output));
+    }
+    let output =
+        run(portcullis(&["config", "--data-dir", &data_arg])
+            .env("PORTCULLIS_SECRET_KEYS", &first_line));
+    assert!(
+        stdout(&output).contains("(set; not shown)"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!stdout(&output).contains(&first_key));
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data_arg]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["sealed_secrets"]["current"], 1, "{report}");
+    assert!(!stdout(&output).contains(&first_key));
+
+    // A copy of the store with another key: serve refuses, doctor says why, no key shown.
+    let stranger = new_key("stranger");
+    let stranger_file = dir.path().join("stranger-keys");
+    key_file(&stranger_file, &[&stranger]);
+    let stranger_path = stranger_file.display().to_string();
+    let with_stranger = [
+        "--data-dir",
+        data_arg.as_str(),
+        "--secret-keys-file",
+        stranger_path.as_str(),
+    ];
+    let mut serve = vec!["serve", "--listen", "127.0.0.1:0"];
+    serve.extend(with_stranger);
+    let output = run(&mut portcullis(&serve));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("do not open with the configured key ring"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("`{first_id}`")), "{err}");
+    let stranger_key = stranger.split_once(' ').unwrap().1;
+    assert!(
+        !err.contains(stranger_key) && !err.contains(&first_key),
+        "{err}"
+    );
+    let mut doctor = vec!["doctor"];
+    doctor.extend(with_stranger);
+    let output = run(&mut portcullis(&doctor));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("key ring lacks"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(raw_totp_secrets(&data).await, stored, "nothing rewritten");
+
+    // A key file others may read is refused.
+    std::fs::set_permissions(&stranger_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = run(&mut portcullis(&serve));
+    assert!(stderr(&output).contains("chmod 600"), "{}", stderr(&output));
+
+    // A lost default key file is not replaced by a new key while sealed secrets exist.
+    let aside = dir.path().join("secret-keys.aside");
+    std::fs::rename(&default_file, &aside).unwrap();
+    let output = run(&mut portcullis(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_arg,
+    ]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is missing but the store holds sealed secrets"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!default_file.exists(), "no new key file");
+    std::fs::rename(&aside, &default_file).unwrap();
+
+    // Rotate: the new key first, the old one still there; then the old one goes.
+    let next = new_key("next");
+    let ring = dir.path().join("ring");
+    key_file(&ring, &[&next, &first_line]);
+    let ring_path = ring.display().to_string();
+    let rotate = [
+        "secrets",
+        "rotate",
+        "--data-dir",
+        data_arg.as_str(),
+        "--secret-keys-file",
+        ring_path.as_str(),
+    ];
+    let output = run(&mut portcullis(&rotate));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let counts: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (counts["resealed"].as_u64(), counts["key_id"].as_str()),
+        (Some(1), Some("next")),
+        "{counts}"
+    );
+    let output = run(&mut portcullis(&rotate));
+    let counts: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (counts["resealed"].as_u64(), counts["unchanged"].as_u64()),
+        (Some(0), Some(1)),
+        "idempotent: {counts}"
+    );
+    assert!(raw_totp_secrets(&data).await[0].starts_with("sealed:v1:next:"));
+
+    key_file(&ring, &[&next]);
+    let server = Server::start(&[
+        "--data-dir".into(),
+        data_arg.clone(),
+        "--secret-keys-file".into(),
+        ring_path.clone(),
+    ]);
+    let (status, body) = post(&client, format!("{}/v1/login", server.address), None, login).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "second_factor_required", "{body}");
+    // One step ahead of the code that confirmed enrolment (within the accepted window).
+    let code = portcullis_service::totp::code_at(&seed, now_ms() + 30_000).unwrap();
+    let (status, body) = post(
+        &client,
+        format!("{}/v1/login/second-factor", server.address),
+        None,
+        json!({"login_token": body["login_token"], "code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "authenticated");
+    assert!(server.terminate().success());
+
+    // Upgrading a data directory an older version wrote: a plain seed and no key file.
+    // `doctor` sees nothing wrong, the first `serve` creates the ring and seals the seed, and
+    // the seed still signs in.
+    set_raw_totp_secret(&data, &seed).await;
+    std::fs::remove_file(&default_file).unwrap();
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data_arg]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["sealed_secrets"]["plain"], 1, "{report}");
+    assert!(!default_file.exists(), "doctor creates nothing");
+    let server = Server::start(&store);
+    assert!(default_file.exists());
+    let stored = raw_totp_secrets(&data).await;
+    assert!(stored[0].starts_with("sealed:v1:k"), "{stored:?}");
+    assert!(!stored[0].contains(&seed));
+    // Serving (its SIGTERM handler in place) before it is stopped.
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(server.terminate().success());
+    // Opens with the new ring (a code through the server is the service suite's test: the
+    // steps this test's real clock allows are used up).
+    let output = run(&mut portcullis(&["doctor", "--data-dir", &data_arg]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["sealed_secrets"]["current"], 1, "{report}");
+    assert_eq!(report["sealed_secrets"]["plain"], 0, "{report}");
+}
+
+/// Rewrites the (one) stored TOTP secret in the SQLite file, as an older version stored it.
+async fn set_raw_totp_secret(data_dir: &Path, secret: &str) {
+    let file = data_dir.join(portcullis_store::SQLITE_FILE);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rw", file.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE totp_factors SET secret = $1")
+        .bind(secret)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }

@@ -3,5 +3,6 @@
 
 mod email_keys;
 mod last_admin;
+mod sealed_secrets;
 mod two_factor_login;
 mod views_agree;

@@ -25,6 +25,10 @@ pub async fn fresh_postgres_url() -> String {
     fresh_database_url(Backend::Postgres).await.unwrap().0
 }
 
+/// The key ring of every server and command the suites run (on PostgreSQL there is no
+/// default key file): `test` and the base64 of 32 bytes.
+pub const TEST_KEY_RING: &str = "test MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// Where a server keeps its data: a PostgreSQL URL or an SQLite data directory.
 #[derive(Debug, Clone)]
 pub enum Location {
@@ -46,6 +50,7 @@ pub fn init_operator(url: &str, id: &str) -> String {
     let out = Command::new(BIN)
         .args(["init", "--database-url", url, "--id", id, "--print-token"])
         .args(["--email", &format!("{id}@example.com")])
+        .env("PORTCULLIS_SECRET_KEYS", TEST_KEY_RING)
         .env("PORTCULLIS_ADMIN_PASSWORD", "operator-password-123")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -64,6 +69,7 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("PORTCULLIS_SECRET_KEYS", TEST_KEY_RING)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -377,6 +383,7 @@ fn spawn(location: &Location, env: &[(String, String)]) -> (Child, String) {
         .args(location.args())
         .args(["--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        .env("PORTCULLIS_SECRET_KEYS", TEST_KEY_RING)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
