@@ -192,7 +192,6 @@ pub(crate) fn explain(err: sqlx::Error, transport: &Transport) -> sqlx::Error {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use std::str::FromStr;
 
