@@ -137,3 +137,53 @@ async fn a_refused_server_is_named_and_no_password_is_printed() {
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!err.contains(wrong), "{err}");
 }
+
+#[tokio::test]
+async fn migrate_copies_into_postgres_over_verify_full_with_a_password_file() {
+    let cluster = tls_cluster().await;
+    let database = cluster.create_database().await;
+    let (dir, pgpass) = password_file(cluster.password());
+    let pgpass = pgpass.display().to_string();
+    let data = dir.path().join("data").display().to_string();
+    let init = std::process::Command::new(crate::common::BIN)
+        .args(["init", "--data-dir", &data, "--id", "kate"])
+        .args(["--email", "kate@example.com"])
+        .env("PORTCULLIS_ADMIN_PASSWORD", "a long operator password")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let url = cluster.url(
+        CERTIFICATE_HOST,
+        &database,
+        &verify_full(&cluster.ca_file()),
+    );
+    let (code, out, err) = run(&[
+        "migrate",
+        "--from-data-dir",
+        &data,
+        "--to-database-url",
+        &url,
+        "--to-database-password-file",
+        &pgpass,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"migrated\":true"), "{out}");
+    let (code, out, err) = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        &url,
+        "--database-password-file",
+        &pgpass,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Without the password the target is refused, by the server.
+    let (code, _, err) = run(&["audit", "verify", "--database-url", &url]);
+    assert_ne!(code, 0);
+    assert!(err.contains("password"), "{err}");
+}
