@@ -216,6 +216,13 @@ impl Cluster {
 
     /// A new empty database, created over a `verify-full` connection on a TLS cluster.
     pub async fn create_database(&self) -> String {
+        let name = format!("pcl_t_{}", random_suffix());
+        self.execute(&format!("CREATE DATABASE {name}")).await;
+        name
+    }
+
+    /// Runs `sql` as the superuser (over `verify-full` on a TLS cluster); panics on failure.
+    pub async fn execute(&self, sql: &str) {
         let query = if self.tls {
             format!(
                 "sslmode=verify-full&sslrootcert={}",
@@ -230,13 +237,11 @@ impl Cluster {
         let mut conn = PgConnection::connect_with(&options)
             .await
             .unwrap_or_else(|e| panic!("cannot reach the test cluster: {e}"));
-        let name = format!("pcl_t_{}", random_suffix());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::raw_sql(sql)
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         drop(conn.close().await);
-        name
     }
 
     /// A migrated, empty store in a new database of this cluster, reached as the `query`
