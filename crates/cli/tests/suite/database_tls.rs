@@ -187,3 +187,55 @@ async fn migrate_copies_into_postgres_over_verify_full_with_a_password_file() {
     assert_ne!(code, 0);
     assert!(err.contains("password"), "{err}");
 }
+
+/// A server on another machine (here: this machine's own non-loopback address) reached
+/// without verifying it is warned about at start-up, and `doctor` reports it and exits 1.
+#[tokio::test]
+async fn a_remote_server_reached_without_verification_is_warned_about() {
+    let cluster = tls_cluster().await;
+    let Some(address) = cluster.own_address() else {
+        eprintln!("skipped: this machine has no non-loopback address");
+        return;
+    };
+    let database = cluster.create_database().await;
+    let (_dir, pgpass) = password_file(cluster.password());
+    let pgpass = pgpass.display().to_string();
+    let host = match address {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let url = cluster.url(&host, &database, "sslmode=require");
+    let (code, out, err) = run(&[
+        "doctor",
+        "--database-url",
+        &url,
+        "--database-password-file",
+        &pgpass,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("sslmode=require, which does not verify the server"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let warning = report["database"]["warning"].as_str().unwrap();
+    assert!(warning.contains("encrypted (TLS"), "{warning}");
+    assert!(warning.contains("verify-full"), "{warning}");
+    assert_eq!(report["database"]["verifies_server"], false);
+
+    // The same server over verify-full by the certificate's name: no warning.
+    let url = cluster.url(
+        CERTIFICATE_HOST,
+        &database,
+        &verify_full(&cluster.ca_file()),
+    );
+    let (code, out, err) = run(&[
+        "doctor",
+        "--database-url",
+        &url,
+        "--database-password-file",
+        &pgpass,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("does not verify"), "{err}");
+}

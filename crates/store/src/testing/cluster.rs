@@ -9,7 +9,7 @@
 //! a cluster shared from a `static` is never dropped.
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::str::FromStr;
@@ -49,6 +49,9 @@ pub struct Cluster {
     port: u16,
     password: String,
     tls: bool,
+    /// This machine's own non-loopback address, which the server also listens on (for
+    /// connections that must count as remote), if the machine has one.
+    own_address: Option<IpAddr>,
     /// Closing it tells the watchdog to stop the server.
     watchdog_stdin: Mutex<Option<ChildStdin>>,
     watchdog: Mutex<Child>,
@@ -104,6 +107,23 @@ impl Cluster {
             ])
             .arg("--no-sync")
             .arg(format!("--pwfile={}", dir.join("pwfile").display())));
+        let own_address = own_address();
+        let mut listen = "127.0.0.1".to_owned();
+        if let Some(address) = own_address {
+            // Only this machine itself may connect there (its own address as the source).
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("data/pg_hba.conf"))
+                .unwrap_or_else(|e| panic!("pg_hba.conf: {e}"));
+            let host = IpAddr::to_string(&address);
+            let prefix = if address.is_ipv4() { 32 } else { 128 };
+            std::io::Write::write_all(
+                &mut hba,
+                format!("host all all {host}/{prefix} scram-sha-256\n").as_bytes(),
+            )
+            .unwrap_or_else(|e| panic!("pg_hba.conf: {e}"));
+            listen = format!("{listen},{host}");
+        }
         let port = free_port();
         let mut server = as_postgres(as_root, Path::new("sh"));
         server
@@ -115,7 +135,8 @@ impl Cluster {
             .arg("-D")
             .arg(dir.join("data"))
             .args(["-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("listen_addresses={listen}"))
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=off", "-c", "max_connections=200"]);
         if tls {
@@ -142,6 +163,7 @@ impl Cluster {
             port,
             password,
             tls,
+            own_address,
         };
         cluster.wait_until_ready().await;
         cluster
@@ -191,6 +213,12 @@ impl Cluster {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// An address of this machine that is not loopback, which the server listens on too: a
+    /// connection there counts as one to another machine. `None` on a machine without one.
+    pub fn own_address(&self) -> Option<IpAddr> {
+        self.own_address
     }
 
     /// The superuser's password (give it apart from the URL, as a password file would).
@@ -373,6 +401,15 @@ fn write_private(path: &Path, contents: &str) {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     file.write_all(contents.as_bytes())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The address this machine's traffic to the outside leaves from (a UDP "connect" sends
+/// nothing), unless it is loopback or there is no route.
+fn own_address() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let address = socket.local_addr().ok()?.ip();
+    (!address.is_loopback() && !address.is_unspecified()).then_some(address)
 }
 
 /// A port nobody listens on now (the server binds it a moment later).
