@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the whole test suite needs on a fresh Debian/Ubuntu machine, and nothing
 # when it is all present (each step checks first): the build's system libraries, the test
-# identity provider's Python environment, Chromium and the console test tools, nginx and jq,
-# cargo-fuzz, cargo-deny and cargo-deb. scripts/test.sh runs it first; .ci/run adds only CI's
-# own steps (starting PostgreSQL, clearing leftover test databases).
+# identity provider's Python environment, Chromium and the console test tools, the PostgreSQL
+# server binaries (the TLS tests' own clusters), nginx and jq, cargo-fuzz, cargo-deny and
+# cargo-deb. scripts/test.sh runs it first; .ci/run adds only CI's own steps (starting
+# PostgreSQL, clearing leftover test databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +57,13 @@ link_to console-tests/node_modules "$modules/node_modules"
 if ! command -v openssl > /dev/null; then
     echo "installing openssl"
     apt_install openssl
+fi
+
+# The TLS tests start PostgreSQL clusters of their own (initdb and postgres, as the postgres
+# user when run as root: runuser), whatever backend the suite runs on.
+if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && ! command -v initdb > /dev/null; then
+    echo "installing the PostgreSQL server binaries"
+    apt_install postgresql
 fi
 
 if ! command -v nginx > /dev/null || ! command -v jq > /dev/null; then

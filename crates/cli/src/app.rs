@@ -15,6 +15,7 @@ use portcullis_service::mail_delivery::{SmtpConfig, SmtpMailer, spawn_delivery};
 use portcullis_service::sealing::KeyRing;
 use portcullis_service::store::{Claim, Store};
 use portcullis_service::{Caller, Portcullis, ServiceConfig};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -437,14 +438,30 @@ async fn recheck_domains_periodically(service: Arc<Portcullis>) {
     }
 }
 
-/// Opens the store the settings name: the SQLite data directory, or a database URL.
+/// Opens the store the settings name: the SQLite data directory, or a database URL (with the
+/// password from `database_password_file`). Warns when a PostgreSQL server on another machine
+/// is reached without verifying its certificate.
 pub async fn open_store(settings: &Settings) -> Result<Store, CliError> {
     let store = match &settings.store {
         StoreLocation::DataDir(dir) => Store::open_data_dir(dir).await,
-        StoreLocation::Url(url) => Store::open(url).await,
+        StoreLocation::Url(url) => {
+            let password = settings.database_password()?;
+            Store::open_with_password(url, password.as_ref().map(ExposeSecret::expose_secret)).await
+        }
     };
     // Reported once, by the caller, as the command's `error:` line.
-    store.map_err(CliError::Store)
+    let store = store.map_err(CliError::Store)?;
+    if let Some(warning) = transport_warning(&store).await? {
+        tracing::warn!("{warning}");
+    }
+    Ok(store)
+}
+
+/// What [`open_store`] warns about (also in `doctor`'s report): a PostgreSQL server on another
+/// machine reached with an sslmode that does not verify it.
+pub async fn transport_warning(store: &Store) -> Result<Option<String>, CliError> {
+    let transport = store.transport().await.map_err(CliError::Store)?;
+    Ok(transport.and_then(|transport| transport.warning()))
 }
 
 /// Logs go to stderr (stdout carries command output). `RUST_LOG` overrides the level.

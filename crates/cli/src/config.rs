@@ -46,9 +46,14 @@ pub struct SettingsArgs {
     /// Directory of the embedded SQLite store, created on first start [default: ./portcullis-data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Use PostgreSQL instead of the data directory (postgres://user@host:port/db).
+    /// Use PostgreSQL instead of the data directory: postgres://user@host:port/db, with
+    /// ?sslmode=verify-full (and &sslrootcert=FILE for a private CA) for a server on another
+    /// machine; sslmode and sslrootcert as libpq reads them [default sslmode: prefer].
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// A file holding the PostgreSQL password (instead of putting it in the URL).
+    #[arg(long, value_name = "FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -356,17 +361,29 @@ impl Provider for Environment {
     }
 }
 
-/// Where the store is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the store is (a URL's password is never printed or logged: see [`redact_url`]).
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     DataDir(PathBuf),
     Url(String),
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::DataDir(dir) => f.debug_tuple("DataDir").field(dir).finish(),
+            StoreLocation::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+        }
+    }
 }
 
 /// The effective settings after merging every source.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub store: StoreLocation,
+    /// The file holding the PostgreSQL password, read when the store is opened
+    /// ([`Settings::database_password`]).
+    pub database_password_file: Option<PathBuf>,
     pub listen: String,
     pub log_format: LogFormat,
     pub signup_enabled: bool,
@@ -619,6 +636,7 @@ impl Settings {
         .map_err(|why| CliError::usage(format!("`outbound_allow`: {why}")))?;
         let mut settings = Self {
             store,
+            database_password_file: given.database_password_file,
             listen: given.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             log_format: given.log_format.unwrap_or_default(),
             signup_enabled: given.signup_enabled.unwrap_or(defaults.signup_enabled),
@@ -730,7 +748,39 @@ impl Settings {
             }
         };
         settings.validate()?;
+        settings.database_password()?;
         Ok(settings)
+    }
+
+    /// The PostgreSQL password from `database_password_file` (its last line end trimmed), or
+    /// `None` when the password, if any, is in the URL.
+    pub fn database_password(&self) -> Result<Option<SecretString>, CliError> {
+        let Some(path) = &self.database_password_file else {
+            return Ok(None);
+        };
+        let StoreLocation::Url(url) = &self.store else {
+            return Err(CliError::usage(
+                "`database_password_file` needs `database_url`",
+            ));
+        };
+        if url_has_password(url) {
+            return Err(CliError::usage(
+                "the database URL carries a password and `database_password_file` is set: \
+                 give the password once",
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(CliError::io(format!(
+            "cannot read the database password file `{}`",
+            path.display()
+        )))?;
+        let password = text.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(CliError::usage(format!(
+                "the database password file `{}` is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(SecretString::from(password.to_owned())))
     }
 
     fn validate(&self) -> Result<(), CliError> {
@@ -825,6 +875,7 @@ impl Settings {
         let value = json!({
             "data_dir": data_dir,
             "database_url": database_url,
+            "database_password_file": self.database_password_file.as_ref().map(|p| p.display().to_string()),
             "listen": self.listen,
             "log_format": self.log_format.as_str(),
             "signup_enabled": self.signup_enabled,
@@ -893,12 +944,25 @@ fn whole(ms: i64, unit: i64) -> u32 {
     u32::try_from(ms / unit).unwrap_or(u32::MAX)
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; the query string (which
-/// may carry `password=`) is dropped.
+/// `postgres://user:secret@host/db?sslmode=verify-full&password=x` →
+/// `postgres://user:***@host/db?sslmode=verify-full`: the password masked, and of the query only
+/// the TLS settings kept (the query may carry `password=`).
 pub fn redact_url(url: &str) -> String {
-    let url = url.split_once('?').map_or(url, |(base, _)| base);
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
+    let tls: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+            KEPT_QUERY_KEYS.contains(&key)
+        })
+        .collect();
+    let query = if tls.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", tls.join("&"))
+    };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return format!("{url}{query}");
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
@@ -910,10 +974,26 @@ pub fn redact_url(url: &str) -> String {
             } else {
                 user.to_owned()
             };
-            format!("{scheme}://{masked}@{host}{path}")
+            format!("{scheme}://{masked}@{host}{path}{query}")
         }
-        None => url.to_owned(),
+        None => format!("{url}{query}"),
     }
+}
+
+/// The query keys [`redact_url`] keeps: how the server is verified, which an operator checking
+/// the configuration needs to see, and no secret.
+const KEPT_QUERY_KEYS: &[&str] = &["sslmode", "ssl-mode", "sslrootcert", "ssl-root-cert"];
+
+/// Whether a URL carries a password, in its user info or as `password=`.
+fn url_has_password(url: &str) -> bool {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let authority = base
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or_default());
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    in_userinfo || query.split('&').any(|pair| pair.starts_with("password="))
 }
 
 #[cfg(test)]
@@ -964,6 +1044,75 @@ mod tests {
             "postgres://pc@db/pcl"
         );
         assert_eq!(redact_url("postgres://db/pcl"), "postgres://db/pcl");
+        assert_eq!(
+            redact_url(
+                "postgres://pc:s3cret@db/pcl?password=x&sslmode=verify-full&sslrootcert=/ca.pem"
+            ),
+            "postgres://pc:***@db/pcl?sslmode=verify-full&sslrootcert=/ca.pem"
+        );
+    }
+
+    #[test]
+    fn the_database_password_file_is_read_once_given_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pgpass");
+        std::fs::write(&file, "s3cr%t:pw\n").unwrap();
+        let with = |url: &str| {
+            resolve(&flags(SettingsArgs {
+                database_url: Some(url.into()),
+                database_password_file: Some(file.clone()),
+                ..SettingsArgs::default()
+            }))
+        };
+        let settings = with("postgres://pc@db.example.com/pcl?sslmode=verify-full").unwrap();
+        assert_eq!(
+            settings
+                .database_password()
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "s3cr%t:pw"
+        );
+        let json = settings.to_json();
+        assert!(json.contains("pgpass"), "{json}");
+        assert!(json.contains("sslmode=verify-full"), "{json}");
+        assert!(!json.contains("s3cr"), "{json}");
+        assert!(!format!("{settings:?}").contains("s3cr"));
+        let inline = resolve(&flags(SettingsArgs {
+            database_url: Some("postgres://pc:s3cret@db/pcl".into()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap();
+        assert!(!format!("{inline:?}").contains("s3cret"));
+        assert!(!inline.to_json().contains("s3cret"));
+
+        for twice in [
+            "postgres://pc:other@db/pcl",
+            "postgres://pc@db/pcl?password=other",
+        ] {
+            let err = with(twice).unwrap_err().to_string();
+            assert!(err.contains("once"), "{twice}: {err}");
+        }
+        let err = resolve(&flags(SettingsArgs {
+            database_password_file: Some(file.clone()),
+            ..SettingsArgs::default()
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("needs `database_url`"), "{err}");
+        let err = resolve_with(
+            &ConfigArgs::default(),
+            &[
+                ("PORTCULLIS_DATABASE_URL", "postgres://pc@db/pcl"),
+                ("PORTCULLIS_DATABASE_PASSWORD_FILE", "/nonexistent/pgpass"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/nonexistent/pgpass"), "{err}");
+        std::fs::write(&file, "\n").unwrap();
+        let err = with("postgres://pc@db/pcl").unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
     }
 
     #[test]

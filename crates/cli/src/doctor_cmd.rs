@@ -1,8 +1,9 @@
-//! `portcullis doctor`: reports what needs a person's decision in the stored data. Today: email
-//! addresses that collide under the canonical form (an account registered with a look-alike of
-//! another's address), which `serve` never merges or re-keys by itself; and stored secrets
-//! that the configured key ring cannot open (`serve` refuses to start then), or that are
-//! still plain (the next `serve` seals them).
+//! `portcullis doctor`: reports what needs a person's decision in the stored data and in how it
+//! is reached. Today: email addresses that collide under the canonical form (an account
+//! registered with a look-alike of another's address), which `serve` never merges or re-keys by
+//! itself; stored secrets that the configured key ring cannot open (`serve` refuses to start
+//! then), or that are still plain (the next `serve` seals them); and a PostgreSQL server on
+//! another machine reached without verifying its certificate.
 //!
 //! Prints the report as JSON; exits 0 when nothing needs attention, 1 otherwise.
 
@@ -53,7 +54,6 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
         true => Some(service.sealed_secrets_report().await?),
         false => None,
     };
-    store.close().await;
     let sealed_ok = sealed.as_ref().is_some_and(|s| s.all_open());
     let sealed_secrets = match (&sealed, &key_ring_error, &pending_file) {
         (Some(sealed), _, Some(path)) => serde_json::json!({
@@ -70,14 +70,29 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
         }),
         (None, error, _) => serde_json::json!({ "problem": error }),
     };
+    let transport = store.transport().await?;
+    let insecure = transport.as_ref().and_then(|t| t.warning()).is_some();
+    let database = match transport {
+        Some(transport) => serde_json::json!({
+            "host": transport.host,
+            "port": transport.port,
+            "sslmode": transport.ssl_mode,
+            "verifies_server": transport.verifies_server,
+            "tls": transport.tls_version,
+            "warning": transport.warning(),
+        }),
+        None => serde_json::Value::Null,
+    };
+    store.close().await;
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "email_keys": report,
         "sealed_secrets": sealed_secrets,
+        "database": database,
     }))
     .map_err(|err| CliError::usage(format!("cannot print the report: {err}")))?;
     println!("{text}");
     Ok(
-        if report.collisions.is_empty() && report.invalid.is_empty() && sealed_ok {
+        if report.collisions.is_empty() && report.invalid.is_empty() && sealed_ok && !insecure {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

@@ -18,9 +18,13 @@ pub struct MigrateArgs {
     /// The SQLite data directory to copy from.
     #[arg(long, value_name = "DIR")]
     pub from_data_dir: PathBuf,
-    /// The PostgreSQL database to copy into (migrated here; must hold no accounts yet).
+    /// The PostgreSQL database to copy into (migrated here; must hold no accounts yet), with
+    /// `sslmode` and `sslrootcert` as `database_url` takes them.
     #[arg(long, value_name = "URL")]
     pub to_database_url: String,
+    /// A file holding the target database's password (instead of putting it in the URL).
+    #[arg(long, value_name = "FILE")]
+    pub to_database_password_file: Option<PathBuf>,
 }
 
 pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
@@ -51,7 +55,10 @@ pub async fn run(args: MigrateArgs) -> Result<ExitCode, CliError> {
             args.from_data_dir.display()
         )));
     }
-    let target_settings = Settings::for_store(StoreLocation::Url(args.to_database_url.clone()))?;
+    let mut target_settings =
+        Settings::for_store(StoreLocation::Url(args.to_database_url.clone()))?;
+    target_settings.database_password_file = args.to_database_password_file.clone();
+    target_settings.database_password()?;
     let target_store = crate::app::open_store(&target_settings).await?;
     let _target_claim = target_store.claim_database().await?;
     let copied = source.store().copy_into(&target_store).await?;

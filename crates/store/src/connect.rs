@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
+use crate::transport::{self, Transport};
 use crate::{Result, StoreError};
 
 /// How long a request waits for a pooled connection before the store counts as unavailable
@@ -54,6 +55,8 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// How a PostgreSQL server is reached (`None` for SQLite).
+    transport: Option<Transport>,
     /// How `load_index` reads its snapshot (see `snapshot.rs`).
     pub(crate) bulk: BulkSource,
 }
@@ -102,8 +105,15 @@ impl Store {
         Self::open(&url).await
     }
 
-    /// Opens a store from a URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    /// Opens a store from a URL: `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`
+    /// (with `sslmode` and `sslrootcert` read as libpq reads them).
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with_password(url, None).await
+    }
+
+    /// [`Store::open`] with the PostgreSQL password given apart from the URL (read from a
+    /// file by the caller), so that it appears in no URL an operator writes down.
+    pub async fn open_with_password(url: &str, password: Option<&str>) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -111,10 +121,26 @@ impl Store {
             Backend::Sqlite
         };
         // Statement logging would put every bound value (token hashes among them) in the logs.
-        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-        if !url.contains(":memory:") {
-            reachable(&options, backend).await?;
+        let mut options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let mut transport = None;
+        if backend == Backend::Postgres {
+            options = transport::postgres_options(options, password)?;
+            transport = Some(Transport::of(&PgConnectOptions::try_from(&options)?));
         }
+        if !url.contains(":memory:") {
+            reachable(&options, backend, transport.as_ref()).await?;
+        }
+        let bulk = match backend {
+            _ if url.contains(":memory:") => BulkSource::Pool,
+            Backend::Sqlite => BulkSource::Sqlite(
+                SqliteConnectOptions::from_str(url)?
+                    .get_filename()
+                    .to_owned(),
+            ),
+            Backend::Postgres => BulkSource::Postgres(Box::new(
+                PgConnectOptions::try_from(&options)?.disable_statement_logging(),
+            )),
+        };
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
@@ -152,20 +178,10 @@ impl Store {
                     .await?
             }
         };
-        let bulk = match backend {
-            _ if url.contains(":memory:") => BulkSource::Pool,
-            Backend::Sqlite => BulkSource::Sqlite(
-                SqliteConnectOptions::from_str(url)?
-                    .get_filename()
-                    .to_owned(),
-            ),
-            Backend::Postgres => BulkSource::Postgres(Box::new(
-                PgConnectOptions::from_str(url)?.disable_statement_logging(),
-            )),
-        };
         let store = Self {
             pool,
             backend,
+            transport,
             bulk,
         };
         store.migrate().await?;
@@ -187,6 +203,24 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How the PostgreSQL server is reached, with the TLS version of a pooled connection
+    /// (`None` for SQLite): for start-up warnings and `doctor`.
+    pub async fn transport(&self) -> Result<Option<Transport>> {
+        let Some(transport) = &self.transport else {
+            return Ok(None);
+        };
+        let version: Option<String> = sqlx::query_scalar(
+            "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        Ok(Some(Transport {
+            tls_version: version,
+            ..transport.clone()
+        }))
     }
 
     /// The last committed data revision.
@@ -219,11 +253,21 @@ impl Store {
 }
 
 /// Opens one connection outside the pool and reads the schema, within [`CONNECT_TIMEOUT`], so
-/// start-up names the real cause (refused, authentication, not a database) at once instead
-/// of a pool timeout after many retries.
-async fn reachable(options: &AnyConnectOptions, backend: Backend) -> Result<()> {
+/// start-up names the real cause (refused, authentication, a TLS check, not a database) at
+/// once instead of a pool timeout after many retries.
+async fn reachable(
+    options: &AnyConnectOptions,
+    backend: Backend,
+    transport: Option<&Transport>,
+) -> Result<()> {
     let attempt = async {
-        let mut conn = AnyConnection::connect_with(options).await?;
+        let mut conn =
+            AnyConnection::connect_with(options)
+                .await
+                .map_err(|err| match transport {
+                    Some(transport) => transport::explain(err, transport),
+                    None => err,
+                })?;
         // On SQLite this reads the file header: a file that is not a database fails here.
         let sql = match backend {
             Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master",

@@ -39,6 +39,7 @@ mod teams;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod totp;
+mod transport;
 mod tx;
 mod users;
 mod write;
@@ -73,6 +74,7 @@ pub use security::{FailureCount, LOCKED_UNTIL_UNLOCKED, LoginState};
 pub use sso_links::{LinkConfirmed, PendingSsoLink, SsoLink};
 pub use teams::{NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};
 pub use totp::TotpFactor;
+pub use transport::Transport;
 pub use users::{NewUser, UserRecord};
 pub use write::Write;
 

@@ -5,8 +5,12 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). Each PostgreSQL store is a new database named
 //! `pcl_t_<random>`, so tests never see each other's rows; CI drops them before each run.
 //!
+//! [`cluster`] starts PostgreSQL clusters of the test's own, with and without TLS.
+//!
 //! Compiled only with the `testing` feature, which crates enable as a dev-dependency feature:
 //! the production binary carries none of it.
+
+pub mod cluster;
 
 use tempfile::TempDir;
 
@@ -34,7 +38,7 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     (0..16)

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod crash;
+mod database_tls;
 mod faults;
 mod https;
 mod mail;

@@ -4,3 +4,4 @@
 mod audit_chain;
 mod change_feed;
 mod conformance;
+mod tls;
