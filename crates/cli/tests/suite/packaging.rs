@@ -60,6 +60,28 @@ fn every_setting_the_packaged_config_shows_commented_out_is_a_valid_key() {
     std::fs::copy(fixtures.join("sp.key"), dir.path().join("saml-sp.key")).unwrap();
     std::fs::copy(fixtures.join("sp.crt"), dir.path().join("saml-sp.crt")).unwrap();
     std::fs::write(dir.path().join("smtp-password"), "secret\n").unwrap();
+    std::fs::write(dir.path().join("db-password"), "secret\n").unwrap();
+    // The HTTPS pair (checked at start-up: the key must belong to the certificate) and the
+    // database's CA file.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["auth.example.com".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/fullchain.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls/privkey.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("db-ca.pem"), cert.pem()).unwrap();
+    // A key ring made the way the file's comment says, readable by its owner only.
+    let ring = portcullis(&["secrets", "new-key"]);
+    assert!(ring.status.success());
+    let ring_file = dir.path().join("secret-keys");
+    std::fs::write(&ring_file, &ring.stdout).unwrap();
+    std::fs::set_permissions(
+        &ring_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
 
     let text = std::fs::read_to_string(packaged_config()).unwrap();
     let mut uncommented = 0;
@@ -83,10 +105,14 @@ fn every_setting_the_packaged_config_shows_commented_out_is_a_valid_key() {
 
     let config = effective_config(&file);
     assert_eq!(config["public_url"], "https://auth.example.com");
-    assert_eq!(
-        config["database_url"],
-        "postgres://portcullis:***@db.example.com:5432/portcullis"
+    assert!(
+        config["database_url"].as_str().unwrap().starts_with(
+            "postgres://portcullis@db.example.com:5432/portcullis?sslmode=verify-full"
+        ),
+        "{}",
+        config["database_url"]
     );
+    assert!(config["tls_certificate_serial"].is_string(), "{config}");
     assert_eq!(config["mail_from"], "Portcullis <no-reply@example.com>");
     assert_eq!(
         config["saml_sp_certificate_sha256"].as_str().unwrap().len(),
