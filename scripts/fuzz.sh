@@ -4,7 +4,7 @@
 # or per-input timeout; the failing input is left in fuzz/artifacts/<target>/.
 #
 # FUZZ_SECONDS (default 20) is the budget per target; FUZZ_TARGETS (space-separated) picks
-# targets. See fuzz/README.md for longer runs.
+# targets; FUZZ_JOBS (default: the number of cores) how many run at once. See fuzz/README.md for longer runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,19 +30,50 @@ if [[ -n "${FUZZ_BUILD_ONLY:-}" ]]; then
     exit 0
 fi
 
-for target in "${targets[@]}"; do
+# One libFuzzer process per target, FUZZ_JOBS (default: the number of cores) at a time: each is
+# single-threaded, and bounded by time, so side by side they finish sooner at the same budget.
+fuzz_one() {
+    local target="$1"
     # New inputs go to a scratch corpus under fuzz/target; the committed seeds stay untouched.
-    work="fuzz/target/corpus/$target"
+    local work="fuzz/target/corpus/$target"
     mkdir -p "$work"
-    log="fuzz/target/$target.log"
+    local log="fuzz/target/$target.log"
     if ! cargo fuzz run "${build_flags[@]}" "$target" "$work" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -print_final_stats=1 > "$log" 2>&1; then
         tail -n 60 "$log"
-        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/; reproduce with" >&2
-        echo "  RUSTC_BOOTSTRAP=1 cargo fuzz run $target fuzz/artifacts/$target/<file>" >&2
-        exit 1
+        echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/; reproduce with"
+        echo "  RUSTC_BOOTSTRAP=1 cargo fuzz run $target fuzz/artifacts/$target/<file>"
+        return 1
     fi
+    local runs
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
     echo "$target: ${runs:-?} inputs in ${seconds}s, no crash"
+}
+
+parallel="${FUZZ_JOBS:-$(nproc)}"
+failed=0
+running=()
+# Waits for the oldest running target and prints what it said.
+collect() {
+    local target="${running[0]}"
+    running=("${running[@]:1}")
+    wait "${pids[$target]}" || failed=1
+    cat "fuzz/target/$target.result"
+}
+declare -A pids
+for target in "${targets[@]}"; do
+    if ((${#running[@]} >= parallel)); then
+        collect
+    fi
+    fuzz_one "$target" > "fuzz/target/$target.result" 2>&1 &
+    pids[$target]=$!
+    running+=("$target")
 done
-echo "fuzzing passed: ${#targets[@]} targets, ${seconds}s each"
+while ((${#running[@]})); do
+    collect
+done
+if ((failed)); then
+    echo "fuzzing failed (above)" >&2
+    exit 1
+fi
+echo "fuzzing passed: ${#targets[@]} targets, ${seconds}s each, $parallel at a time"
