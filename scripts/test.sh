@@ -138,8 +138,8 @@ sqlite_lane() {
 postgres_lane() {
     postgres_up || return 0
     # .ci/run drops leftover test databases in the background; wait until it is done.
-    if [[ -n "${PORTCULLIS_DB_CLEANUP_LOCK:-}" ]]; then
-        flock "$PORTCULLIS_DB_CLEANUP_LOCK" true
+    if [[ -n "${CI_DB_CLEANUP_LOCK:-}" ]]; then
+        flock "$CI_DB_CLEANUP_LOCK" true
     fi
     PORTCULLIS_TEST_BACKEND=postgres run_tests "${store_tests[@]}"
     echo "==== two servers on one PostgreSQL behind nginx (docs/deployment.md) ===="

@@ -594,3 +594,74 @@ fn sigterm_stops_the_https_server_and_its_redirect_listener() {
     };
     assert!(status.success(), "{status:?}: {}", server.log());
 }
+
+/// The deployment docs/deployment.md describes, end to end: Portcullis serving HTTPS over a
+/// PostgreSQL that requires `verify-full` (a private CA, the password in a file, the key ring of
+/// sealed secrets in a file), reached by a client that trusts only the server's CA.
+#[tokio::test]
+async fn https_in_front_of_a_postgres_reached_with_verify_full() {
+    use portcullis_store::testing::cluster::{CERTIFICATE_HOST, tls_cluster};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let cluster = tls_cluster().await;
+    let database = cluster.create_database().await;
+    let url = cluster.url(
+        CERTIFICATE_HOST,
+        &database,
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            cluster.ca_file().display()
+        ),
+    );
+    let ca = TestCa::new();
+    let files = Files::new(&ca);
+    files.install(&ca.issue(41));
+    let pgpass = files.dir.path().join("db-password");
+    std::fs::write(&pgpass, format!("{}\n", cluster.password())).unwrap();
+    let ring = Command::new(BIN)
+        .args(["secrets", "new-key"])
+        .output()
+        .unwrap();
+    assert!(ring.status.success());
+    let keys = files.dir.path().join("secret-keys");
+    std::fs::write(&keys, &ring.stdout).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let server = HttpsServer::start(
+        &files,
+        &[
+            "--database-url",
+            &url,
+            "--database-password-file",
+            pgpass.to_str().unwrap(),
+            "--secret-keys-file",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    // Ready means the store answered: over the verified TLS connection.
+    let (code, out, err) = curl(&files, &["--http2", &format!("{}/readyz", server.base)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"status\":\"ready\""), "{out}");
+    // A write and its read-back go through PostgreSQL.
+    let body = r#"{"id":"ops","email":"ops@example.com","password":"password-ops"}"#;
+    let (code, out, err) = curl(
+        &files,
+        &[
+            "--write-out",
+            " %{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            &format!("{}/v1/signup", server.base),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with(" 201"), "{out}");
+    let log = server.log();
+    assert!(
+        !log.contains(cluster.password()),
+        "the database password was logged"
+    );
+}
