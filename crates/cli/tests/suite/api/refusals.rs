@@ -168,7 +168,15 @@ async fn every_refused_change_of_the_openapi_document_is_recorded() {
     )
     .await
     .assert_status(201);
+    let scim = app
+        .post("/v1/orgs/acme/scim/tokens", &alice, json!({}))
+        .await;
+    let scim_token = scim.assert_status(201)["scim_token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let ids: Vec<(&str, String)> = vec![
+        ("token", scim_token),
         ("org", "acme".into()),
         ("account", "acme".into()),
         ("app", "vision".into()),
