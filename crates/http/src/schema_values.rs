@@ -57,6 +57,7 @@ const PROPERTIES: &[(&str, &str, Values)] = &[
     ("SetTeamAppRequest", "role", Values::TeamRole),
     ("TeamAppDto", "role", Values::TeamRole),
     ("CheckRequestDto", "permission", Values::Permission),
+    ("AuthzenAction", "name", Values::Permission),
     ("HeldPermissionDto", "permission", Values::Permission),
     ("Problem", "permission", Values::Permission),
     ("MyPermissions", "permissions", Values::Permission),

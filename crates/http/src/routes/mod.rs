@@ -6,6 +6,7 @@ mod app_keys;
 mod apps;
 mod audit;
 mod auth;
+mod authzen;
 mod billing;
 mod check;
 mod collaborators;
@@ -55,6 +56,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(invitations::router())
         .merge(check::router())
+        .merge(authzen::router())
         .merge(teams::router())
         .merge(apps::router())
         .merge(items::router())

@@ -53,9 +53,15 @@ async fn every_documented_error_is_problem_json_and_extractor_failures_are_decla
             assert!(responses.contains_key("401"), "{method} {path}: no 401");
         }
         if op.get("requestBody").is_some() {
-            for status in ["400", "413", "415"] {
+            // AuthZEN's HTTPS binding answers a body that is not JSON with 400, not 415.
+            let statuses: &[&str] = if path.starts_with("/access/") {
+                &["400", "413"]
+            } else {
+                &["400", "413", "415"]
+            };
+            for status in statuses {
                 assert!(
-                    responses.contains_key(status),
+                    responses.contains_key(*status),
                     "{method} {path}: no {status}"
                 );
             }

@@ -6,6 +6,7 @@ mod app_keys;
 mod apps;
 mod audit;
 mod auth;
+mod authzen;
 mod billing;
 mod collaborators;
 mod compute;
