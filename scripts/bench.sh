@@ -6,7 +6,8 @@
 #   2. cold start: the data set bulk-loaded into SQLite and PostgreSQL, `Store::load_index`
 #      timed and verified, rebuild from memory, role changes through the service;
 #   3. HTTP: `portcullis serve` (release) over that SQLite data with a platform service key,
-#      against a minimal axum endpoint, same wrk settings; CPU per request from /proc.
+#      against a minimal axum endpoint, same wrk settings; CPU per request from /proc; then the
+#      same checks over gRPC on the same port (bench/src/bin/grpc_load.rs: ghz is in no registry).
 # Needs: wrk (apt-get install -y wrk), curl, jq, PostgreSQL at BENCH_POSTGRES_URL.
 # Takes tens of minutes at the default sizes; BENCH_SIZES="10000" for a quick pass.
 set -euo pipefail
@@ -133,6 +134,12 @@ load() {
 }
 portcullis_json=$(load "$server" "$results/check.lua" http://127.0.0.1:18090/v1/check portcullis)
 batch_json=$(load "$server" "$results/batch.lua" http://127.0.0.1:18090/v1/check/batch batch)
+# The same checks over gRPC, same server and port (h2c), 64 callers as wrk's 64 connections.
+grpc_load="$root/target/release/grpc_load"
+grpc_seconds="${BENCH_GRPC_SECONDS:-15}"
+grpc_check=$(run "$grpc_load" http://127.0.0.1:18090 "$STORE_MEMBERS" 10000 1 "$grpc_seconds" 64 "$server")
+grpc_batch=$(run "$grpc_load" http://127.0.0.1:18090 "$STORE_MEMBERS" 1000 100 "$grpc_seconds" 64 "$server")
+jq -n --argjson c "$grpc_check" --argjson b "$grpc_batch" '{check: $c, batch: $b}' > "$results/grpc.json"
 kill "$server"
 wait "$server" 2> /dev/null || true
 

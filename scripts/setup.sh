@@ -31,6 +31,10 @@ fi
 requirements=crates/cli/tests/idp/requirements.txt
 cached_venv target/idp-venv \
     "$( (cat "$requirements"; python3 --version) | digest)" -r "$requirements"
+# The independent gRPC client (scripts/grpc-client-test.sh): grpcio and grpcio-tools, pinned.
+requirements=scripts/grpc/requirements.txt
+cached_venv target/grpc-venv \
+    "$( (cat "$requirements"; python3 --version) | digest)" -r "$requirements"
 
 if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
     echo "installing Chromium"

@@ -167,6 +167,8 @@ other_checks() {
     scripts/deny.sh
     echo "==== console in headless Chromium ===="
     scripts/console-tests.sh
+    echo "==== gRPC through an independent client (Python grpcio, stubs from the .proto) ===="
+    scripts/grpc-client-test.sh
     if postgres_up; then
         echo "==== two servers on one PostgreSQL behind nginx (docs/deployment.md) ===="
         scripts/two-servers.sh

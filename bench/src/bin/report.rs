@@ -60,6 +60,7 @@ fn main() {
     let sqlite = read(&results.join("store-sqlite.json")).unwrap_or(Value::Null);
     let postgres = read(&results.join("store-postgres.json")).unwrap_or(Value::Null);
     let http = read(&results.join("http.json")).unwrap_or(Value::Null);
+    let grpc = read(&results.join("grpc.json")).unwrap_or(Value::Null);
     let machine = std::fs::read_to_string(results.join("machine.txt")).unwrap_or_default();
     let commands = std::fs::read_to_string(results.join("commands.txt")).unwrap_or_default();
     let analysis = std::fs::read_to_string(Path::new("bench/analysis.md")).unwrap_or_default();
@@ -359,6 +360,8 @@ fn main() {
         let _ = writeln!(md);
     }
 
+    grpc_section(&mut md, &grpc, &http);
+
     let _ = writeln!(
         md,
         "## Scaling\n\n![check latency and memory from 10k to 1M members](benchmarks-scaling.svg)\n"
@@ -498,4 +501,55 @@ fn svg(runs: &[Value]) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// The gRPC figures (`bench/src/bin/grpc_load.rs`), beside the HTTP ones of the same run.
+fn grpc_section(md: &mut String, grpc: &Value, http: &Value) {
+    if grpc.is_null() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## gRPC\n\n`grpc_load` (`bench/src/bin/grpc_load.rs`: the generated tonic client, {} \
+         callers over 2 HTTP/2 connections, {:.0} s after a 3 s warm-up, the same query stream as \
+         the wrk scripts) against the same `portcullis serve` on its HTTP port (h2c) with the same \
+         key. Server CPU from `/proc/<pid>/stat` as for HTTP.\n",
+        grpc["check"]["concurrency"].as_u64().unwrap_or(0),
+        f(&grpc["check"], "seconds"),
+    );
+    let _ = writeln!(
+        md,
+        "| call | calls/s | checks/s | server CPU µs per call | server CPU µs per check | latency p99 |\n|---|---|---|---|---|---|"
+    );
+    for (name, key) in [
+        ("gRPC `Check`", "check"),
+        ("gRPC `CheckBatch` (100 checks)", "batch"),
+    ] {
+        let v = &grpc[key];
+        let _ = writeln!(
+            md,
+            "| {name} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2}ms |",
+            f(v, "calls_per_s"),
+            f(v, "checks_per_s"),
+            f(v, "cpu_us_per_call"),
+            f(v, "cpu_us_per_check"),
+            f(v, "latency_p99_us") / 1000.0,
+        );
+    }
+    if !http.is_null() {
+        let per_check = |v: &Value, per: f64| f(v, "cpu_us_per_request") / per;
+        let _ = writeln!(
+            md,
+            "\nServer CPU per check, gRPC against HTTP/JSON in this run: unary {:.2}× \
+             (`Check` {:.1} µs, `POST /v1/check` {:.1} µs), batched {:.2}× \
+             (`CheckBatch` {:.2} µs, `POST /v1/check/batch` {:.2} µs).",
+            f(&grpc["check"], "cpu_us_per_check") / per_check(&http["portcullis"], 1.0),
+            f(&grpc["check"], "cpu_us_per_check"),
+            per_check(&http["portcullis"], 1.0),
+            f(&grpc["batch"], "cpu_us_per_check") / per_check(&http["batch"], 100.0),
+            f(&grpc["batch"], "cpu_us_per_check"),
+            per_check(&http["batch"], 100.0),
+        );
+    }
+    let _ = writeln!(md);
 }

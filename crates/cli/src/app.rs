@@ -248,7 +248,10 @@ impl App {
     ) -> Result<(), CliError> {
         let store = self.service.store().clone();
         let public_url = self.service.config().public_url.clone();
-        let router = portcullis_http::router(self.service);
+        // The gRPC services beside the HTTP API on the same listener: gRPC calls are HTTP/2
+        // POSTs to `/<package>.<Service>/<Method>`, paths the HTTP API does not use.
+        let router = portcullis_http::router(self.service.clone())
+            .merge(portcullis_grpc::router(self.service).await);
         match self.https {
             None => axum::serve(
                 self.listener,

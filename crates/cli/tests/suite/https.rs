@@ -328,6 +328,53 @@ fn curl_reaches_the_api_and_the_console_over_https_with_h2_and_http_1_1() {
     );
 }
 
+/// gRPC on the HTTPS port: tonic's client offers only `h2` by ALPN; the listener negotiates it
+/// and routes the call to the gRPC services beside the HTTP API.
+#[tokio::test]
+async fn grpc_is_served_over_h2_on_the_https_port() {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+    let ca = TestCa::new();
+    let files = Files::new(&ca);
+    files.install(&ca.issue(1));
+    let server = HttpsServer::start(&files, &[]);
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca.pem()))
+        .domain_name("127.0.0.1");
+    let channel = Channel::from_shared(server.base.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("an h2 connection over TLS");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(HealthCheckRequest {
+            service: "portcullis.v1.CheckService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status(), ServingStatus::Serving);
+    // A client that does not trust the CA gets no connection.
+    let untrusted = Channel::from_shared(server.base.clone())
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().domain_name("127.0.0.1"))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match untrusted {
+        Err(_) => true,
+        Ok(channel) => tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client without the test CA must not be served");
+}
+
 #[tokio::test]
 async fn sighup_serves_a_renewed_certificate_and_keeps_open_connections() {
     let ca = TestCa::new();

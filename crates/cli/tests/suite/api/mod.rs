@@ -13,6 +13,7 @@ mod compute;
 mod conformance;
 mod domains;
 mod email_addresses;
+mod grpc;
 mod hardening;
 mod helpers;
 mod invitations;
