@@ -537,12 +537,42 @@ async fn evaluations(
         .and_then(|o| o.evaluations_semantic)
         .unwrap_or_default();
     let mut answers = Vec::with_capacity(planned.len());
+    // The lowest revision whose wait ran out, with its problem: an evaluation asking for it or
+    // a later one, while this server is still behind it, fails at once instead of waiting
+    // again (a thousand evaluations would otherwise wait a thousand times).
+    let mut unreached: Option<(u64, &'static str, String)> = None;
     for request in planned {
         let decision = match request {
-            Ok(request) => match service.check(&caller, &request).await {
-                Ok(explained) => Decision::from(explained),
-                Err(err) => Decision::failed(err.into()),
-            },
+            Ok(request) => {
+                let wanted = match request.consistency {
+                    Consistency::AtLeast(revision) => Some(revision),
+                    Consistency::Latest | Consistency::Full => None,
+                };
+                match (&unreached, wanted) {
+                    (Some((failed, code, detail)), Some(revision))
+                        if revision >= *failed && service.revision() < revision =>
+                    {
+                        Decision::failed(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            code,
+                            detail.clone(),
+                        ))
+                    }
+                    _ => match service.check(&caller, &request).await {
+                        Ok(explained) => Decision::from(explained),
+                        Err(err) => {
+                            let err = ApiError::from(err);
+                            if let Some(revision) = wanted
+                                && err.status == StatusCode::SERVICE_UNAVAILABLE
+                                && unreached.as_ref().is_none_or(|(r, _, _)| revision < *r)
+                            {
+                                unreached = Some((revision, err.code, err.detail.clone()));
+                            }
+                            Decision::failed(err)
+                        }
+                    },
+                }
+            }
             Err(err) => Decision::failed(err),
         };
         let stop = match semantic {
