@@ -488,6 +488,19 @@ async fn evaluations(
         )
         .into());
     }
+    let planned = plan(&body)?;
+    let semantic = body
+        .options
+        .and_then(|o| o.evaluations_semantic)
+        .unwrap_or_default();
+    let evaluations = decide_all(&service, &caller, planned, semantic).await;
+    Ok(Json(EvaluationsResponse::Batch { evaluations }))
+}
+
+/// The checks a batch asks for, in order: an evaluation lacking an entity that has no default
+/// is that evaluation's own failure; any malformed entity (default or not, used or not) refuses
+/// the request.
+fn plan(body: &EvaluationsRequest) -> Result<Vec<Result<CheckRequest, ApiError>>, ApiError> {
     // Every entity given, default or not, must be well-formed, whether or not it is used.
     if let Some(s) = &body.action {
         permission(s)?;
@@ -532,10 +545,16 @@ async fn evaluations(
             }
         });
     }
-    let semantic = body
-        .options
-        .and_then(|o| o.evaluations_semantic)
-        .unwrap_or_default();
+    Ok(planned)
+}
+
+/// Answers the planned checks in order, stopping where `semantic` says.
+async fn decide_all(
+    service: &AppState,
+    caller: &portcullis_service::Caller,
+    planned: Vec<Result<CheckRequest, ApiError>>,
+    semantic: EvaluationsSemantic,
+) -> Vec<Decision> {
     let mut answers = Vec::with_capacity(planned.len());
     // The lowest revision whose wait ran out, with its problem: an evaluation asking for it or
     // a later one, while this server is still behind it, fails at once instead of waiting
@@ -558,7 +577,7 @@ async fn evaluations(
                             detail.clone(),
                         ))
                     }
-                    _ => match service.check(&caller, &request).await {
+                    _ => match service.check(caller, &request).await {
                         Ok(explained) => Decision::from(explained),
                         Err(err) => {
                             let err = ApiError::from(err);
@@ -585,9 +604,7 @@ async fn evaluations(
             break;
         }
     }
-    Ok(Json(EvaluationsResponse::Batch {
-        evaluations: answers,
-    }))
+    answers
 }
 
 /// The PDP metadata document (AuthZEN 1.0 §"Policy Decision Point Metadata").
