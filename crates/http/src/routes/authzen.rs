@@ -488,6 +488,19 @@ async fn evaluations(
         )
         .into());
     }
+    let planned = plan(&body)?;
+    let semantic = body
+        .options
+        .and_then(|o| o.evaluations_semantic)
+        .unwrap_or_default();
+    let evaluations = decide_all(&service, &caller, planned, semantic).await;
+    Ok(Json(EvaluationsResponse::Batch { evaluations }))
+}
+
+/// The checks a batch asks for, in order: an evaluation lacking an entity that has no default
+/// is that evaluation's own failure; any malformed entity (default or not, used or not) refuses
+/// the request.
+fn plan(body: &EvaluationsRequest) -> Result<Vec<Result<CheckRequest, ApiError>>, ApiError> {
     // Every entity given, default or not, must be well-formed, whether or not it is used.
     if let Some(s) = &body.action {
         permission(s)?;
@@ -532,17 +545,53 @@ async fn evaluations(
             }
         });
     }
-    let semantic = body
-        .options
-        .and_then(|o| o.evaluations_semantic)
-        .unwrap_or_default();
+    Ok(planned)
+}
+
+/// Answers the planned checks in order, stopping where `semantic` says.
+async fn decide_all(
+    service: &AppState,
+    caller: &portcullis_service::Caller,
+    planned: Vec<Result<CheckRequest, ApiError>>,
+    semantic: EvaluationsSemantic,
+) -> Vec<Decision> {
     let mut answers = Vec::with_capacity(planned.len());
+    // The lowest revision whose wait ran out, with its problem: an evaluation asking for it or
+    // a later one, while this server is still behind it, fails at once instead of waiting
+    // again (a thousand evaluations would otherwise wait a thousand times).
+    let mut unreached: Option<(u64, &'static str, String)> = None;
     for request in planned {
         let decision = match request {
-            Ok(request) => match service.check(&caller, &request).await {
-                Ok(explained) => Decision::from(explained),
-                Err(err) => Decision::failed(err.into()),
-            },
+            Ok(request) => {
+                let wanted = match request.consistency {
+                    Consistency::AtLeast(revision) => Some(revision),
+                    Consistency::Latest | Consistency::Full => None,
+                };
+                match (&unreached, wanted) {
+                    (Some((failed, code, detail)), Some(revision))
+                        if revision >= *failed && service.revision() < revision =>
+                    {
+                        Decision::failed(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            code,
+                            detail.clone(),
+                        ))
+                    }
+                    _ => match service.check(caller, &request).await {
+                        Ok(explained) => Decision::from(explained),
+                        Err(err) => {
+                            let err = ApiError::from(err);
+                            if let Some(revision) = wanted
+                                && err.status == StatusCode::SERVICE_UNAVAILABLE
+                                && unreached.as_ref().is_none_or(|(r, _, _)| revision < *r)
+                            {
+                                unreached = Some((revision, err.code, err.detail.clone()));
+                            }
+                            Decision::failed(err)
+                        }
+                    },
+                }
+            }
             Err(err) => Decision::failed(err),
         };
         let stop = match semantic {
@@ -555,9 +604,7 @@ async fn evaluations(
             break;
         }
     }
-    Ok(Json(EvaluationsResponse::Batch {
-        evaluations: answers,
-    }))
+    answers
 }
 
 /// The PDP metadata document (AuthZEN 1.0 §"Policy Decision Point Metadata").

@@ -1013,6 +1013,25 @@ async fn the_revision_header_and_context_token_wait_for_the_write() {
     let error = &answer["evaluations"][1]["context"]["error"];
     assert_eq!(error["code"], "check.revision_unavailable");
     assert_eq!(error["status"], 503);
+    // A revision that did not come is waited for once per batch, not once per evaluation.
+    let started = std::time::Instant::now();
+    let body = json!({
+        "subject": user("alice"),
+        "action": {"name": "app.view"},
+        "context": {"consistency": {"at_least": now + 1_000}},
+        "evaluations": vec![json!({"resource": {"type": "app", "id": "acme/vision"}}); 30],
+    });
+    let reply = app.post(EVALUATIONS, &f.pep, body).await;
+    let answer = reply.assert_status(200);
+    assert_eq!(decisions(answer), vec![false; 30]);
+    for evaluation in answer["evaluations"].as_array().unwrap() {
+        assert_eq!(
+            evaluation["context"]["error"]["code"],
+            "check.revision_unavailable"
+        );
+    }
+    // 30 waits of 100 ms would take 3 s.
+    assert!(started.elapsed() < std::time::Duration::from_millis(1_500));
     // The top-level default's wait applies to the evaluations that inherit it.
     let body = json!({
         "subject": user("alice"),
