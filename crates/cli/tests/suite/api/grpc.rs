@@ -372,6 +372,18 @@ async fn grpc_batch_and_lookup_answer_as_http_does() {
         let info = assert_error(&status, Code::InvalidArgument, "check.invalid_request");
         assert_eq!(info.metadata["field"], "checks");
     }
+    // A message larger than the HTTP API's body limit is refused before it is decoded.
+    let padded = ask("carol", &"x".repeat(300), app_resource("acme", "vision"));
+    let status = grpc
+        .check_batch(authed(
+            pb::CheckBatchRequest {
+                checks: vec![padded; 1000],
+            },
+            &alice,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     let status = grpc
         .check_batch(Request::new(pb::CheckBatchRequest { checks }))
         .await
