@@ -50,6 +50,8 @@ const PROPERTIES: &[(&str, &str, Values)] = &[
     ("PrincipalDto", "role", Values::OrgRole),
     ("IdpDto", "default_role", Values::OrgRole),
     ("IdpRequest", "default_role", Values::OrgRole),
+    ("ScimSettingsDto", "default_role", Values::OrgRole),
+    ("ScimSettingsRequest", "default_role", Values::OrgRole),
     ("CreateTeamRequest", "default_role", Values::TeamRole),
     ("UpdateTeamRequest", "default_role", Values::TeamRole),
     ("TeamDto", "default_role", Values::TeamRole),

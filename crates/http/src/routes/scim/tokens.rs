@@ -21,6 +21,64 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_scim_token))
         .routes(routes!(revoke_scim_token))
         .routes(routes!(scim_activity))
+        .routes(routes!(get_scim_settings, set_scim_settings))
+}
+
+/// An organization's SCIM settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScimSettingsDto {
+    /// The role a member provisioned through SCIM gets.
+    pub default_role: String,
+    /// The SCIM base URL to give the identity provider.
+    pub endpoint: String,
+}
+
+impl From<portcullis_service::scim::ScimSettings> for ScimSettingsDto {
+    fn from(s: portcullis_service::scim::ScimSettings) -> Self {
+        Self {
+            default_role: s.default_role.as_str().to_owned(),
+            endpoint: s.endpoint,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimSettingsRequest {
+    /// Any organization role but `admin`.
+    pub default_role: String,
+}
+
+/// The organization's SCIM settings (`security.view`).
+#[utoipa::path(get, path = "/v1/orgs/{org}/scim/settings", tag = "scim", security(("bearer" = [])),
+    params(("org" = String, Path)), responses(
+    (status = 200, body = ScimSettingsDto), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem),
+))]
+async fn get_scim_settings(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(org): Path<String>,
+) -> Result<Json<ScimSettingsDto>, ApiError> {
+    Ok(Json(service.scim_settings(&caller, &org).await?.into()))
+}
+
+/// Sets the role provisioned members get (`security.manage`).
+#[utoipa::path(put, path = "/v1/orgs/{org}/scim/settings", tag = "scim", security(("bearer" = [])),
+    params(("org" = String, Path)), request_body = ScimSettingsRequest, responses(
+    (status = 200, body = ScimSettingsDto), (status = 401, body = Problem), (status = 403, body = Problem),
+    (status = 404, body = Problem), (status = 422, body = Problem),
+))]
+async fn set_scim_settings(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<ScimSettingsRequest>,
+) -> Result<Json<ScimSettingsDto>, ApiError> {
+    let settings = service
+        .set_scim_settings(&caller, &org, &body.default_role)
+        .await?;
+    Ok(Json(settings.value.into()))
 }
 
 /// A SCIM token (never its secret).
