@@ -248,11 +248,13 @@ impl App {
     ) -> Result<(), CliError> {
         let store = self.service.store().clone();
         let public_url = self.service.config().public_url.clone();
-        let router = portcullis_http::router(self.service);
+        let router = portcullis_http::service(self.service);
         match self.https {
             None => axum::serve(
                 self.listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(router),
             )
             .with_graceful_shutdown(shutdown)
             .await
@@ -279,7 +281,7 @@ impl App {
 /// `shutdown` resolves; then both stop accepting and finish the requests in flight.
 async fn serve_https(
     listener: TcpListener,
-    router: axum::Router,
+    router: portcullis_http::Server,
     served: RustlsConfig,
     redirect: Option<(TcpListener, String)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -311,7 +313,11 @@ async fn serve_https(
         .accept_error_handler(|peer: Option<&SocketAddr>, err: &std::io::Error| {
             tracing::debug!(peer = ?peer, error = %err, "TLS connection not established");
         })
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .serve(
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(router),
+        )
         .await;
     if serving.is_err() {
         // Nothing is served any more: stop the redirect listener too.
@@ -473,7 +479,10 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .fmt_fields(crate::log_fields::JsonSpanFields)
+            .try_init(),
     };
     // Already initialised (never in the binary): keep the existing subscriber.
     drop(result);
