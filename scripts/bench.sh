@@ -10,12 +10,16 @@
 #      same checks over gRPC on the same port (bench/src/bin/grpc_load.rs: ghz is in no registry).
 # Needs: wrk (apt-get install -y wrk), curl, jq, PostgreSQL at BENCH_POSTGRES_URL.
 # Takes tens of minutes at the default sizes; BENCH_SIZES="10000" for a quick pass.
+# BENCH_PARTS (default "engines store http") runs only some parts: "http" alone loads the
+# SQLite data set (BENCH_STORE_MEMBERS) and prints the HTTP figures without writing the report,
+# e.g. BENCH_PARTS=http BENCH_STORE_MEMBERS=10000 BENCH_WRK_ARGS="-t1 -c32 -d10s".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 SIZES="${BENCH_SIZES:-10000 100000 1000000}"
+PARTS=" ${BENCH_PARTS:-engines store http} "
 QUERIES="${BENCH_QUERIES:-1000000}"
 # The stream cedar and casbin answer (every query, verified against Portcullis): shorter, as
 # each check costs them tens to hundreds of microseconds.
@@ -47,10 +51,15 @@ run() {
     echo "load at the start of the run: $(uptime)"
 } > "$results/machine.txt"
 
-run cargo build --release -p portcullis-bench --features cedar,casbin --bins
+if [[ "$PARTS" == *" engines "* ]]; then
+    run cargo build --release -p portcullis-bench --features cedar,casbin --bins
+else
+    run cargo build --release -p portcullis-bench --features casbin --bins
+fi
 bench="$root/target/release/bench"
 
 # 1. Engines in process.
+[[ "$PARTS" == *" engines "* ]] || SIZES=""
 for members in $SIZES; do
     if ((members > SLOW_MAX)); then
         run "$bench" engines "$members" "$QUERIES" --skip cedar,casbin > "$results/engines-$members.json"
@@ -69,7 +78,9 @@ data="$root/target/bench/http-data"
 rm -rf "$data"
 mkdir -p "$data"
 run "$bench" store "sqlite://$data/portcullis.db?mode=rwc" "$STORE_MEMBERS" "$QUERIES" "$WRITES" > "$results/store-sqlite.json"
-if pg_isready -q -d "$PG_ADMIN_URL" 2> /dev/null; then
+if [[ "$PARTS" != *" store "* ]]; then
+    : # the SQLite data set above is what the HTTP part serves
+elif pg_isready -q -d "$PG_ADMIN_URL" 2> /dev/null; then
     psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS pcl_bench" -c "CREATE DATABASE pcl_bench"
     pg_url="${PG_ADMIN_URL%/*}/pcl_bench"
     run "$bench" store "$pg_url" "$STORE_MEMBERS" "$QUERIES" "$WRITES" > "$results/store-postgres.json"
@@ -79,6 +90,10 @@ else
 fi
 
 # 3. HTTP.
+if [[ "$PARTS" != *" http "* ]]; then
+    echo "BENCH_PARTS=$PARTS: no HTTP part, no report" >&2
+    exit 0
+fi
 run cargo build --release -p portcullis
 portcullis="$root/target/release/portcullis"
 password="Bench-operator-password-2026"
@@ -156,6 +171,11 @@ jq -n --argjson p "$portcullis_json" --argjson b "$batch_json" --argjson f "$flo
     --arg wrk "wrk $WRK_ARGS --latency -s <script>" \
     '{portcullis: $p, batch: $b, floor: $f, wrk: $wrk}' > "$results/http.json"
 
-# 4. The report.
+# 4. The report (from every part only).
+if [[ "$PARTS" != " engines store http " ]]; then
+    jq . "$results/http.json"
+    echo "BENCH_PARTS=$PARTS: no report written" >&2
+    exit 0
+fi
 run "$root/target/release/report" "$results" docs
 echo "wrote docs/benchmarks.md and docs/benchmarks-scaling.svg" >&2

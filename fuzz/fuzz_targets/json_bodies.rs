@@ -1,5 +1,5 @@
 //! JSON request bodies of the main endpoints through the real router: the production
-//! `portcullis_http::router` over a real service on a temporary SQLite store, reached with
+//! `portcullis_http::service` over a real service on a temporary SQLite store, reached with
 //! `tower::ServiceExt::oneshot` as an authenticated organization administrator. The first byte
 //! picks the endpoint ([`ENDPOINTS`]), the rest is the body. Whatever the body, the server
 //! never panics and never answers 5xx, and every refusal is problem+json with a stable `code`.
@@ -11,11 +11,11 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
+use portcullis_http::Server;
 use portcullis_service::core::SystemClock;
 use portcullis_service::{Portcullis, ServiceConfig};
 use portcullis_store::Backend;
@@ -46,7 +46,7 @@ const ENDPOINTS: &[(Method, &str)] = &[
 /// The server under test, built once per fuzzing process.
 struct Server {
     runtime: tokio::runtime::Runtime,
-    router: Router,
+    router: Server,
     /// The session of `owner`, administrator of `acme`.
     token: String,
     _store: TestStore,
@@ -69,7 +69,7 @@ fn server() -> &'static Server {
     })
 }
 
-async fn start() -> (Router, String, TestStore) {
+async fn start() -> (Server, String, TestStore) {
     let store = fresh_store_of(Backend::Sqlite).await.expect("a fresh store");
     let config = ServiceConfig {
         // An identity provider's metadata URL is fetched; there is no network to wait for.
@@ -79,7 +79,7 @@ async fn start() -> (Router, String, TestStore) {
     let service = Portcullis::start(store.store.clone(), Arc::new(SystemClock), config)
         .await
         .expect("the service starts");
-    let router = portcullis_http::router(service.clone());
+    let router = portcullis_http::service(service.clone());
 
     let signup = json!({"id": "owner", "email": "owner@example.com",
                         "password": "correct horse battery", "first_name": "Owner"});
@@ -114,7 +114,7 @@ fn request(method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Re
     builder.body(Body::from(body)).expect("a valid request")
 }
 
-async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
+async fn send(router: &Server, request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
     let response: Response<Body> = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let content_type = response
@@ -131,7 +131,7 @@ async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String, V
 
 /// A set-up step: `body` sent, `status` expected; returns the JSON answer.
 async fn expect(
-    router: &Router,
+    router: &Server,
     method: Method,
     path: &str,
     token: Option<&str>,

@@ -249,13 +249,18 @@ impl App {
         let store = self.service.store().clone();
         let public_url = self.service.config().public_url.clone();
         // The gRPC services beside the HTTP API on the same listener: gRPC calls are HTTP/2
-        // POSTs to `/<package>.<Service>/<Method>`, paths the HTTP API does not use.
-        let router = portcullis_http::router(self.service.clone())
-            .merge(portcullis_grpc::router(self.service).await);
+        // POSTs to `/<package>.<Service>/<Method>`, paths the HTTP API does not use. They do
+        // their own revision wait and error model, so they are routed before the HTTP
+        // server's per-request handling, which answers everything else.
+        let router = axum::Router::new()
+            .merge(portcullis_grpc::router(self.service.clone()).await)
+            .fallback_service(portcullis_http::service(self.service));
         match self.https {
             None => axum::serve(
                 self.listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(router),
             )
             .with_graceful_shutdown(shutdown)
             .await
@@ -314,7 +319,11 @@ async fn serve_https(
         .accept_error_handler(|peer: Option<&SocketAddr>, err: &std::io::Error| {
             tracing::debug!(peer = ?peer, error = %err, "TLS connection not established");
         })
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .serve(
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(router),
+        )
         .await;
     if serving.is_err() {
         // Nothing is served any more: stop the redirect listener too.
@@ -476,7 +485,10 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .fmt_fields(crate::log_fields::JsonSpanFields)
+            .try_init(),
     };
     // Already initialised (never in the binary): keep the existing subscriber.
     drop(result);

@@ -6,4 +6,5 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod https_redirect;
+mod log_fields;
 pub mod tls;

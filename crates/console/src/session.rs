@@ -103,7 +103,8 @@ pub fn request_meta(parts: &Parts) -> RequestMeta {
             .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect::<String>())
+            // `to_str` accepts visible ASCII only: 200 bytes are 200 characters.
+            .map(|v| v.get(..200).unwrap_or(v).to_owned())
     };
     RequestMeta {
         request_id: header_str("x-request-id"),

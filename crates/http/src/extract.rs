@@ -85,11 +85,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<ObjectOnly<T>>::from_request(req, state).await {
+        // The common case parses straight from the bytes; axum's extractor (which goes
+        // through `serde_path_to_error` on every body) words the refusals and judges any other
+        // content type exactly as before.
+        if !plain_json(req.headers()) {
+            return match axum::Json::<ObjectOnly<T>>::from_request(req, state).await {
+                Ok(axum::Json(ObjectOnly(value))) => Ok(Self(value)),
+                Err(rejection) => Err(json_rejection(rejection)),
+            };
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|err| json_rejection(JsonRejection::from(err)))?;
+        if let Ok(ObjectOnly(value)) = serde_json::from_slice::<ObjectOnly<T>>(&bytes) {
+            return Ok(Self(value));
+        }
+        match axum::Json::<ObjectOnly<T>>::from_bytes(&bytes) {
             Ok(axum::Json(ObjectOnly(value))) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `Content-Type: application/json` exactly (any case, no parameters): the type nearly every
+/// client sends, recognised without parsing it as a media type.
+fn plain_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"))
 }
 
 /// A JSON object deserialized as `T`, never a JSON array: serde's derived structs also accept

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use portcullis_service::Portcullis;
+use tower::Layer;
 
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_json};
@@ -27,7 +28,16 @@ pub type AppState = Arc<Portcullis>;
 /// Largest accepted request body (notes may be 64 KiB; JSON escaping can double that).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The whole HTTP surface: `/healthz`, `/v1/...`, `/docs`.
+/// The whole HTTP surface: `/healthz`, `/v1/...`, `/docs`, as the service to serve (see
+/// [`ops::Server`] for what happens around every request).
+pub fn service(state: AppState) -> Server {
+    Server(ops::Server::new(
+        axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES).layer(router(state.clone())),
+        state,
+    ))
+}
+
+/// The routes alone, without what [`service`] does around each request.
 pub fn router(service: AppState) -> Router {
     let (api, spec) = routes::api().split_for_parts();
     let spec = openapi::complete(&spec);
@@ -37,33 +47,41 @@ pub fn router(service: AppState) -> Router {
         .merge(routes::scim::router())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            ops::around,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-            ops::RequestIds::default(),
-        ))
+        .layer(ops::RouteTemplateLayer)
         .with_state(service)
 }
 
-/// The span of one request: method, path and request id, so every log line of the request
-/// (JSON logs included) carries the id a client or proxy can correlate with.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id,
-    )
+type Inner = ops::Server<<axum::extract::DefaultBodyLimit as Layer<Router>>::Service>;
+
+/// The HTTP server as one service (serve it with
+/// `axum::ServiceExt::into_make_service_with_connect_info`).
+#[derive(Clone)]
+pub struct Server(Inner);
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Server")
+    }
+}
+
+impl<B> tower::Service<axum::http::Request<B>> for Server
+where
+    Inner: tower::Service<axum::http::Request<B>>,
+{
+    type Response = <Inner as tower::Service<axum::http::Request<B>>>::Response;
+    type Error = <Inner as tower::Service<axum::http::Request<B>>>::Error;
+    type Future = <Inner as tower::Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        self.0.call(request)
+    }
 }
 
 /// Header carrying the data revision after a write: pass it as `consistency.at_least` to a

@@ -3,20 +3,23 @@
 //! OpenAPI entry): probes and scrapers call them, and a proxy in front may keep them internal.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use tower::Service;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -182,27 +185,107 @@ async fn metrics_text(State(service): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Everything the server does around each request, in one layer (each separate axum
-/// middleware clones and boxes the inner service per request):
+/// The whole HTTP server as one service around the router: request id, the request's tracing
+/// span and log lines, the body limit, consistency, metrics, the revision stamp and the
+/// protective headers. One hand-written service instead of a stack of layers: a layer added
+/// with `Router::layer` wraps every route in another boxed service, cloned and dropped on every
+/// request, which cost more than all the work it did (see docs/benchmarks.md).
 ///
-/// 1. **Consistency**: a request carrying `portcullis-revision: N` (the header a write answered
+/// 1. **Request id**: `x-request-id` kept from the client or a proxy if present, else made
+///    (see [`RequestIds`]); returned on the response; in the span of every log line.
+/// 2. **Consistency**: a request carrying `portcullis-revision: N` (the header a write answered
 ///    with, on any server) is handled only once this server's index reflects revision N, so a
 ///    credential revoked, a member removed or a user suspended by that write is refused here
 ///    too. Past the configured `consistency_wait_ms` the answer is 503
 ///    `consistency.revision_unavailable`.
-/// 2. **Metrics**: requests counted by route template (never the raw path: ids would explode
+/// 3. **Metrics**: requests counted by route template (never the raw path: ids would explode
 ///    the label set), method and status, and timed; checks also feed the check histogram.
-/// 3. **Revision stamp**: a successful write answers with the index revision in
+/// 4. **Revision stamp**: a successful write answers with the index revision in
 ///    `portcullis-revision`. Taken after the write was applied, it is at least the write's own
 ///    revision, which is what a consistency token needs.
-pub async fn around(State(service): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+#[derive(Clone)]
+pub struct Server<S> {
+    inner: S,
+    service: AppState,
+    ids: RequestIds,
+}
+
+impl<S> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl<S> Server<S> {
+    pub fn new(inner: S, service: AppState) -> Self {
+        Self {
+            inner,
+            service,
+            ids: RequestIds::default(),
+        }
+    }
+}
+
+impl<S, B> Service<axum::http::Request<B>> for Server<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let mut request = request.map(axum::body::Body::new);
+        let request_id = match request.headers().get(REQUEST_ID_HEADER) {
+            Some(id) => Some(id.clone()),
+            None => self.ids.next().inspect(|id| {
+                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+            }),
+        };
+        let span = request_span(&request, request_id.as_ref());
+        // The router is always ready: take this clone's readiness and leave a fresh clone.
+        let inner = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, inner);
+        let service = self.service.clone();
+        Box::pin(around(service, inner, request, request_id).instrument(span))
+    }
+}
+
+/// The span of one request: method, path and request id, so every log line of the request
+/// (JSON logs included) carries the id a client or proxy can correlate with.
+fn request_span(request: &Request, request_id: Option<&HeaderValue>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = request.method().as_str(),
+        path = request.uri().path(),
+        request_id = request_id.and_then(|id| id.to_str().ok()).unwrap_or(""),
+    )
+}
+
+async fn around<S>(
+    service: AppState,
+    mut inner: S,
+    request: Request,
+    request_id: Option<HeaderValue>,
+) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    // The lines tower-http's trace layer used to write, under its targets, so a filter such as
+    // `RUST_LOG=info,tower_http=debug` keeps giving one line per request.
+    tracing::debug!(target: "tower_http::trace::on_request", "started processing request");
     let method = request.method().clone();
     let docs = request.uri().path().starts_with("/docs");
     let started = Instant::now();
     let response = match wanted_revision(&request) {
-        None => next.run(request).await,
+        None => inner.call(request).await?,
         Some(Err(())) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "consistency.invalid_revision",
@@ -212,13 +295,15 @@ pub async fn around(State(service): State<AppState>, request: Request, next: Nex
         Some(Ok(revision)) => {
             let wait = Duration::from_millis(u64::from(service.config().consistency_wait_ms));
             match service.wait_for_revision(revision, wait).await {
-                Ok(()) => next.run(request).await,
+                Ok(()) => inner.call(request).await?,
                 Err(err) => ApiError::from(err).into_response(),
             }
         }
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    let metrics = RouteMetrics::of(route);
+    let latency = started.elapsed();
+    let elapsed = latency.as_secs_f64();
+    let route = response.extensions().get::<MatchedPath>();
+    let metrics = RouteMetrics::of(route.map_or("unmatched", MatchedPath::as_str));
     if let Some(check) = &metrics.check_duration {
         check.record(elapsed);
     }
@@ -226,7 +311,92 @@ pub async fn around(State(service): State<AppState>, request: Request, next: Nex
     metrics.requests(&method, response.status()).increment(1);
     let mut response = stamp_revision(&service, &method, response);
     protect(response.headers_mut(), docs);
-    response
+    // Kept as the client or a proxy sent it, unless the route set its own.
+    if let Some(id) = request_id {
+        response
+            .headers_mut()
+            .entry(REQUEST_ID_HEADER)
+            .or_insert(id);
+    }
+    let status = response.status();
+    tracing::debug!(
+        target: "tower_http::trace::on_response",
+        latency = %format_args!("{} ms", latency.as_millis()),
+        status = status.as_u16(),
+        "finished processing request"
+    );
+    if status.is_server_error() {
+        tracing::error!(
+            target: "tower_http::trace::on_failure",
+            classification = %format_args!("Status code: {status}"),
+            latency = %format_args!("{} ms", latency.as_millis()),
+            "response failed"
+        );
+    }
+    Ok(response)
+}
+
+/// Copies the route template the router matched into the response, for [`Server`]'s metrics
+/// (the router puts it into the request only). Added with `Router::layer`.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplateLayer;
+
+impl<S> tower::Layer<S> for RouteTemplateLayer {
+    type Service = RouteTemplate<S>;
+
+    fn layer(&self, inner: S) -> RouteTemplate<S> {
+        RouteTemplate(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteTemplate<S>(S);
+
+impl<S> Service<Request> for RouteTemplate<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = WithTemplate<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let template = request.extensions().get::<MatchedPath>().cloned();
+        WithTemplate {
+            inner: self.0.call(request),
+            template,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RouteTemplate`].
+    #[derive(Debug)]
+    pub struct WithTemplate<F> {
+        #[pin]
+        inner: F,
+        template: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for WithTemplate<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(template) = this.template.take() {
+            response.extensions_mut().insert(template);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The Content-Security-Policy of the API documentation (the vendored Swagger UI loads only
@@ -363,15 +533,15 @@ impl Default for RequestIds {
     }
 }
 
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+impl RequestIds {
+    fn next(&self) -> Option<HeaderValue> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         // Multiplying by an odd constant is a bijection on u64: ids stay unique, and do not
         // tell a client how many requests the server has answered.
         let id = uuid::Uuid::from_u64_pair(self.prefix, n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let text = id.hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(text).ok().map(RequestId::new)
+        HeaderValue::from_str(text).ok()
     }
 }
 
@@ -383,12 +553,11 @@ mod tests {
 
     #[test]
     fn request_ids_are_unique_uuids_that_do_not_count_requests() {
-        let mut ids = RequestIds::default();
-        let request = axum::http::Request::new(());
+        let ids = RequestIds::default();
         let made: Vec<uuid::Uuid> = (0..1000)
             .map(|_| {
-                let id = ids.make_request_id(&request).expect("an id");
-                uuid::Uuid::parse_str(id.header_value().to_str().expect("ascii")).expect("a uuid")
+                let id = ids.next().expect("an id");
+                uuid::Uuid::parse_str(id.to_str().expect("ascii")).expect("a uuid")
             })
             .collect();
         assert_eq!(made.iter().collect::<HashSet<_>>().len(), made.len());
@@ -402,9 +571,9 @@ mod tests {
             "consecutive ids reveal a counter"
         );
         // Another process (another generator) draws another prefix.
-        let mut other = RequestIds::default();
-        let id = other.make_request_id(&request).expect("an id");
-        let id = uuid::Uuid::parse_str(id.header_value().to_str().expect("ascii")).expect("uuid");
+        let other = RequestIds::default();
+        let id = other.next().expect("an id");
+        let id = uuid::Uuid::parse_str(id.to_str().expect("ascii")).expect("uuid");
         assert_ne!(id.as_u64_pair().0, prefix);
     }
 }
