@@ -629,3 +629,57 @@ async fn an_idp_signs_in_accounts_verified_in_its_verified_domain_until_the_clai
     let suspended = audited(&app, &alice, "acme", "security.domain.suspend").await;
     assert_eq!(suspended[0].1["revoked_credentials"], 1);
 }
+
+/// SCIM provisioning trusts an address only in a domain the organization proved: there the
+/// account's address counts as verified; anywhere else a verification mail goes out.
+#[tokio::test]
+async fn scim_provisioned_addresses_are_verified_only_in_the_orgs_verified_domains() {
+    let Some(dns) = start_dns().await else { return };
+    let (app, alice) = app_with(&dns).await;
+    let (name, value) = add(&app, &alice, "acme", "example.com").await;
+    dns.publish(json!({name: [value]}));
+    app.post("/v1/orgs/acme/domains/example.com/verify", &alice, json!({}))
+        .await
+        .assert_status(200);
+    let created = app
+        .post("/v1/orgs/acme/scim/tokens", &alice, json!({"description": "IdP"}))
+        .await;
+    let scim_token = created.assert_status(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for email in ["pat@example.com", "quinn@elsewhere.example"] {
+        let resp = app
+            .client
+            .post(format!("{}/scim/v2/orgs/acme/Users", app.address))
+            .bearer_auth(&scim_token)
+            .header("content-type", "application/scim+json")
+            .body(
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": email,
+                    "emails": [{"value": email, "primary": true}],
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
+    let created = audited(&app, &alice, "acme", "scim.user.create").await;
+    assert_eq!(created.len(), 2, "{created:?}");
+    // The audit details do not name the user; the entries are newest first.
+    assert_eq!(created[1].1["email_verified"], true, "{created:?}");
+    assert_eq!(created[0].1["email_verified"], false, "{created:?}");
+    assert!(
+        app.mailed_token("pat@example.com", "pcv_").await.is_none(),
+        "no mail for an address in a verified domain"
+    );
+    assert!(
+        app.mailed_token("quinn@elsewhere.example", "pcv_")
+            .await
+            .is_some(),
+        "a verification link for an address elsewhere"
+    );
+}

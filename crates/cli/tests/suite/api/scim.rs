@@ -722,6 +722,37 @@ async fn users_are_created_read_listed_replaced_patched_and_deleted() {
 }
 
 #[tokio::test]
+async fn undecodable_paths_and_query_strings_get_scim_errors() {
+    let app = spawn_app().await;
+    let (_, token) = org_with_scim(&app, "acme").await;
+    // %FF is no UTF-8: axum's own rejections would answer in plain text.
+    for path in ["Users/%FF", "Groups/%FF"] {
+        let reply = scim(
+            &app,
+            Method::GET,
+            &format!("{}/{path}", base("acme")),
+            &token,
+            None,
+            None,
+        )
+        .await;
+        reply.error(404, None);
+    }
+    for list in ["Users", "Groups"] {
+        let reply = scim(
+            &app,
+            Method::GET,
+            &format!("{}/{list}?filter=%FF", base("acme")),
+            &token,
+            None,
+            None,
+        )
+        .await;
+        reply.error(400, Some("invalidSyntax"));
+    }
+}
+
+#[tokio::test]
 async fn the_discovery_endpoints_describe_what_is_kept() {
     let app = spawn_app().await;
     let (_, token) = org_with_scim(&app, "acme").await;

@@ -92,6 +92,41 @@ impl FromRequestParts<AppState> for ScimCaller {
     }
 }
 
+/// The resource id of a SCIM path; an undecodable path is a SCIM error, not axum's plain text.
+pub struct ScimId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ScimId {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ScimError> {
+        let axum::extract::Path((_, id)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ScimError(ServiceError::NotFound("SCIM resource")))?;
+        Ok(Self(id))
+    }
+}
+
+/// The query parameters of a SCIM request; an undecodable query string is a SCIM error.
+pub struct ScimQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ScimQuery {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ScimError> {
+        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                ScimError::protocol(
+                    StatusCode::BAD_REQUEST,
+                    Some("invalidSyntax"),
+                    "the query string is not valid URL-encoded text",
+                )
+            })?;
+        Ok(Self(params))
+    }
+}
+
 /// A SCIM request body: JSON sent as `application/scim+json` or `application/json`.
 pub struct ScimBody(pub Value);
 
@@ -298,12 +333,12 @@ fn list_query(params: &HashMap<String, String>) -> ScimListQuery {
     }
 }
 
-type Params = Query<HashMap<String, String>>;
+type Params = ScimQuery;
 
 async fn list_users(
     State(service): State<AppState>,
     scim: ScimCaller,
-    Query(params): Params,
+    ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
     let list = service
         .scim_list_users(&scim.caller, &scim.org, &list_query(&params))
@@ -325,7 +360,7 @@ async fn create_user(
 async fn get_user(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
 ) -> Result<Response, ScimError> {
     let user = service.scim_get_user(&scim.caller, &scim.org, &id).await?;
     Ok(resource(StatusCode::OK, &user))
@@ -334,7 +369,7 @@ async fn get_user(
 async fn replace_user(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -347,7 +382,7 @@ async fn replace_user(
 async fn patch_user(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -360,7 +395,7 @@ async fn patch_user(
 async fn delete_user(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
 ) -> Result<StatusCode, ScimError> {
     service
@@ -372,7 +407,7 @@ async fn delete_user(
 async fn list_groups(
     State(service): State<AppState>,
     scim: ScimCaller,
-    Query(params): Params,
+    ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
     let list = service
         .scim_list_groups(&scim.caller, &scim.org, &list_query(&params))
@@ -394,8 +429,8 @@ async fn create_group(
 async fn get_group(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
-    Query(params): Params,
+    ScimId(id): ScimId,
+    ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
     let excluded = list_query(&params).excluded_attributes;
     let group = service
@@ -407,7 +442,7 @@ async fn get_group(
 async fn replace_group(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -420,7 +455,7 @@ async fn replace_group(
 async fn patch_group(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> Result<Response, ScimError> {
@@ -433,7 +468,7 @@ async fn patch_group(
 async fn delete_group(
     State(service): State<AppState>,
     scim: ScimCaller,
-    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    ScimId(id): ScimId,
     headers: HeaderMap,
 ) -> Result<StatusCode, ScimError> {
     service
