@@ -1,6 +1,7 @@
 //! Audit operation codes. Clarifai's numbering is kept where it exists (100–113 organization
 //! members, invitations and teams; 600s apps; 700s collaborators; 800 user); Portcullis adds
-//! the 1200s for organizations and the 2000s for authentication and credential events.
+//! the 1200s for organizations, the 2000s for authentication and credential events and the
+//! 2500s (to 2539) for SCIM provisioning.
 
 macro_rules! operations {
     ($($variant:ident = $code:literal, $name:literal;)*) => {
@@ -131,6 +132,20 @@ operations! {
     SecretsSeal = 2406, "platform.secrets.seal";
     SecretsRotate = 2407, "platform.secrets.rotate";
     EmailKeysUpgrade = 2490, "platform.email_keys.upgrade";
+    ScimTokenCreate = 2500, "scim.token.create";
+    ScimTokenRotate = 2501, "scim.token.rotate";
+    ScimTokenRevoke = 2502, "scim.token.revoke";
+    ScimSettingsUpdate = 2503, "scim.settings.update";
+    ScimUserCreate = 2510, "scim.user.create";
+    ScimUserUpdate = 2511, "scim.user.update";
+    ScimUserSuspend = 2512, "scim.user.suspend";
+    ScimUserRestore = 2513, "scim.user.restore";
+    ScimUserDelete = 2514, "scim.user.delete";
+    ScimGroupCreate = 2520, "scim.group.create";
+    ScimGroupUpdate = 2521, "scim.group.update";
+    ScimGroupDelete = 2522, "scim.group.delete";
+    ScimGroupMembers = 2523, "scim.group.members";
+    ScimRequestRefused = 2530, "scim.request.refused";
 }
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub enum Denial {
     LevelMismatch,
     CredentialInvalid,
     Suspended,
+    /// The org suspended the user's membership (SCIM `active: false`).
+    MembershipSuspended,
     SsoRequired,
     /// The org requires a second factor and the member has none yet.
     TwoFactorRequired,
@@ -113,6 +115,7 @@ impl Denial {
             Denial::LevelMismatch => "level_mismatch",
             Denial::CredentialInvalid => "credential_invalid",
             Denial::Suspended => "suspended",
+            Denial::MembershipSuspended => "membership_suspended",
             Denial::SsoRequired => "sso_required",
             Denial::TwoFactorRequired => "two_factor_required",
             Denial::Unauthenticated => "unauthenticated",
@@ -223,14 +226,16 @@ pub fn check(
 }
 
 /// Whether an org's sign-in requirements keep this member's credential out of `org` (docs/contract.md
-/// section 4, step 3): SSO enforcement (unless the user is a break-glass administrator or the credential
+/// section 4, step 3): a membership the org suspended (SCIM `active: false`), SSO enforcement (unless the user is a break-glass administrator or the credential
 /// came from, or was authorized by, an SSO login of the org), then the org's two-factor
 /// requirement while the user has no confirmed second factor. Applies to every credential of
 /// the member at once, sessions and tokens issued before the requirement included.
 pub fn org_gate(index: &AccessIndex, subject: &Subject, org: OrgKey) -> Option<Denial> {
     let user = subject.user?;
     let entry = index.org(org)?;
-    index.membership(user, org)?;
+    if index.membership(user, org)?.suspended {
+        return Some(Denial::MembershipSuspended);
+    }
     if entry.sso_enforced && !entry.sso_exempt.contains(&user) && !subject.sso_orgs.contains(&org) {
         return Some(Denial::SsoRequired);
     }

@@ -60,6 +60,10 @@ pub enum CredentialKind {
     AppKey,
     /// A platform service key: `authz.check` / `usage.write` across organizations.
     ServiceKey,
+    /// An organization's SCIM provisioning token: only that org's SCIM endpoint. Never in the
+    /// index (the SCIM endpoint looks it up in the store); it names the credential of the
+    /// audit entries its requests write.
+    ScimToken,
 }
 
 impl CredentialKind {
@@ -69,6 +73,7 @@ impl CredentialKind {
             CredentialKind::PersonalAccessToken => "pat",
             CredentialKind::AppKey => "app_key",
             CredentialKind::ServiceKey => "service_key",
+            CredentialKind::ScimToken => "scim_token",
         }
     }
 
@@ -78,6 +83,7 @@ impl CredentialKind {
             Self::PersonalAccessToken,
             Self::AppKey,
             Self::ServiceKey,
+            Self::ScimToken,
         ]
         .into_iter()
         .find(|k| k.as_str() == raw)
@@ -125,6 +131,9 @@ pub struct Membership {
     pub role: OrgRole,
     /// The teams of `org` this member belongs to.
     pub teams: SmallVec<[TeamKey; 2]>,
+    /// Suspended by the org (SCIM `active: false`): every credential of the member is kept
+    /// out of the org until it is restored.
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +216,12 @@ pub enum Change {
     MemberRemoved {
         org: OrgKey,
         user: UserKey,
+    },
+    /// The org suspended (`true`) or restored a membership.
+    MemberSuspended {
+        org: OrgKey,
+        user: UserKey,
+        suspended: bool,
     },
     TeamCreated {
         key: TeamKey,
@@ -546,6 +561,7 @@ impl AccessIndex {
                         org: *org,
                         role: *role,
                         teams: SmallVec::new(),
+                        suspended: false,
                     }),
                 }
                 if let Some(o) = self.orgs.get_mut(org.0) {
@@ -553,6 +569,19 @@ impl AccessIndex {
                 }
             }
             Change::MemberRemoved { org, user } => self.remove_member(*org, *user),
+            Change::MemberSuspended {
+                org,
+                user,
+                suspended,
+            } => {
+                if let Some(m) = self
+                    .users
+                    .get_mut(user.0)
+                    .and_then(|u| u.memberships.iter_mut().find(|m| m.org == *org))
+                {
+                    m.suspended = *suspended;
+                }
+            }
             Change::TeamCreated {
                 key,
                 org,
@@ -837,7 +866,7 @@ fn upsert_pair<K: PartialEq + Copy, V: Copy, const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{Resource, Subject, check};
+    use crate::decision::{Denial, Resource, Subject, check};
     use crate::permissions::Permission;
 
     fn index_with_app(visibility: Visibility) -> AccessIndex {
@@ -914,6 +943,77 @@ mod tests {
                 .iter()
                 .all(|k| ItemKind::parse(k.as_str()) == Some(*k))
         );
+    }
+
+    #[test]
+    fn a_suspended_membership_is_denied_everything_in_its_org_until_restored() {
+        let mut index = AccessIndex::new();
+        let (user, org) = (UserKey(1), OrgKey(2));
+        index.apply(
+            1,
+            &[
+                Change::UserUpserted {
+                    key: user,
+                    id: "dave".into(),
+                    active: true,
+                    operator: false,
+                },
+                Change::OrgCreated {
+                    key: org,
+                    id: "acme".into(),
+                },
+                Change::MemberSet {
+                    org,
+                    user,
+                    role: OrgRole::Admin,
+                },
+                Change::AppUpserted {
+                    key: AppKey(3),
+                    owner: Account::Org(org),
+                    id: "open".into(),
+                    visibility: Visibility::Public,
+                },
+            ],
+        );
+        let subject = Subject::user(user);
+        let org_level = |index: &AccessIndex| {
+            check(
+                index,
+                &subject,
+                Permission::SidebarView,
+                Resource::Account(Account::Org(org)),
+            )
+        };
+        assert!(org_level(&index).allowed);
+        let suspend = |suspended| Change::MemberSuspended {
+            org,
+            user,
+            suspended,
+        };
+        index.apply(2, &[suspend(true)]);
+        let denied = org_level(&index);
+        assert_eq!(denied.denial, Some(Denial::MembershipSuspended));
+        assert_eq!(Denial::MembershipSuspended.code(), "membership_suspended");
+        // Even the org's public app: the member is kept out of the org as a whole.
+        let app = check(
+            &index,
+            &subject,
+            Permission::AppView,
+            Resource::App(AppKey(3)),
+        );
+        assert_eq!(app.denial, Some(Denial::MembershipSuspended));
+        // A role change keeps the suspension; a restore lifts it.
+        index.apply(
+            3,
+            &[Change::MemberSet {
+                org,
+                user,
+                role: OrgRole::OrgUser,
+            }],
+        );
+        assert!(!org_level(&index).allowed);
+        index.apply(4, &[suspend(false)]);
+        assert!(org_level(&index).allowed);
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn prefix(kind: CredentialKind) -> &'static str {
         CredentialKind::PersonalAccessToken => "pcl_pat_",
         CredentialKind::AppKey => "pcl_key_",
         CredentialKind::ServiceKey => "pcl_svc_",
+        CredentialKind::ScimToken => "pcl_scim_",
     }
 }
 
@@ -65,6 +66,7 @@ pub fn parse(presented: &str) -> Option<(CredentialKind, [u8; 32])> {
         CredentialKind::PersonalAccessToken,
         CredentialKind::AppKey,
         CredentialKind::ServiceKey,
+        CredentialKind::ScimToken,
     ]
     .into_iter()
     .find(|k| presented.starts_with(prefix(*k)))?;

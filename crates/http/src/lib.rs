@@ -34,6 +34,7 @@ pub fn router(service: AppState) -> Router {
     api.merge(openapi::docs_router(spec))
         .merge(portcullis_console::router(service.clone()))
         .merge(ops::router())
+        .merge(routes::scim::router())
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(axum::middleware::from_fn_with_state(

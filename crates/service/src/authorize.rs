@@ -231,6 +231,10 @@ fn gate_refusal(denial: Denial) -> Option<ServiceError> {
             message: "this organization requires signing in through its identity provider"
                 .to_owned(),
         }),
+        Denial::MembershipSuspended => Some(ServiceError::NotAllowed {
+            code: "membership.suspended",
+            message: "your membership of this organization is suspended".to_owned(),
+        }),
         Denial::TwoFactorRequired => Some(ServiceError::NotAllowed {
             code: "two_factor_required",
             message: "this organization requires two-factor authentication; enrol a second factor"

@@ -39,6 +39,7 @@ pub mod outbound;
 pub mod password_change;
 pub mod password_hashing;
 pub mod policy;
+pub mod scim;
 pub mod sealing;
 pub mod secrets;
 pub mod session_revocation;
@@ -222,10 +223,15 @@ impl Portcullis {
     ) -> Result<(T, Vec<Change>)> {
         // The request was authenticated against the index before the write was serialised; a
         // revocation (or suspension) committed in between, here or on another server, wins.
-        if let Some((credential, _)) = caller.credential
-            && !write.credential_live(credential).await?
-        {
-            return Err(ServiceError::Unauthenticated);
+        if let Some((credential, kind)) = caller.credential {
+            let live = if kind == portcullis_core::CredentialKind::ScimToken {
+                write.scim_token_live(credential).await?
+            } else {
+                write.credential_live(credential).await?
+            };
+            if !live {
+                return Err(ServiceError::Unauthenticated);
+            }
         }
         // Likewise for permissions: with every earlier write (from any server) in the index,
         // what authorized this request must still hold.

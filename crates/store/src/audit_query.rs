@@ -346,3 +346,23 @@ fn escape_like(raw: &str) -> String {
     }
     out
 }
+
+/// The latest `limit` entries of `org`'s chain written with a credential of `kind`, failures
+/// included, newest first.
+pub(crate) async fn entries_by_credential_kind(
+    pool: &sqlx::AnyPool,
+    org: OrgKey,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit_log l LEFT JOIN accounts a ON a.id = l.actor_user_id \
+         WHERE l.chain = $1 AND l.actor_credential_kind = $2 ORDER BY l.id DESC LIMIT $3"
+    ))
+    .bind(chain_name(Some(org)))
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(AuditEntry::from_row).collect()
+}

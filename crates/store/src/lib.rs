@@ -32,6 +32,7 @@ mod orgs;
 mod outbox;
 pub mod portable;
 mod rows;
+mod scim;
 mod security;
 mod snapshot;
 mod sso_links;
@@ -70,6 +71,9 @@ pub use members::{MemberRecord, RemovedMember};
 pub use one_time::{RedeemedToken, TokenPurpose};
 pub use orgs::{NewOrg, OrgRecord};
 pub use outbox::{ClaimedMessage, NewMessage, OutboxMessage};
+pub use scim::{
+    NewScimToken, ScimGroupRecord, ScimTokenRow, ScimUserAttributes, ScimUserRecord, user_name_key,
+};
 pub use security::{FailureCount, LOCKED_UNTIL_UNLOCKED, LoginState};
 pub use sso_links::{LinkConfirmed, PendingSsoLink, SsoLink};
 pub use teams::{NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};

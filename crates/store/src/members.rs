@@ -155,10 +155,12 @@ impl Write {
         Ok(count > 0)
     }
 
-    /// How many administrators `org` has, as this transaction sees it.
+    /// How many administrators `org` has, as this transaction sees it: a suspended one
+    /// (SCIM `active: false`) cannot act and does not count.
     pub async fn admin_count(&mut self, org: OrgKey) -> Result<u64> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'",
+            "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin' \
+             AND suspended_at IS NULL",
         )
         .bind(id_of(org.0))
         .fetch_one(self.conn())

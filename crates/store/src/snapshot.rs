@@ -237,14 +237,22 @@ async fn load<DB: Rows>(conn: &mut DB::Conn, now: Timestamp) -> Result<AccessInd
     .await?;
     DB::each(
         conn,
-        "SELECT org_id, user_id, role FROM memberships",
+        "SELECT org_id, user_id, role, suspended_at FROM memberships",
         None,
         |row| {
+            let (org, user) = (org_key(DB::int(row, 0)?)?, user_key(DB::int(row, 1)?)?);
             index.apply_change(&Change::MemberSet {
-                org: org_key(DB::int(row, 0)?)?,
-                user: user_key(DB::int(row, 1)?)?,
+                org,
+                user,
                 role: org_role(DB::text(row, 2)?)?,
             });
+            if DB::opt_int(row, 3)?.is_some() {
+                index.apply_change(&Change::MemberSuspended {
+                    org,
+                    user,
+                    suspended: true,
+                });
+            }
             Ok(())
         },
     )

@@ -100,7 +100,7 @@ async fn verify_platform_audit_log(
 pub struct AuditActorDto {
     /// The acting user's account id (`null`: anonymous, the system, or a deleted account).
     pub user: Option<String>,
-    /// `session`, `pat`, `app_key` or `service_key`.
+    /// `session`, `pat`, `app_key`, `service_key` or `scim_token`.
     pub credential_kind: Option<String>,
     pub credential_id: Option<i64>,
 }

@@ -21,6 +21,7 @@ mod modules;
 mod orgs;
 mod passwords;
 mod saml;
+pub mod scim;
 mod security;
 mod sessions;
 mod sso_links;
@@ -62,4 +63,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(app_keys::router())
         .merge(compute::router())
         .merge(billing::router())
+        .merge(scim::tokens::router())
 }

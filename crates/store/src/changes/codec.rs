@@ -104,6 +104,14 @@ enum ChangeEntry {
         #[serde(with = "key")]
         user: UserKey,
     },
+    #[serde(rename = "member_suspended")]
+    MemberSuspended {
+        #[serde(with = "key")]
+        org: OrgKey,
+        #[serde(with = "key")]
+        user: UserKey,
+        suspended: bool,
+    },
     #[serde(rename = "team")]
     TeamCreated {
         #[serde(with = "key")]

@@ -11,7 +11,7 @@ use portcullis_core::{AccountId, CredentialKind, Email, OrgRole, PermissionSet, 
 use portcullis_store::testing::fresh_store_of;
 use portcullis_store::{
     Actor, AuditRecord, Backend, FailureCount, LOCKED_UNTIL_UNLOCKED, NewCredential, NewOrg,
-    NewUser, Store, StoreError,
+    NewScimToken, NewUser, ScimUserAttributes, Store, StoreError,
 };
 use serde_json::json;
 
@@ -73,6 +73,7 @@ scenarios!(
     orgs_memberships_credentials_and_the_index_snapshot,
     expired_credentials_stay_out_of_the_index_and_failures_are_recorded,
     locked_members_are_the_org_members_locked_now,
+    scim_tokens_users_and_suspension,
 );
 
 async fn each_backend<F>(scenario: F)
@@ -400,6 +401,124 @@ async fn locked_members_are_the_org_members_locked_now(store: Store, backend: Ba
             .await
             .unwrap()
             .is_empty(),
+        "{backend:?}"
+    );
+}
+
+/// SCIM: tokens found by hash only while live, rotation's overlap, provisioned users unique
+/// by userName without regard to case and gone with their membership, suspension in the
+/// index snapshot, and the last active administrator kept.
+async fn scim_tokens_users_and_suspension(store: Store, backend: Backend) {
+    let alice = create_user(&store, "alice").await;
+    let bob = create_user(&store, "bob").await;
+    let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+    let org = NewOrg {
+        id: AccountId::parse("acme").unwrap(),
+        name: "Acme".into(),
+        billing_email: Email::parse("b@e.co").unwrap(),
+    };
+    let org = w.create_org(&org, alice).await.unwrap();
+    let token = NewScimToken {
+        public_id: "scim_1".into(),
+        org,
+        token_hash: [9; 32],
+        description: "okta".into(),
+        created_by: Some(alice),
+    };
+    let row = w.create_scim_token(&token).await.unwrap();
+    w.add_member(org, bob, OrgRole::OrgUser).await.unwrap();
+    let attributes = |name: &str| ScimUserAttributes {
+        user_name: name.into(),
+        external_id: Some("ext".into()),
+        display_name: None,
+        attributes: "{}".into(),
+    };
+    w.insert_scim_user(org, bob, &attributes("Bob@Acme.example"))
+        .await
+        .unwrap();
+    assert!(w.scim_token_live(row).await.unwrap(), "{backend:?}");
+    w.commit().await.unwrap();
+
+    let found = store.scim_token_by_hash(&[9; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (found.org, found.created_by.as_deref()),
+        (org, Some("alice")),
+        "{backend:?}"
+    );
+    assert!(found.live(NOW), "{backend:?}");
+    assert!(store.scim_token_by_hash(&[8; 32]).await.unwrap().is_none());
+    store.touch_scim_token(row, NOW + 5).await.unwrap();
+    assert_eq!(
+        store.scim_tokens(org).await.unwrap()[0].last_used_at,
+        Some(NOW + 5)
+    );
+    let users = store.scim_users(org).await.unwrap();
+    assert_eq!(users.len(), 1, "{backend:?}");
+    assert_eq!(
+        (users[0].key, users[0].user_name.as_str()),
+        (bob, "Bob@Acme.example")
+    );
+    assert!(
+        store
+            .scim_user_by_name(org, "bob@acme.EXAMPLE")
+            .await
+            .unwrap()
+            .is_some(),
+        "{backend:?}"
+    );
+    assert_eq!(
+        store.scim_default_role(org).await.unwrap(),
+        OrgRole::OrgUser
+    );
+
+    let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+    let dup = w
+        .insert_scim_user(org, alice, &attributes("BOB@acme.example"))
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict("userName"))),
+        "{backend:?}: {dup:?}"
+    );
+    drop(w);
+
+    // Suspension: in the snapshot; the last active administrator cannot be suspended.
+    let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+    assert!(w.set_member_suspended(org, bob, true).await.unwrap());
+    assert!(!w.set_member_suspended(org, bob, true).await.unwrap());
+    w.expire_scim_token(row, NOW + 10).await.unwrap();
+    w.commit().await.unwrap();
+    let index = store.load_index(NOW).await.unwrap();
+    assert_eq!(
+        index.membership(bob, org).map(|m| m.suspended),
+        Some(true),
+        "{backend:?}"
+    );
+    assert_eq!(
+        index.membership(alice, org).map(|m| m.suspended),
+        Some(false)
+    );
+    let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+    let last = w.set_member_suspended(org, alice, true).await;
+    assert!(
+        matches!(last, Err(StoreError::LastAdmin)),
+        "{backend:?}: {last:?}"
+    );
+    drop(w);
+    let expired = store.scim_token_by_hash(&[9; 32]).await.unwrap().unwrap();
+    assert!(
+        expired.live(NOW + 9) && !expired.live(NOW + 10),
+        "{backend:?}"
+    );
+
+    // Leaving the org takes the SCIM row with the membership; revocation ends the token.
+    let mut w = store.begin_write(&Actor::system(), NOW).await.unwrap();
+    w.remove_member(org, bob).await.unwrap();
+    assert!(w.revoke_scim_token(row).await.unwrap());
+    assert!(!w.revoke_scim_token(row).await.unwrap());
+    assert!(!w.scim_token_live(row).await.unwrap(), "{backend:?}");
+    w.commit().await.unwrap();
+    assert!(
+        store.scim_users(org).await.unwrap().is_empty(),
         "{backend:?}"
     );
 }

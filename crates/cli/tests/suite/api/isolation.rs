@@ -73,6 +73,10 @@ struct Org {
     principals: Vec<Principal>,
     /// Parameter kind → every id of that kind (the first is the parent used for nested paths).
     ids: BTreeMap<&'static str, Vec<String>>,
+    /// The org's SCIM token, and the ids of a user and a group it provisioned.
+    scim_token: String,
+    scim_user: String,
+    scim_group: String,
 }
 
 impl Org {
@@ -263,6 +267,36 @@ async fn populate(app: &TestApp, rng: &mut Rng, tag: &str) -> Org {
     .assert_status(201);
     org.add("domain", &domain);
 
+    // SCIM: a token, a provisioned user and a group (names marked like the rest).
+    let scim = app
+        .post(
+            &format!("/v1/orgs/{}/scim/tokens", org.id),
+            &admin,
+            json!({"description": format!("scim {mark}")}),
+        )
+        .await;
+    let scim = scim.assert_status(201).clone();
+    org.add("scim_token", scim["scim_token"]["id"].as_str().unwrap());
+    org.scim_token = scim["token"].as_str().unwrap().to_owned();
+    let scim_base = format!("/scim/v2/orgs/{}", org.id);
+    let user = app
+        .post(
+            &format!("{scim_base}/Users"),
+            &org.scim_token,
+            json!({"userName": format!("{tag}-scim-{mark}@example.com"), "externalId": mark,
+                   "name": {"givenName": mark, "familyName": mark}}),
+        )
+        .await;
+    org.scim_user = user.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let group = app
+        .post(
+            &format!("{scim_base}/Groups"),
+            &org.scim_token,
+            json!({"displayName": format!("group {mark}"), "members": [{"value": org.scim_user}]}),
+        )
+        .await;
+    org.scim_group = group.assert_status(201)["id"].as_str().unwrap().to_owned();
+
     // Principals: a session and an unbound PAT of every member, and the app key.
     for (role, id, token) in &members {
         let pat = app
@@ -334,6 +368,7 @@ fn kind_of(name: &str, path: &str) -> Option<&'static str> {
         "idp" => "idp",
         "domain" => "domain",
         "key" => "user_key",
+        "token" => "scim_token",
         "id" if path.contains("/invitations") => "invitation",
         "id" if path.contains("/apps/{app}/keys") => "app_key",
         "id" if path.starts_with("/v1/users/me/keys") => "user_key",
@@ -604,6 +639,58 @@ async fn snapshot(app: &TestApp, ops: &[Operation], b: &Org) -> BTreeMap<String,
     out
 }
 
+/// Every SCIM request on B's endpoint, with B's ids.
+fn scim_calls(b: &Org) -> Vec<(Method, String, Option<Value>)> {
+    let base = format!("/scim/v2/orgs/{}", b.id);
+    let user = format!("{base}/Users/{}", b.scim_user);
+    let group = format!("{base}/Groups/{}", b.scim_group);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let mut calls = Vec::new();
+    for path in [
+        "/ServiceProviderConfig",
+        "/ResourceTypes",
+        "/Schemas",
+        "/Users",
+        "/Groups",
+        "/Users?filter=userName%20pr",
+    ] {
+        calls.push((Method::GET, format!("{base}{path}"), None));
+    }
+    for target in [&user, &group] {
+        calls.push((Method::GET, target.clone(), None));
+        calls.push((Method::PATCH, target.clone(), Some(patch.clone())));
+        calls.push((
+            Method::PUT,
+            target.clone(),
+            Some(json!({"userName": "x@example.com", "displayName": "x"})),
+        ));
+        calls.push((Method::DELETE, target.clone(), None));
+    }
+    calls.push((
+        Method::POST,
+        format!("{base}/Users"),
+        Some(json!({"userName": "intruder@example.com"})),
+    ));
+    calls.push((
+        Method::POST,
+        format!("{base}/Groups"),
+        Some(json!({"displayName": "intruders"})),
+    ));
+    calls
+}
+
+/// B's SCIM users and groups as B's own token reads them.
+async fn scim_snapshot(app: &TestApp, b: &Org) -> Vec<Value> {
+    let base = format!("/scim/v2/orgs/{}", b.id);
+    let mut out = Vec::new();
+    for path in ["/Users", "/Groups"] {
+        let reply = app.get(&format!("{base}{path}"), &b.scim_token).await;
+        out.push(stable(reply.assert_status(200).clone()));
+    }
+    out
+}
+
 /// Drops what changes by merely reading (last-use times of the readers' own credentials).
 fn stable(mut value: Value) -> Value {
     match &mut value {
@@ -697,6 +784,43 @@ async fn no_principal_of_one_org_reads_or_changes_another_orgs_data() {
             }
         }
     }
+
+    // The SCIM endpoint of B, which is no OpenAPI operation: every principal of A, A's own
+    // SCIM token included, is refused before anything is read (401, the same for B's real
+    // ids and missing ones).
+    let scim_before = scim_snapshot(&app, &b).await;
+    let mut scim_principals: Vec<(String, String)> = a
+        .principals
+        .iter()
+        .map(|p| (p.label.clone(), p.token.clone()))
+        .collect();
+    scim_principals.push(("SCIM token".to_owned(), a.scim_token.clone()));
+    for (label, token) in &scim_principals {
+        for (method, path, body) in scim_calls(&b) {
+            let reply = send(
+                &app,
+                Some(token),
+                &Call {
+                    method: method.clone(),
+                    path: path.clone(),
+                    query: Vec::new(),
+                    body,
+                },
+            )
+            .await;
+            requests += 1;
+            if reply.status.as_u16() != 401 || reply.body.to_string().contains(MARKER) {
+                failures.push(format!(
+                    "{method} {path} by A's {label}: {} {}",
+                    reply.status, reply.body
+                ));
+            }
+        }
+    }
+    if scim_snapshot(&app, &b).await != scim_before {
+        failures.push("B's SCIM resources changed".to_owned());
+    }
+
     eprintln!(
         "tenant isolation: {} operations, {} principals, {requests} requests",
         ops.len(),

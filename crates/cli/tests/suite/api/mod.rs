@@ -26,6 +26,7 @@ mod races;
 mod refusals;
 mod resources;
 mod saml;
+mod scim;
 mod sessions;
 mod system;
 mod teams;

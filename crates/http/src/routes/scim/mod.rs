@@ -1,0 +1,443 @@
+//! SCIM 2.0 (RFC 7644) at `/scim/v2/orgs/{org}/`: the transport of the service's SCIM use
+//! cases. Only a live SCIM token of that very organization is accepted (anything else is 401,
+//! in the protocol's error format); bodies are `application/scim+json` (`application/json`
+//! accepted), answers `application/scim+json` with `ETag` and `Location` where RFC 7644 asks.
+//!
+//! These routes are not part of the v1 OpenAPI document: their schema is the protocol's own
+//! (served at `/Schemas`). The v1 routes of the organization's SCIM tokens are in `tokens`.
+
+mod discovery;
+pub mod tokens;
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, extract::Query};
+use portcullis_console::request_meta;
+use portcullis_service::scim::{ERROR_SCHEMA, ScimListQuery, ScimResource};
+use portcullis_service::{Caller, ServiceError};
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+pub fn router() -> Router<AppState> {
+    let org = Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .route("/Users", get(list_users).post(create_user))
+        .route(
+            "/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .route("/Groups", get(list_groups).post(create_group))
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
+        .fallback(unknown_endpoint);
+    Router::new().nest("/scim/v2/orgs/{org}", org)
+}
+
+/// A SCIM request's caller: the organization of the path and a SCIM token of it.
+pub struct ScimCaller {
+    pub caller: Caller,
+    pub org: String,
+}
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ScimError> {
+        let org = RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|params| {
+                params
+                    .iter()
+                    .find(|(name, _)| *name == "org")
+                    .map(|(_, value)| value.to_owned())
+            })
+            .ok_or(ScimError(ServiceError::Unauthenticated))?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned())
+            .ok_or(ScimError(ServiceError::Unauthenticated))?;
+        let caller = state
+            .authenticate_scim(&token, &org, request_meta(parts))
+            .await?;
+        Ok(Self { caller, org })
+    }
+}
+
+/// A SCIM request body: JSON sent as `application/scim+json` or `application/json`.
+pub struct ScimBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ScimBody {
+    type Rejection = ScimError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ScimError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if content_type != SCIM_CONTENT_TYPE && content_type != "application/json" {
+            return Err(ScimError::protocol(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                "expected `Content-Type: application/scim+json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            ScimError::protocol(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                "the request body is too large",
+            )
+        })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ScimError::protocol(
+                StatusCode::BAD_REQUEST,
+                Some("invalidSyntax"),
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        Ok(Self(value))
+    }
+}
+
+/// A SCIM error answer (RFC 7644 §3.12): the `Error` message with a string `status` and,
+/// where one applies, a `scimType`.
+#[derive(Debug)]
+pub struct ScimError(pub ServiceError);
+
+/// An error that never reached the service (a body that is not JSON, a wrong content type).
+#[derive(Debug)]
+struct Protocol {
+    status: StatusCode,
+    scim_type: Option<&'static str>,
+    detail: String,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for Protocol {}
+
+impl ScimError {
+    fn protocol(
+        status: StatusCode,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(ServiceError::Internal(Box::new(Protocol {
+            status,
+            scim_type,
+            detail: detail.into(),
+        })))
+    }
+}
+
+impl From<ServiceError> for ScimError {
+    fn from(err: ServiceError) -> Self {
+        Self(err)
+    }
+}
+
+/// The status, `scimType` and detail a service error is answered with.
+fn scim_status(err: &ServiceError) -> (StatusCode, Option<&'static str>, String) {
+    use ServiceError as E;
+    let detail = err.to_string();
+    match err {
+        E::Unauthenticated | E::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            None,
+            "a valid SCIM token of this organization is required".to_owned(),
+        ),
+        E::NotFound(_) => (StatusCode::NOT_FOUND, None, detail),
+        E::Conflict(_) => (StatusCode::CONFLICT, Some("uniqueness"), detail),
+        E::LastAdmin => (StatusCode::BAD_REQUEST, Some("mutability"), detail),
+        E::Invalid { code, .. } => {
+            let scim_type = match *code {
+                "scim.invalid_filter" => "invalidFilter",
+                "scim.invalid_syntax" => "invalidSyntax",
+                "scim.invalid_path" => "invalidPath",
+                "scim.no_target" => "noTarget",
+                "scim.mutability" => "mutability",
+                "scim.too_many" => "tooMany",
+                _ => "invalidValue",
+            };
+            (StatusCode::BAD_REQUEST, Some(scim_type), detail)
+        }
+        E::State { code, .. } if *code == "scim.precondition_failed" => {
+            (StatusCode::PRECONDITION_FAILED, None, detail)
+        }
+        E::State { .. } => (StatusCode::CONFLICT, None, detail),
+        E::NotAllowed { code, .. } if *code == "scim.mutability" => {
+            (StatusCode::BAD_REQUEST, Some("mutability"), detail)
+        }
+        E::NotAllowed { .. } | E::Forbidden(_) => (StatusCode::FORBIDDEN, None, detail),
+        E::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, None, detail),
+        E::StoreFull => (StatusCode::INSUFFICIENT_STORAGE, None, detail),
+        E::Throttled { .. } | E::TooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, None, detail),
+        E::Internal(inner) => match inner.downcast_ref::<Protocol>() {
+            Some(p) => (p.status, p.scim_type, p.detail.clone()),
+            None => {
+                tracing::error!(error = %err, "SCIM request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    "internal error".to_owned(),
+                )
+            }
+        },
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let (status, scim_type, detail) = scim_status(&self.0);
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            "status": status.as_u16().to_string(),
+            "detail": detail,
+        });
+        if let Some(scim_type) = scim_type {
+            body["scimType"] = json!(scim_type);
+        }
+        let mut response = scim_json(status, &body);
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scim\""),
+            );
+        }
+        response
+    }
+}
+
+async fn unknown_endpoint() -> ScimError {
+    ScimError(ServiceError::NotFound("SCIM endpoint"))
+}
+
+pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A resource answer with its `ETag` (and `Location` when created).
+fn resource(status: StatusCode, resource: &ScimResource) -> Response {
+    let mut response = scim_json(status, &resource.json);
+    if let Ok(etag) = HeaderValue::from_str(&resource.etag()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = resource.json["meta"]["location"].as_str()
+        && let Ok(location) = HeaderValue::from_str(location)
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn if_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+}
+
+/// The list parameters, by their names without regard to case.
+fn list_query(params: &HashMap<String, String>) -> ScimListQuery {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    ScimListQuery {
+        filter: get("filter"),
+        start_index: get("startIndex"),
+        count: get("count"),
+        excluded_attributes: get("excludedAttributes"),
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn list_users(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    Query(params): Params,
+) -> Result<Response, ScimError> {
+    let list = service
+        .scim_list_users(&scim.caller, &scim.org, &list_query(&params))
+        .await?;
+    Ok(scim_json(StatusCode::OK, &list.to_json()))
+}
+
+async fn create_user(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let created = service
+        .scim_create_user(&scim.caller, &scim.org, &body)
+        .await?;
+    Ok(resource(StatusCode::CREATED, &created.value))
+}
+
+async fn get_user(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+) -> Result<Response, ScimError> {
+    let user = service.scim_get_user(&scim.caller, &scim.org, &id).await?;
+    Ok(resource(StatusCode::OK, &user))
+}
+
+async fn replace_user(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let user = service
+        .scim_replace_user(&scim.caller, &scim.org, &id, &body, if_match(&headers))
+        .await?;
+    Ok(resource(StatusCode::OK, &user.value))
+}
+
+async fn patch_user(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let user = service
+        .scim_patch_user(&scim.caller, &scim.org, &id, &body, if_match(&headers))
+        .await?;
+    Ok(resource(StatusCode::OK, &user.value))
+}
+
+async fn delete_user(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ScimError> {
+    service
+        .scim_delete_user(&scim.caller, &scim.org, &id, if_match(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_groups(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    Query(params): Params,
+) -> Result<Response, ScimError> {
+    let list = service
+        .scim_list_groups(&scim.caller, &scim.org, &list_query(&params))
+        .await?;
+    Ok(scim_json(StatusCode::OK, &list.to_json()))
+}
+
+async fn create_group(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let created = service
+        .scim_create_group(&scim.caller, &scim.org, &body)
+        .await?;
+    Ok(resource(StatusCode::CREATED, &created.value))
+}
+
+async fn get_group(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    Query(params): Params,
+) -> Result<Response, ScimError> {
+    let excluded = list_query(&params).excluded_attributes;
+    let group = service
+        .scim_get_group(&scim.caller, &scim.org, &id, excluded.as_deref())
+        .await?;
+    Ok(resource(StatusCode::OK, &group))
+}
+
+async fn replace_group(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let group = service
+        .scim_replace_group(&scim.caller, &scim.org, &id, &body, if_match(&headers))
+        .await?;
+    Ok(resource(StatusCode::OK, &group.value))
+}
+
+async fn patch_group(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let group = service
+        .scim_patch_group(&scim.caller, &scim.org, &id, &body, if_match(&headers))
+        .await?;
+    Ok(resource(StatusCode::OK, &group.value))
+}
+
+async fn delete_group(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    axum::extract::Path((_, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ScimError> {
+    service
+        .scim_delete_group(&scim.caller, &scim.org, &id, if_match(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
