@@ -21,8 +21,13 @@ from scim2_tester import Status, check_server
 
 PASSING = {Status.SUCCESS, Status.COMPLIANT, Status.ACCEPTABLE}
 
-# Checks that may be skipped, each with why: none so far.
-EXPECTED_SKIPS: dict[str, str] = {}
+# Checks that may be skipped, each with why.
+EXPECTED_SKIPS: dict[str, str] = {
+    # scim2-tester searches with `POST /.search` at the root, over every resource type at once,
+    # which RFC 7644 §3.4.3 lets a service provider refuse with 501; Portcullis answers
+    # `POST /Users/.search` and `POST /Groups/.search` (tested in the API suite) instead.
+    "search_with_attributes": "root-level /.search answers 501 Not Implemented",
+}
 
 
 def main() -> int:
