@@ -201,7 +201,7 @@ fn user_json(record: &ScimUserRecord, endpoint: &str) -> Value {
     }
     object.insert(
         "emails".into(),
-        json!([{"value": record.email, "type": "work", "primary": true}]),
+        json!([{"value": record.email, "type": "work"}]),
     );
     object.insert("active".into(), json!(!record.suspended));
     if !enterprise.is_empty() {

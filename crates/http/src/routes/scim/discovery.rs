@@ -143,15 +143,7 @@ fn schema_docs(base: &str) -> Vec<Value> {
     // suspended or not), so it cannot be removed, and a create without it means `true`.
     let mut email_value = string("value");
     email_value["required"] = json!(true);
-    let mut emails = complex(
-        "emails",
-        true,
-        vec![
-            email_value,
-            canonical("type", "work"),
-            attr("primary", "boolean", false, false, "readWrite"),
-        ],
-    );
+    let mut emails = complex("emails", true, vec![email_value, canonical("type", "work")]);
     emails["required"] = json!(true);
     let mut group_ref = attr("$ref", "reference", false, false, "immutable");
     group_ref["referenceTypes"] = json!(["User"]);
