@@ -302,6 +302,97 @@ test('the admin opens Compute and Costs from the sidebar', async () => {
   assert.match(await csv.text(), /^day,category,model,currency,amount_cents,records/);
 });
 
+// A SCIM request as an identity provider sends it (Okta's shapes), with the token from the page.
+async function scim(method, path, token, body) {
+  const response = await fetch(`${BASE}/scim/v2/orgs/acme/${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/scim+json',
+      Accept: 'application/scim+json',
+    },
+    body: body && JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+test('the admin creates a SCIM token, an IdP provisions with it, the activity shows, and a revoked token stops working', async () => {
+  await admin.goto(`${BASE}/a/acme/apps`);
+  await admin.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'SCIM' }).click();
+  await admin.waitForURL(`${BASE}/a/acme/scim`);
+  assert.match(await admin.getByLabel('SCIM base URL').inputValue(), /\/scim\/v2\/orgs\/acme\/$/);
+  assert.match(await admin.locator('main').textContent(), /No SCIM token yet/);
+
+  // Create: the secret is on the answer page only.
+  await admin.getByLabel('Description of the new token').fill('Okta production');
+  await admin.getByRole('button', { name: 'Create SCIM token' }).click();
+  const token = await admin.getByLabel('SCIM bearer token').inputValue();
+  assert.ok(token.length > 20, `a token: ${token}`);
+  assert.match(await admin.locator('main').textContent(), /will not show it again/);
+  const row = admin.locator('#scim-tokens tbody tr', { hasText: 'Okta production' });
+  assert.match(await row.textContent(), /never/); // not used yet
+  await shot(admin, 'scim');
+  await admin.goto(`${BASE}/a/acme/scim`);
+  assert.equal(await admin.getByLabel('SCIM bearer token').count(), 0);
+  assert.ok(!(await admin.content()).includes(token), 'the secret is shown once only');
+
+  // The identity provider provisions a person and finds it with Okta's filter.
+  const created = await scim('POST', 'Users', token, {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName: 'dora@dora.example',
+    name: { givenName: 'Dora', familyName: 'Explorer' },
+    emails: [{ value: 'dora@dora.example', primary: true, type: 'work' }],
+    active: true,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const found = await scim('GET', `Users?filter=${encodeURIComponent('userName eq "dora@dora.example"')}`, token);
+  assert.equal(found.status, 200);
+  assert.equal(found.body.totalResults, 1);
+  // A refused request shows as an error in the activity.
+  const duplicate = await scim('POST', 'Users', token, {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName: 'dora@dora.example',
+    emails: [{ value: 'dora@dora.example', primary: true }],
+  });
+  assert.equal(duplicate.status, 409);
+
+  await admin.goto(`${BASE}/a/acme/scim`);
+  const activity = await admin.locator('#scim-activity').textContent();
+  assert.match(activity, new RegExp(created.body.id));
+  assert.match(activity, /refused/);
+  assert.doesNotMatch(await row.textContent(), /never/); // last used is set
+  await admin.goto(`${BASE}/a/acme/members`);
+  assert.match(await admin.locator('main').textContent(), new RegExp(created.body.id));
+
+  // Rotate: a new secret, shown once; the old one still works during the overlap.
+  await admin.goto(`${BASE}/a/acme/scim`);
+  const id = await row.getAttribute('data-token');
+  await admin.getByRole('button', { name: `Rotate ${id}` }).click();
+  const rotated = await admin.getByLabel('SCIM bearer token').inputValue();
+  assert.notEqual(rotated, token);
+  assert.equal((await scim('GET', 'ServiceProviderConfig', rotated)).status, 200);
+  assert.equal((await scim('GET', 'ServiceProviderConfig', token)).status, 200);
+
+  // Revoke every live token: each stops working at once.
+  await admin.goto(`${BASE}/a/acme/scim`);
+  for (let i = 0; i < 5; i++) {
+    const revoke = admin.getByRole('button', { name: /^Revoke / }).first();
+    if ((await revoke.count()) === 0) break;
+    await revoke.click();
+    assert.match(await flash(admin), /revoked/);
+  }
+  assert.match(await admin.locator('#scim-tokens').textContent(), /revoked/);
+  assert.equal((await scim('GET', 'Users', token)).status, 401);
+  assert.equal((await scim('GET', 'Users', rotated)).status, 401);
+});
+
+test('a member who is not an administrator cannot open the SCIM page nor post to it', async () => {
+  const response = await bob.goto(`${BASE}/a/acme/scim`);
+  assert.ok([403, 404].includes(response.status()), `status ${response.status()}`);
+  assert.equal(await bob.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'SCIM' }).count(), 0);
+});
+
 test('a Team Contributor sees only its team apps and cannot open another app by URL', async () => {
   await bob.goto(`${BASE}/a/acme/apps`);
   const apps = await bob.locator('main table').textContent();

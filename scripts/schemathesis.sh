@@ -17,7 +17,8 @@
 #
 # Schemathesis (pinned below) is installed once per machine and linked at target/schemathesis-venv
 # (scripts/lib/cached-env.sh).
-# SCHEMATHESIS_MAX_TIME (seconds, default 130) bounds the main run; SCHEMATHESIS_SEED fixes the
+# SCHEMATHESIS_MAX_TIME (seconds, default 130) bounds the main run, SCHEMATHESIS_SCIM_TIME
+# (default 30) the pass over the SCIM endpoint with a SCIM token; SCHEMATHESIS_SEED fixes the
 # seed (default: random, printed so a failure can be replayed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION="4.32.5"
 venv="target/schemathesis-venv"
 max_time="${SCHEMATHESIS_MAX_TIME:-130}"
+scim_time="${SCHEMATHESIS_SCIM_TIME:-30}"
 seed="${SCHEMATHESIS_SEED:-$((RANDOM * 32768 + RANDOM))}"
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cached-env.sh"
@@ -105,6 +107,21 @@ call POST /v1/orgs/acme/compute-clusters/gpu/nodepools "$TOKEN" \
 call POST /v1/orgs/acme/deployments "$TOKEN" \
     '{"id": "serve", "model": {"account": "acme", "app": "vision", "id": "resnet"}, "nodepools": [{"cluster": "gpu", "nodepool": "np1", "priority": 0}], "min_replicas": 1, "max_replicas": 2}'
 
+# The SCIM endpoint takes only a SCIM token of its own organization (a session gets 401) and
+# is described by the protocol, not by /v1/openapi.json: it runs in a separate pass against
+# scripts/schemathesis/scim-openapi.yaml with acme's SCIM token, one provisioned user and
+# group giving their ids to half of the generated ids.
+call POST /v1/orgs/acme/scim/tokens "$TOKEN" '{"description": "schemathesis"}'
+SCIM_TOKEN="$(field token)"
+scim_seed() {
+    curl -sS -o "$work/body" -X POST "$BASE/scim/v2/orgs/acme/$1" -H "Authorization: Bearer $SCIM_TOKEN" \
+        -H 'Content-Type: application/scim+json' -d "$2"
+}
+scim_seed Users '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "sam@scim.example", "emails": [{"value": "sam@scim.example", "primary": true}], "name": {"givenName": "Sam", "familyName": "S"}}'
+SCIM_USER="$(field id)"
+scim_seed Groups "{\"schemas\": [\"urn:ietf:params:scim:schemas:core:2.0:Group\"], \"displayName\": \"Provisioned\", \"members\": [{\"value\": \"$SCIM_USER\"}]}"
+SCIM_GROUP="$(field id)"
+
 # Known ids are offered for half of the generated path parameters; the rest stay random.
 cat > "$work/schemathesis.toml" <<EOF
 hooks = "portcullis_checks"
@@ -155,6 +172,12 @@ deployments = { values = ["serve"] }
 "path.deployment" = { dictionary = "deployments", probability = 0.5 }
 
 EOF
+# The SCIM pass: the same checks (problem_json checks SCIM's own error format under /scim/) and
+# ignored_auth too, since the SCIM token is the only credential these operations accept.
+sed -e "s/^headers = .*/headers = { Authorization = \"Bearer $SCIM_TOKEN\" }/" \
+    -e 's/^ignored_auth.enabled = false/ignored_auth.enabled = true/' \
+    -e "s/^ids = .*/ids = { values = [\"$SCIM_USER\", \"$SCIM_GROUP\"] }/" \
+    "$work/schemathesis.toml" > "$work/schemathesis-scim.toml"
 
 # Operations that end the run's own credential or delete the seeded organization: logout,
 # revoking sessions, suspending accounts, changing the password, TOTP enrolment (after which the
@@ -162,14 +185,16 @@ EOF
 # them so it keeps reaching real data; a short last run fuzzes only them.
 destructive='^(POST /v1/logout|DELETE /v1/users/me/sessions/\{id\}|POST /v1/users/\{user\}/suspend|POST /v1/users/me/password|POST /v1/users/me/totp.*|DELETE /v1/orgs/\{org\}|POST /v1/orgs/\{org\}/leave)$'
 
-# fuzz MAX_TIME FILTER...: one schemathesis run with every check.
+# fuzz MAX_TIME FILTER...: one schemathesis run with every check (FUZZ_CONFIG, FUZZ_SCHEMA
+# and FUZZ_EXCLUDED_CHECKS override the configuration file, the document and the checks left
+# out).
 fuzz() {
     local budget="$1"
     shift
     PYTHONPATH="scripts/schemathesis${PYTHONPATH:+:$PYTHONPATH}" "$venv/bin/schemathesis" \
-        --config-file "$work/schemathesis.toml" run "$BASE/v1/openapi.json" \
+        --config-file "${FUZZ_CONFIG:-$work/schemathesis.toml}" run "${FUZZ_SCHEMA:-$BASE/v1/openapi.json}" \
         --max-time "$budget" --checks all \
-        --exclude-checks ignored_auth,positive_data_acceptance,use_after_free,ensure_resource_availability \
+        --exclude-checks "${FUZZ_EXCLUDED_CHECKS:-ignored_auth,positive_data_acceptance,use_after_free,ensure_resource_availability}" \
         --no-color --output-truncate false "$@" \
         --report "${SCHEMATHESIS_REPORT:-junit}" --report-dir target/schemathesis-report
 }
@@ -177,6 +202,12 @@ fuzz() {
 set +e
 fuzz "$max_time" --exclude-name-regex "$destructive" 2>&1 | tee "$work/schemathesis.log"
 status=${PIPESTATUS[0]}
+echo "==== the SCIM endpoint, with acme's SCIM token ===="
+FUZZ_CONFIG="$work/schemathesis-scim.toml" FUZZ_SCHEMA=scripts/schemathesis/scim-openapi.yaml \
+    FUZZ_EXCLUDED_CHECKS=positive_data_acceptance,use_after_free,ensure_resource_availability \
+    fuzz "$scim_time" --url "$BASE/scim/v2/orgs/acme" 2>&1 | tee -a "$work/schemathesis.log"
+last=${PIPESTATUS[0]}
+((status == 0)) && status=$last
 echo "==== the operations that end the credential or delete the organization ===="
 fuzz 25 --phases coverage,fuzzing --include-name-regex "$destructive" 2>&1 | tee -a "$work/schemathesis.log"
 last=${PIPESTATUS[0]}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the whole test suite needs on a fresh Debian/Ubuntu machine, and nothing
 # when it is all present (each step checks first): the build's system libraries, the test
-# identity provider's Python environment, Chromium and the console test tools, the PostgreSQL
-# server binaries (the TLS tests' own clusters), nginx and jq, cargo-fuzz, cargo-deny and
-# cargo-deb. scripts/test.sh runs it first; .ci/run adds only CI's own steps (starting
+# identity provider's Python environment, scim2-tester's, Chromium and the console test tools,
+# the PostgreSQL server binaries (the TLS tests' own clusters), nginx and jq, cargo-fuzz,
+# cargo-deny and cargo-deb. scripts/test.sh runs it first; .ci/run adds only CI's own steps (starting
 # PostgreSQL, clearing leftover test databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,11 @@ cached_venv target/idp-venv \
 # The independent gRPC client (scripts/grpc-client-test.sh): grpcio and grpcio-tools, pinned.
 requirements=scripts/grpc/requirements.txt
 cached_venv target/grpc-venv \
+    "$( (cat "$requirements"; python3 --version) | digest)" -r "$requirements"
+
+# scim2-tester, the SCIM conformance checker of scripts/scim-tester.sh (pinned there).
+requirements=scripts/scim-tester/requirements.txt
+cached_venv target/scim-tester-venv \
     "$( (cat "$requirements"; python3 --version) | digest)" -r "$requirements"
 
 if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then

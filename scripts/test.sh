@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy, the whole test suite on SQLite and on
 # PostgreSQL, the OpenAPI drift check, the README walkthrough, the console in a browser,
-# cargo deny and a short run of every fuzz target.
+# scim2-tester against the SCIM endpoint, cargo deny and a short run of every fuzz target.
 #
 # PostgreSQL: PORTCULLIS_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 # names a server where the user may CREATE DATABASE; each test gets a fresh `pcl_t_*` database.
@@ -165,6 +165,8 @@ fi
 other_checks() {
     echo "==== cargo deny: advisories (offline snapshot), licences, bans, sources ===="
     scripts/deny.sh
+    echo "==== scim2-tester against two organizations' SCIM endpoints ===="
+    scripts/scim-tester.sh
     echo "==== console in headless Chromium ===="
     scripts/console-tests.sh
     echo "==== gRPC through an independent client (Python grpcio, stubs from the .proto) ===="
@@ -174,8 +176,8 @@ other_checks() {
         scripts/two-servers.sh
     fi
 }
-section "API fuzzing with schemathesis, beside cargo deny, the console in Chromium and two" \
-    "servers behind nginx"
+section "API fuzzing with schemathesis, beside cargo deny, scim2-tester, the console in Chromium" \
+    "and two servers behind nginx"
 other_checks > target/ci-other-checks.log 2>&1 &
 lanes+=($!)
 scripts/schemathesis.sh

@@ -38,8 +38,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The console's routes, with their own state, mergeable into any router.
 pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router<S> {
     use pages::{
-        account, apps, audit, auth, domains, email, identity_links, members, passwords, security,
-        teams, two_factor,
+        account, apps, audit, auth, domains, email, identity_links, members, passwords, scim,
+        security, teams, two_factor,
     };
     Router::new()
         .route("/", get(account::home))
@@ -151,6 +151,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(service: ConsoleState) -> Router
         .route(
             "/a/{account}/security/two-factor",
             post(security::set_two_factor),
+        )
+        .route("/a/{account}/scim", get(scim::scim_page))
+        .route("/a/{account}/scim/tokens", post(scim::create_token))
+        .route(
+            "/a/{account}/scim/tokens/{id}/rotate",
+            post(scim::rotate_token),
+        )
+        .route(
+            "/a/{account}/scim/tokens/{id}/revoke",
+            post(scim::revoke_token),
         )
         .route("/a/{account}/roles", get(security::roles_page_in_org))
         .route("/a/{account}/audit", get(audit::log))

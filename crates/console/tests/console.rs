@@ -304,6 +304,7 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
             "/a/acme/security/idps/okta/delete",
             "confirm=okta".to_owned(),
         ),
+        ("/a/acme/scim/tokens", "description=rogue".to_owned()),
     ] {
         let reply = console
             .post(path, &bob, &format!("csrf={app_csrf}&{form}"))
@@ -317,6 +318,14 @@ async fn editing_screens_refuse_a_member_without_the_permission_and_change_nothi
     }
     let budget = console.service.budget(&admin, "acme").await.unwrap();
     assert_eq!(budget.budget.unwrap().monthly_budget_cents, 1050);
+    assert!(
+        console
+            .service
+            .list_scim_tokens(&admin, "acme")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         console
             .service
@@ -519,6 +528,7 @@ async fn every_page_weighs_less_than_100_kb_with_its_stylesheet() {
         "/a/acme/teams",
         "/a/acme/teams/vision",
         "/a/acme/security",
+        "/a/acme/scim",
         "/a/acme/roles",
         "/a/acme/audit",
         "/a/acme/access-review?app=faces&member=alice",
@@ -718,7 +728,9 @@ async fn every_role_sees_links_to_every_page_it_may_use() {
     let console = console().await;
     let (alice, _) = console.org_with_member().await;
     let admin = console.caller(&alice);
-    let everything = ["apps", "teams", "members", "compute", "billing", "security"];
+    let everything = [
+        "apps", "teams", "members", "compute", "billing", "security", "scim",
+    ];
     for (role, expected) in [
         ("admin", &everything[..]),
         (
@@ -767,4 +779,132 @@ async fn every_role_sees_links_to_every_page_it_may_use() {
             assert!(!home.body.contains(">Billing</a>"));
         }
     }
+}
+
+/// The value of the `<input>` with `id`, as the page shows it.
+fn input_value(body: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let start = body.find(&marker).expect(id);
+    let end = start + body[start..].find('>').unwrap();
+    let value = start + body[start..end].find("value=\"").expect("a value") + "value=\"".len();
+    body[value..value + body[value..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn the_scim_page_shows_the_endpoint_and_a_new_token_once_then_rotates_and_revokes_it() {
+    let console = console().await;
+    let (alice, bob) = console.org_with_member().await;
+    let admin = console.caller(&alice);
+    let page = console.get("/a/acme/scim", &alice).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let endpoint = input_value(&page.body, "scim-endpoint");
+    assert!(endpoint.ends_with("/scim/v2/orgs/acme/"), "{endpoint}");
+    assert!(page.body.contains("No SCIM token yet"));
+    let csrf = page.csrf();
+
+    // Create: the answer is the page with the secret, which the service never shows again.
+    let created = console
+        .post(
+            "/a/acme/scim/tokens",
+            &alice,
+            &format!("csrf={csrf}&description=Okta+production"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let secret = input_value(&created.body, "scim-secret");
+    assert!(secret.starts_with("pcl_scim_"), "{secret}");
+    let tokens = console
+        .service
+        .list_scim_tokens(&admin, "acme")
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].description, "Okta production");
+    let id = tokens[0].id.clone();
+    let again = console.get("/a/acme/scim", &alice).await;
+    assert!(!again.body.contains(&secret), "the secret is shown once");
+    assert!(!again.body.contains("scim-secret"));
+    assert!(again.body.contains("Okta production"));
+    assert!(
+        again
+            .body
+            .contains(&format!("/a/acme/scim/tokens/{id}/revoke"))
+    );
+
+    // A Team Contributor has no SCIM page, and its posts (with its own CSRF token) are
+    // refused by the service and change nothing.
+    assert_eq!(
+        console.get("/a/acme/scim", &bob).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let bob_csrf = console.get("/account", &bob).await.csrf();
+    for path in [
+        format!("/a/acme/scim/tokens/{id}/rotate"),
+        format!("/a/acme/scim/tokens/{id}/revoke"),
+    ] {
+        let reply = console.post(&path, &bob, &format!("csrf={bob_csrf}")).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Without the CSRF token even the administrator's post changes nothing.
+    let reply = console
+        .post(&format!("/a/acme/scim/tokens/{id}/revoke"), &alice, "")
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let tokens = console
+        .service
+        .list_scim_tokens(&admin, "acme")
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].revoked_at.is_none() && tokens[0].expires_at.is_none());
+
+    // Rotate: a new secret on the answer page; the old token now ends after the overlap.
+    let rotated = console
+        .post(
+            &format!("/a/acme/scim/tokens/{id}/rotate"),
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_secret = input_value(&rotated.body, "scim-secret");
+    assert_ne!(new_secret, secret);
+    let tokens = console
+        .service
+        .list_scim_tokens(&admin, "acme")
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 2);
+    let old = tokens.iter().find(|t| t.id == id).unwrap();
+    assert!(old.expires_at.is_some() && old.revoked_at.is_none());
+
+    // Revoke: flashed, shown as revoked, and no revoke button left for it.
+    let reply = console
+        .post(
+            &format!("/a/acme/scim/tokens/{id}/revoke"),
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let tokens = console
+        .service
+        .list_scim_tokens(&admin, "acme")
+        .await
+        .unwrap();
+    assert!(
+        tokens
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let page = console.get("/a/acme/scim", &alice).await;
+    assert!(page.body.contains("revoked"));
+    assert!(
+        !page
+            .body
+            .contains(&format!("/a/acme/scim/tokens/{id}/revoke"))
+    );
 }

@@ -11,6 +11,7 @@ pub mod email;
 pub mod identity_links;
 pub mod members;
 pub mod passwords;
+pub mod scim;
 pub mod security;
 pub mod teams;
 pub mod two_factor;

@@ -187,18 +187,21 @@ fn user_json(record: &ScimUserRecord, endpoint: &str) -> Value {
     if let Some(display_name) = &record.display_name {
         object.insert("displayName".into(), json!(display_name));
     }
-    let formatted = format!("{} {}", record.first_name, record.last_name);
-    object.insert(
-        "name".into(),
-        json!({
-            "givenName": record.first_name,
-            "familyName": record.last_name,
-            "formatted": formatted.trim(),
-        }),
-    );
+    // Only the names that are set (an unset one is absent, RFC 7643 §2.5), so a removed
+    // `name` is gone.
+    let mut name = Map::new();
+    if !record.last_name.is_empty() {
+        name.insert("familyName".into(), json!(record.last_name));
+    }
+    if !record.first_name.is_empty() {
+        name.insert("givenName".into(), json!(record.first_name));
+    }
+    if !name.is_empty() {
+        object.insert("name".into(), Value::Object(name));
+    }
     object.insert(
         "emails".into(),
-        json!([{"value": record.email, "type": "work", "primary": true}]),
+        json!([{"value": record.email, "type": "work"}]),
     );
     object.insert("active".into(), json!(!record.suspended));
     if !enterprise.is_empty() {

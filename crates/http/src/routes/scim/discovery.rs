@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_service::ServiceError;
 use portcullis_service::scim::{
-    ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, MAX_COUNT, MAX_OPERATIONS, USER_SCHEMA, endpoint,
+    ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, MAX_COUNT, USER_SCHEMA, endpoint,
 };
 use serde_json::{Value, json};
 
@@ -48,7 +48,6 @@ pub async fn service_provider_config(
                 "resourceType": "ServiceProviderConfig",
                 "location": format!("{base}/ServiceProviderConfig"),
             },
-            "x-maxOperations": MAX_OPERATIONS,
         }),
     )
 }
@@ -131,8 +130,21 @@ fn schema_docs(base: &str) -> Vec<Value> {
     let string = |name: &str| attr(name, "string", false, false, "readWrite");
     let mut user_name = attr("userName", "string", false, true, "readWrite");
     user_name["uniqueness"] = json!("server");
-    let mut formatted = string("formatted");
-    formatted["mutability"] = json!("readOnly");
+    // What a clear-cut value is stored as: the one `type` of an address and of a member.
+    let canonical = |name: &str, value: &str| {
+        let mut a = string(name);
+        a["canonicalValues"] = json!([value]);
+        a
+    };
+    let mut member_type = canonical("type", "User");
+    member_type["mutability"] = json!("immutable");
+    // An address is required unless the userName is one; the schema says required so that a
+    // client sends one. `active` is required too: it is always answered (a membership is
+    // suspended or not), so it cannot be removed, and a create without it means `true`.
+    let mut email_value = string("value");
+    email_value["required"] = json!(true);
+    let mut emails = complex("emails", true, vec![email_value, canonical("type", "work")]);
+    emails["required"] = json!(true);
     let mut group_ref = attr("$ref", "reference", false, false, "immutable");
     group_ref["referenceTypes"] = json!(["User"]);
     let mut member_value = attr("value", "string", false, false, "immutable");
@@ -158,19 +170,11 @@ fn schema_docs(base: &str) -> Vec<Value> {
                 complex(
                     "name",
                     false,
-                    vec![formatted, string("familyName"), string("givenName")],
+                    vec![string("familyName"), string("givenName")],
                 ),
                 string("displayName"),
-                complex(
-                    "emails",
-                    true,
-                    vec![
-                        string("value"),
-                        string("type"),
-                        attr("primary", "boolean", false, false, "readWrite"),
-                    ],
-                ),
-                attr("active", "boolean", false, false, "readWrite"),
+                emails,
+                attr("active", "boolean", false, true, "readWrite"),
             ],
         ),
         schema(
@@ -178,15 +182,7 @@ fn schema_docs(base: &str) -> Vec<Value> {
             "Group",
             vec![
                 display_name,
-                complex(
-                    "members",
-                    true,
-                    vec![
-                        member_value,
-                        group_ref,
-                        attr("type", "string", false, false, "immutable"),
-                    ],
-                ),
+                complex("members", true, vec![member_value, group_ref, member_type]),
             ],
         ),
         schema(

@@ -19,7 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, extract::Query};
 use portcullis_console::request_meta;
-use portcullis_service::scim::{ERROR_SCHEMA, ScimListQuery, ScimResource};
+use portcullis_service::scim::{
+    ENTERPRISE_SCHEMA, ERROR_SCHEMA, GROUP_SCHEMA, ScimList, ScimListQuery, ScimResource,
+    USER_SCHEMA,
+};
 use portcullis_service::{Caller, ServiceError};
 use serde_json::{Value, json};
 
@@ -37,6 +40,9 @@ pub fn router() -> Router<AppState> {
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
+        .route("/.search", axum::routing::post(search_everything))
+        .route("/Users/.search", axum::routing::post(search_users))
+        .route("/Groups/.search", axum::routing::post(search_groups))
         .route("/Users", get(list_users).post(create_user))
         .route(
             "/Users/{id}",
@@ -53,7 +59,8 @@ pub fn router() -> Router<AppState> {
                 .patch(patch_group)
                 .delete(delete_group),
         )
-        .fallback(unknown_endpoint);
+        .fallback(unknown_endpoint)
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new().nest("/scim/v2/orgs/{org}", org)
 }
 
@@ -282,6 +289,15 @@ impl IntoResponse for ScimError {
     }
 }
 
+/// A method the endpoint does not offer: 405 in the protocol's error format.
+async fn method_not_allowed() -> ScimError {
+    ScimError::protocol(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "this endpoint does not offer this method",
+    )
+}
+
 async fn unknown_endpoint() -> ScimError {
     ScimError(ServiceError::NotFound("SCIM endpoint"))
 }
@@ -333,6 +349,174 @@ fn list_query(params: &HashMap<String, String>) -> ScimListQuery {
     }
 }
 
+/// `attributes` and `excludedAttributes` of a request (RFC 7644 §3.4.2.5), comma-separated.
+#[derive(Debug, Default)]
+struct Selection {
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+impl Selection {
+    fn of(params: &HashMap<String, String>) -> Self {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.trim().is_empty())
+        };
+        Self {
+            attributes: get("attributes"),
+            excluded: get("excludedAttributes"),
+        }
+    }
+
+    /// The top-level attribute a requested name selects: a schema-qualified name loses its
+    /// schema (an extension's attribute selects the extension), a sub-attribute its parent.
+    fn top_level(raw: &str) -> String {
+        let raw = raw.trim();
+        let lower = raw.to_ascii_lowercase();
+        if lower.starts_with(&ENTERPRISE_SCHEMA.to_ascii_lowercase()) {
+            return ENTERPRISE_SCHEMA.to_owned();
+        }
+        let bare = [USER_SCHEMA, GROUP_SCHEMA]
+            .iter()
+            .find_map(|schema| {
+                lower
+                    .starts_with(&format!("{}:", schema.to_ascii_lowercase()))
+                    .then(|| &raw[schema.len() + 1..])
+            })
+            .unwrap_or(raw);
+        bare.split('.').next().unwrap_or_default().to_owned()
+    }
+
+    fn names(raw: Option<&String>) -> Option<Vec<String>> {
+        raw.map(|r| r.split(',').map(Self::top_level).collect())
+    }
+
+    /// Applies the selection to one answered resource: `id`, `schemas` and `meta` are always
+    /// returned; names are compared without regard to case.
+    fn apply(&self, resource: &mut Value) {
+        const ALWAYS: [&str; 3] = ["id", "schemas", "meta"];
+        let Some(object) = resource.as_object_mut() else {
+            return;
+        };
+        let listed =
+            |names: &[String], key: &str| names.iter().any(|n| n.eq_ignore_ascii_case(key));
+        if let Some(keep) = Self::names(self.attributes.as_ref()) {
+            object.retain(|key, _| ALWAYS.contains(&key.as_str()) || listed(&keep, key));
+        } else if let Some(drop) = Self::names(self.excluded.as_ref()) {
+            object.retain(|key, _| ALWAYS.contains(&key.as_str()) || !listed(&drop, key));
+        }
+    }
+
+    fn apply_list(&self, list: &mut ScimList) {
+        for resource in &mut list.resources {
+            self.apply(resource);
+        }
+    }
+}
+
+/// A `POST .search` body (RFC 7644 §3.4.3) as the list's query and selection.
+fn search_request(body: &Value) -> Result<(ScimListQuery, Selection), ScimError> {
+    let object = body.as_object().ok_or_else(|| {
+        ScimError::protocol(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "a SearchRequest is a JSON object",
+        )
+    })?;
+    let get = |name: &str| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let text = |name: &str| -> Result<Option<String>, ScimError> {
+        match get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ScimError::protocol(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                format!("`{name}` must be a string or a number"),
+            )),
+        }
+    };
+    let names = |name: &str| -> Result<Option<String>, ScimError> {
+        match get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| Some(v.join(",")).filter(|j| !j.is_empty()))
+                .ok_or_else(|| {
+                    ScimError::protocol(
+                        StatusCode::BAD_REQUEST,
+                        Some("invalidValue"),
+                        format!("`{name}` must be an array of attribute names"),
+                    )
+                }),
+            Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some(_) => Err(ScimError::protocol(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                format!("`{name}` must be an array of attribute names"),
+            )),
+        }
+    };
+    let selection = Selection {
+        attributes: names("attributes")?,
+        excluded: names("excludedAttributes")?,
+    };
+    let query = ScimListQuery {
+        filter: text("filter")?,
+        start_index: text("startIndex")?,
+        count: text("count")?,
+        excluded_attributes: selection.excluded.clone(),
+    };
+    Ok((query, selection))
+}
+
+/// `POST /.search` over every resource type at once is not offered (RFC 7644 §3.4.3 lets a
+/// service provider answer 501); `POST /Users/.search` and `/Groups/.search` are.
+async fn search_everything(_scim: ScimCaller) -> ScimError {
+    ScimError::protocol(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        "searching several resource types at once is not supported: use /Users/.search or \
+         /Groups/.search",
+    )
+}
+
+async fn search_users(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let (query, selection) = search_request(&body)?;
+    let mut list = service
+        .scim_list_users(&scim.caller, &scim.org, &query)
+        .await?;
+    selection.apply_list(&mut list);
+    Ok(scim_json(StatusCode::OK, &list.to_json()))
+}
+
+async fn search_groups(
+    State(service): State<AppState>,
+    scim: ScimCaller,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let (query, selection) = search_request(&body)?;
+    let mut list = service
+        .scim_list_groups(&scim.caller, &scim.org, &query)
+        .await?;
+    selection.apply_list(&mut list);
+    Ok(scim_json(StatusCode::OK, &list.to_json()))
+}
+
 type Params = ScimQuery;
 
 async fn list_users(
@@ -340,9 +524,10 @@ async fn list_users(
     scim: ScimCaller,
     ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
-    let list = service
+    let mut list = service
         .scim_list_users(&scim.caller, &scim.org, &list_query(&params))
         .await?;
+    Selection::of(&params).apply_list(&mut list);
     Ok(scim_json(StatusCode::OK, &list.to_json()))
 }
 
@@ -361,8 +546,10 @@ async fn get_user(
     State(service): State<AppState>,
     scim: ScimCaller,
     ScimId(id): ScimId,
+    ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
-    let user = service.scim_get_user(&scim.caller, &scim.org, &id).await?;
+    let mut user = service.scim_get_user(&scim.caller, &scim.org, &id).await?;
+    Selection::of(&params).apply(&mut user.json);
     Ok(resource(StatusCode::OK, &user))
 }
 
@@ -409,9 +596,10 @@ async fn list_groups(
     scim: ScimCaller,
     ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
-    let list = service
+    let mut list = service
         .scim_list_groups(&scim.caller, &scim.org, &list_query(&params))
         .await?;
+    Selection::of(&params).apply_list(&mut list);
     Ok(scim_json(StatusCode::OK, &list.to_json()))
 }
 
@@ -433,9 +621,10 @@ async fn get_group(
     ScimQuery(params): Params,
 ) -> Result<Response, ScimError> {
     let excluded = list_query(&params).excluded_attributes;
-    let group = service
+    let mut group = service
         .scim_get_group(&scim.caller, &scim.org, &id, excluded.as_deref())
         .await?;
+    Selection::of(&params).apply(&mut group.json);
     Ok(resource(StatusCode::OK, &group))
 }
 
