@@ -748,7 +748,8 @@ async fn undecodable_paths_and_query_strings_get_scim_errors() {
             None,
         )
         .await;
-        reply.error(400, Some("invalidSyntax"));
+        // The query string decodes lossily; what is left is no filter.
+        reply.error(400, Some("invalidFilter"));
     }
 }
 

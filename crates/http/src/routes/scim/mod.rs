@@ -74,15 +74,14 @@ impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = ScimError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ScimError> {
-        let org = RawPathParams::from_request_parts(parts, state)
+        // A path that does not decode (not UTF-8) names no resource at all.
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .ok()
-            .and_then(|params| {
-                params
-                    .iter()
-                    .find(|(name, _)| *name == "org")
-                    .map(|(_, value)| value.to_owned())
-            })
+            .map_err(|_| ScimError(ServiceError::NotFound("SCIM resource")))?;
+        let org = params
+            .iter()
+            .find(|(name, _)| *name == "org")
+            .map(|(_, value)| value.to_owned())
             .ok_or(ScimError(ServiceError::Unauthenticated))?;
         let token = parts
             .headers
