@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
-use portcullis_http::Server;
+use portcullis_http::Server as HttpServer;
 use portcullis_service::core::SystemClock;
 use portcullis_service::{Portcullis, ServiceConfig};
 use portcullis_store::Backend;
@@ -46,7 +46,7 @@ const ENDPOINTS: &[(Method, &str)] = &[
 /// The server under test, built once per fuzzing process.
 struct Server {
     runtime: tokio::runtime::Runtime,
-    router: Server,
+    router: HttpServer,
     /// The session of `owner`, administrator of `acme`.
     token: String,
     _store: TestStore,
@@ -69,7 +69,7 @@ fn server() -> &'static Server {
     })
 }
 
-async fn start() -> (Server, String, TestStore) {
+async fn start() -> (HttpServer, String, TestStore) {
     let store = fresh_store_of(Backend::Sqlite).await.expect("a fresh store");
     let config = ServiceConfig {
         // An identity provider's metadata URL is fetched; there is no network to wait for.
@@ -114,7 +114,7 @@ fn request(method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Re
     builder.body(Body::from(body)).expect("a valid request")
 }
 
-async fn send(router: &Server, request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
+async fn send(router: &HttpServer, request: Request<Body>) -> (StatusCode, String, Vec<u8>) {
     let response: Response<Body> = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let content_type = response
@@ -131,7 +131,7 @@ async fn send(router: &Server, request: Request<Body>) -> (StatusCode, String, V
 
 /// A set-up step: `body` sent, `status` expected; returns the JSON answer.
 async fn expect(
-    router: &Server,
+    router: &HttpServer,
     method: Method,
     path: &str,
     token: Option<&str>,
