@@ -52,6 +52,7 @@ const PROPERTIES: &[(&str, &str, Values)] = &[
     ("IdpRequest", "default_role", Values::OrgRole),
     ("ScimSettingsDto", "default_role", Values::OrgRole),
     ("ScimSettingsRequest", "default_role", Values::OrgRole),
+    ("ScimGroupRoleDto", "role", Values::OrgRole),
     ("CreateTeamRequest", "default_role", Values::TeamRole),
     ("UpdateTeamRequest", "default_role", Values::TeamRole),
     ("TeamDto", "default_role", Values::TeamRole),

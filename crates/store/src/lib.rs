@@ -33,6 +33,7 @@ mod outbox;
 pub mod portable;
 mod rows;
 mod scim;
+mod scim_roles;
 mod security;
 mod snapshot;
 mod sso_links;
@@ -74,6 +75,7 @@ pub use outbox::{ClaimedMessage, NewMessage, OutboxMessage};
 pub use scim::{
     NewScimToken, ScimGroupRecord, ScimTokenRow, ScimUserAttributes, ScimUserRecord, user_name_key,
 };
+pub use scim_roles::ScimGroupRole;
 pub use security::{FailureCount, LOCKED_UNTIL_UNLOCKED, LoginState};
 pub use sso_links::{LinkConfirmed, PendingSsoLink, SsoLink};
 pub use teams::{NewTeam, TeamAppSet, TeamChanges, TeamMemberAdd, TeamRecord};

@@ -289,6 +289,13 @@ impl Portcullis {
                             "members": members.len(),
                         })),
                     );
+                    self.apply_provisioned_roles(
+                        w,
+                        org,
+                        members.iter().copied().collect(),
+                        &mut changes,
+                    )
+                    .await?;
                     Ok((team, changes))
                 })
                 .await?;
@@ -491,6 +498,9 @@ impl Portcullis {
                         "members_removed": ids(&removed),
                     })),
                 );
+                let moved = added.iter().chain(&removed).map(|k| UserKey(*k)).collect();
+                self.apply_provisioned_roles(w, org, moved, &mut changes)
+                    .await?;
                 Ok(((), changes))
             })
             .await?;
@@ -518,6 +528,7 @@ impl Portcullis {
                     return Err(ServiceError::NotFound("group"));
                 };
                 check_if_match(if_match, before.version)?;
+                let members = w.team_member_keys(team).await?;
                 w.delete_team(team).await?;
                 w.audit(
                     AuditRecord::new(
@@ -527,7 +538,10 @@ impl Portcullis {
                     )
                     .with_details(json!({"displayName": before.name})),
                 );
-                Ok(((), vec![Change::TeamDeleted { key: team }]))
+                let mut changes = vec![Change::TeamDeleted { key: team }];
+                self.apply_provisioned_roles(w, org, members, &mut changes)
+                    .await?;
+                Ok(((), changes))
             })
             .await
         }

@@ -15,6 +15,7 @@
 mod filter;
 pub mod groups;
 mod patch;
+mod roles;
 pub mod settings;
 pub mod tokens;
 pub mod users;
@@ -24,7 +25,7 @@ use portcullis_core::audit::Operation;
 use portcullis_store::AuditRecord;
 use serde_json::{Map, Value, json};
 
-pub use settings::ScimSettings;
+pub use settings::{ScimGroupRoleSetting, ScimSettings};
 pub use tokens::{CreatedScimToken, ROTATION_OVERLAP_MS, ScimTokenRecord};
 
 use crate::{Caller, Portcullis, Result, ServiceError};

@@ -1256,6 +1256,189 @@ async fn groups_are_teams_with_members_renamed_patched_paged_and_deleted() {
 /// `urn:...:enterprise:2.0:User:department`; group members removed by
 /// `{"op":"Remove","path":"members","value":[{"value":"id"}]}`; re-POST of an existing
 /// userName answered 409 `uniqueness`.
+/// The role of each member of `org`, by account id.
+async fn roles(
+    app: &TestApp,
+    admin: &str,
+    org: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let members = app.get(&format!("/v1/orgs/{org}/members"), admin).await;
+    members.assert_status(200)["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap().to_owned();
+            (field("user"), field("role"))
+        })
+        .collect()
+}
+
+async fn patch_group(app: &TestApp, token: &str, gid: &str, operations: Value) {
+    let url = format!("{}/Groups/{gid}", base("acme"));
+    let body = json!({"schemas": [PATCH], "Operations": operations});
+    scim(app, Method::PATCH, &url, token, Some(body), None)
+        .await
+        .ok(200);
+}
+
+#[tokio::test]
+async fn group_roles_give_provisioned_members_their_role_first_match_first() {
+    let app = spawn_app().await;
+    let (admin, token) = org_with_scim(&app, "acme").await;
+    let settings = "/v1/orgs/acme/scim/settings";
+    let defaults = app.get(settings, &admin).await;
+    assert_eq!(defaults.assert_status(200)["default_role"], "org_user");
+    assert_eq!(defaults.body["group_roles"], json!([]));
+    let mut ids = Vec::new();
+    for name in ["ann", "bea", "cal"] {
+        let user = create_user(&app, "acme", &token, &format!("{name}@acme.example")).await;
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    let (ann, bea, cal) = (&ids[0], &ids[1], &ids[2]);
+    // Dave was invited, not provisioned: groups never change his role.
+    let dave = app.user("dave").await;
+    invite_and_accept(&app, &admin, "acme", &dave, "dave", "org_user").await;
+    let group = async |name: &str, members: &[&String]| -> String {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let body = json!({"schemas": [GROUP], "displayName": name, "members": members});
+        let url = format!("{}/Groups", base("acme"));
+        let created = scim(&app, Method::POST, &url, &token, Some(body), None).await;
+        created.ok(201)["id"].as_str().unwrap().to_owned()
+    };
+    let dave_id = "dave".to_owned();
+    let engineering = group("Engineering", &[ann, &dave_id]).await;
+    let finance = group("Finance", &[bea]).await;
+
+    // Refused settings change nothing: admin by default or by group, an unknown or repeated
+    // group; and the SCIM token cannot reach the settings at all.
+    let refused = [
+        (json!({"default_role": "admin"}), "scim.default_role_admin"),
+        (
+            json!({"default_role": "org_user", "group_roles": [{"group": "nope", "role": "org_user"}]}),
+            "scim.unknown_group",
+        ),
+        (
+            json!({"default_role": "org_user", "group_roles": [{"group": engineering, "role": "admin"}]}),
+            "scim.group_role_admin",
+        ),
+        (
+            json!({"default_role": "org_user", "group_roles": [
+                {"group": engineering, "role": "org_user"}, {"group": engineering, "role": "org_contributor"}]}),
+            "scim.duplicate_group",
+        ),
+    ];
+    for (body, code) in refused {
+        app.put(settings, &admin, body)
+            .await
+            .assert_problem(422, code);
+    }
+    app.put(settings, &token, json!({"default_role": "org_user"}))
+        .await
+        .assert_status(401);
+    assert_eq!(app.get(settings, &admin).await.body, defaults.body);
+    let before = roles(&app, &admin, "acme").await;
+    assert!(
+        before
+            .iter()
+            .filter(|(u, _)| u.as_str() != "acme-admin")
+            .all(|(_, r)| r == "org_user")
+    );
+
+    // Setting them applies them at once: Engineering first, then Finance, else the default.
+    let body = json!({"default_role": "team_contributor", "group_roles": [
+        {"group": engineering, "role": "org_contributor"},
+        {"group": finance, "role": "financial_manager"},
+    ]});
+    let set = app.put(settings, &admin, body).await;
+    assert_eq!(
+        set.assert_status(200)["group_roles"],
+        json!([{"group": engineering, "role": "org_contributor"}, {"group": finance, "role": "financial_manager"}])
+    );
+    assert_eq!(app.get(settings, &admin).await.body, set.body);
+    let now = roles(&app, &admin, "acme").await;
+    assert_eq!(now[ann.as_str()], "org_contributor");
+    assert_eq!(now[bea.as_str()], "financial_manager");
+    assert_eq!(now[cal.as_str()], "team_contributor");
+    assert_eq!(now["dave"], "org_user");
+    assert_eq!(now["acme-admin"], "admin");
+    // The decision engine agrees: a financial manager sees billing, a team contributor not.
+    let billing = |user: &str| json!({"subject": {"user": user}, "permission": "billing.view", "resource": {"org": "acme"}});
+    let allowed = app.post("/v1/check", &admin, billing(bea)).await;
+    assert_eq!(allowed.assert_status(200)["allowed"], true);
+    let denied = app.post("/v1/check", &admin, billing(cal)).await;
+    assert_eq!(denied.assert_status(200)["allowed"], false);
+
+    // Group changes through SCIM move the roles: the first matching group wins.
+    patch_group(
+        &app,
+        &token,
+        &finance,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": ann}, {"value": cal}]},
+        ]),
+    )
+    .await;
+    let now = roles(&app, &admin, "acme").await;
+    assert_eq!(now[ann.as_str()], "org_contributor");
+    assert_eq!(now[cal.as_str()], "financial_manager");
+    patch_group(
+        &app,
+        &token,
+        &engineering,
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{ann}\"]")},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        roles(&app, &admin, "acme").await[ann.as_str()],
+        "financial_manager"
+    );
+    // Deleting a group takes its role with it.
+    let url = format!("{}/Groups/{finance}", base("acme"));
+    scim(&app, Method::DELETE, &url, &token, None, None)
+        .await
+        .ok(204);
+    let now = roles(&app, &admin, "acme").await;
+    for user in [ann, bea, cal] {
+        assert_eq!(now[user.as_str()], "team_contributor", "{user}");
+    }
+    // An administrator made by hand stays one, whatever groups provisioning puts it in.
+    app.put(
+        &format!("/v1/orgs/acme/members/{cal}"),
+        &admin,
+        json!({"role": "admin"}),
+    )
+    .await
+    .assert_status(200);
+    patch_group(
+        &app,
+        &token,
+        &engineering,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": cal}]},
+        ]),
+    )
+    .await;
+    assert_eq!(roles(&app, &admin, "acme").await[cal.as_str()], "admin");
+    assert_eq!(roles(&app, &admin, "acme").await["dave"], "org_user");
+
+    // Each role change is in the log as a member change, by the SCIM token when SCIM moved it.
+    let ops = audit_ops(&app, &admin, "acme").await;
+    let by_scim = ops
+        .iter()
+        .filter(|(op, ok, kind)| {
+            op == "organization.member.change" && *ok && kind.as_deref() == Some("scim_token")
+        })
+        .count();
+    // cal: financial_manager; ann: financial_manager; then ann, bea, cal: the default.
+    assert_eq!(by_scim, 5, "{ops:?}");
+    assert!(ops.iter().any(|(op, ok, kind)| op == "scim.settings.update"
+        && *ok
+        && kind.as_deref() != Some("scim_token")));
+}
+
 #[tokio::test]
 async fn okta_and_entra_id_provisioning_runs_replay() {
     let app = spawn_app().await;

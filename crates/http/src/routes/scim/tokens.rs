@@ -27,26 +27,52 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An organization's SCIM settings.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScimSettingsDto {
-    /// The role a member provisioned through SCIM gets.
+    /// The role a member provisioned through SCIM gets when none of its groups gives one.
     pub default_role: String,
+    /// The groups that give a role, first match first.
+    pub group_roles: Vec<ScimGroupRoleDto>,
     /// The SCIM base URL to give the identity provider.
     pub endpoint: String,
+}
+
+/// A group (a team of the organization, by id) and the organization role it gives the
+/// members the organization provisioned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimGroupRoleDto {
+    pub group: String,
+    /// Any organization role but `admin`.
+    pub role: String,
 }
 
 impl From<portcullis_service::scim::ScimSettings> for ScimSettingsDto {
     fn from(s: portcullis_service::scim::ScimSettings) -> Self {
         Self {
             default_role: s.default_role.as_str().to_owned(),
+            group_roles: s
+                .group_roles
+                .into_iter()
+                .map(|g| ScimGroupRoleDto {
+                    group: g.group,
+                    role: g.role.as_str().to_owned(),
+                })
+                .collect(),
             endpoint: s.endpoint,
         }
     }
 }
 
+/// The roles provisioned members get. A provisioned member holds the role of the first group
+/// in `group_roles` it belongs to, else `default_role`; administrators and members the
+/// organization did not provision keep their roles.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimSettingsRequest {
     /// Any organization role but `admin`.
     pub default_role: String,
+    /// At most 100; none when left out.
+    #[serde(default)]
+    pub group_roles: Vec<ScimGroupRoleDto>,
 }
 
 /// The organization's SCIM settings (`security.view`).
@@ -63,7 +89,8 @@ async fn get_scim_settings(
     Ok(Json(service.scim_settings(&caller, &org).await?.into()))
 }
 
-/// Sets the role provisioned members get (`security.manage`).
+/// Sets the roles provisioned members get (`security.manage`); every provisioned member is
+/// brought to its role at once.
 #[utoipa::path(put, path = "/v1/orgs/{org}/scim/settings", tag = "scim", security(("bearer" = [])),
     params(("org" = String, Path)), request_body = ScimSettingsRequest, responses(
     (status = 200, body = ScimSettingsDto), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -75,8 +102,13 @@ async fn set_scim_settings(
     Path(org): Path<String>,
     ApiJson(body): ApiJson<ScimSettingsRequest>,
 ) -> Result<Json<ScimSettingsDto>, ApiError> {
+    let group_roles: Vec<(String, String)> = body
+        .group_roles
+        .into_iter()
+        .map(|g| (g.group, g.role))
+        .collect();
     let settings = service
-        .set_scim_settings(&caller, &org, &body.default_role)
+        .set_scim_settings(&caller, &org, &body.default_role, &group_roles)
         .await?;
     Ok(Json(settings.value.into()))
 }
