@@ -1404,6 +1404,19 @@ async fn group_roles_give_provisioned_members_their_role_first_match_first() {
     for user in [ann, bea, cal] {
         assert_eq!(now[user.as_str()], "team_contributor", "{user}");
     }
+    // A team change through the v1 API moves no role: whoever may manage teams cannot grant
+    // organization roles by putting a provisioned member into a role-giving group.
+    app.put(
+        &format!("/v1/orgs/acme/teams/{engineering}/members/{bea}"),
+        &admin,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(
+        roles(&app, &admin, "acme").await[bea.as_str()],
+        "team_contributor"
+    );
     // An administrator made by hand stays one, whatever groups provisioning puts it in.
     app.put(
         &format!("/v1/orgs/acme/members/{cal}"),
