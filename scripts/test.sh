@@ -39,14 +39,9 @@ section "set-up: the tools the suite needs (scripts/setup.sh)"
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
-# The fuzz targets are a separate build (instrumented, another workspace). They compile in the
-# background from the start, at a lower priority: the foreground's build takes most of the
-# cores, the test lanes below, which mostly wait on servers, databases and browsers, leave them
-# the rest. The fuzz targets then run at once, 15 s each: bounded by time, not by work, they
-# need no core of their own.
-mkdir -p target
-FUZZ_SECONDS=15 nice -n 10 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
-fuzz_run=$!
+# The fuzz targets are a separate build (instrumented, another workspace), started once the main
+# build is done (below).
+fuzz_run=""
 lanes=()
 stop_background() {
     for pid in $fuzz_run "${lanes[@]}"; do
@@ -84,6 +79,14 @@ cargo test --workspace --all-targets "${features[@]}" --no-run
 if grep -rqE '^\s*//[/!] ```' crates/*/src; then
     cargo test --workspace "${features[@]}" --doc
 fi
+
+# The fuzz targets compile now, in the background at a lower priority, and then run at once,
+# 15 s each (bounded by time, not by work). Not from the start: beside the main build, whose
+# end everything else waits for, they cost it over three minutes of two cores; the test lanes
+# and schemathesis below mostly wait on servers, databases and browsers and leave them the rest.
+mkdir -p target
+FUZZ_SECONDS=15 nice -n 10 scripts/fuzz.sh > target/ci-fuzz.log 2>&1 &
+fuzz_run=$!
 
 # The suite runs under cargo-nextest when it is installed (.config/nextest.toml: the test
 # binaries side by side, the slowest tests first), else under cargo test. A filterset
