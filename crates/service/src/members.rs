@@ -119,16 +119,7 @@ impl Portcullis {
         self.commit(caller, async |w| {
             let before = w.set_member_role(org, user, role).await?;
             let member = w.member(org, user).await?;
-            w.audit(
-                AuditRecord::new(
-                    Some(org),
-                    Operation::MemberChange,
-                    json!({"org": org_id, "user": member.id}),
-                )
-                .with_details(
-                    json!({"before": {"role": before.as_str()}, "after": {"role": role.as_str()}}),
-                ),
-            );
+            w.audit(role_change_record(org, &org_id, &member.id, before, role));
             Ok((
                 RoleChange { member, before },
                 vec![Change::MemberSet { org, user, role }],
@@ -236,4 +227,20 @@ impl Portcullis {
 
 fn org_resource(org: OrgKey) -> Resource {
     Resource::Account(Account::Org(org))
+}
+
+/// The audit entry of a member's role change, whoever made it.
+pub(crate) fn role_change_record(
+    org: OrgKey,
+    org_id: &str,
+    user_id: &str,
+    before: OrgRole,
+    after: OrgRole,
+) -> AuditRecord {
+    AuditRecord::new(
+        Some(org),
+        Operation::MemberChange,
+        json!({"org": org_id, "user": user_id}),
+    )
+    .with_details(json!({"before": {"role": before.as_str()}, "after": {"role": after.as_str()}}))
 }

@@ -9,11 +9,11 @@
 
 use std::collections::BTreeSet;
 
-use portcullis_core::audit::Operation;
 use portcullis_core::{Change, OrgKey, OrgRole, TeamKey, UserKey};
-use portcullis_store::{AuditRecord, Write};
+use portcullis_store::Write;
 use serde_json::json;
 
+use crate::members::role_change_record;
 use crate::{Portcullis, Result};
 
 impl Portcullis {
@@ -47,18 +47,9 @@ impl Portcullis {
             }
             w.set_member_role(org, user, role).await?;
             let member = w.member(org, user).await?;
-            w.audit(
-                AuditRecord::new(
-                    Some(org),
-                    Operation::MemberChange,
-                    json!({"org": org_label, "user": member.id}),
-                )
-                .with_details(json!({
-                    "before": {"role": current.as_str()},
-                    "after": {"role": role.as_str()},
-                    "provisioned_by_group": group,
-                })),
-            );
+            let mut record = role_change_record(org, &org_label, &member.id, current, role);
+            record.details["provisioned_by_group"] = json!(group);
+            w.audit(record);
             changes.push(Change::MemberSet { org, user, role });
         }
         Ok(())
