@@ -13,34 +13,7 @@ users="${1:-10000}"
 groups="${2:-500}"
 conc="${3:-4}"
 probe_secs="${4:-10}"
-# PORTCULLIS_BIN=path skips the release build (e.g. to try the script on a debug binary).
-bin="${PORTCULLIS_BIN:-target/release/portcullis}"
-[[ -n "${PORTCULLIS_BIN:-}" ]] || cargo build -q --release -p portcullis
-dir="$(mktemp -d)"
-pid=""
-trap '[[ -n "$pid" ]] && kill "$pid" 2> /dev/null; rm -rf "$dir"' EXIT
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-store=(--data-dir "$dir/data")
-if [[ -n "${PORTCULLIS_BENCH_DATABASE_URL:-}" ]]; then
-    store=(--database-url "$PORTCULLIS_BENCH_DATABASE_URL")
-    PORTCULLIS_SECRET_KEYS="$("$bin" secrets new-key)"
-    export PORTCULLIS_SECRET_KEYS
-fi
-PORTCULLIS_PUBLIC_URL="$base" RUST_LOG=warn "$bin" serve "${store[@]}" --listen "127.0.0.1:$port" \
-    > "$dir/out" 2> "$dir/err" &
-pid=$!
-for _ in $(seq 1 100); do grep -q listening "$dir/out" 2> /dev/null && break; sleep 0.1; done
-grep -q listening "$dir/out" || { cat "$dir/err" >&2; exit 1; }
-
-json='Content-Type: application/json'
-curl -sf -X POST "$base/v1/signup" -H "$json" \
-    -d '{"id":"bench","email":"bench@example.com","password":"bench-password-123","first_name":"B","last_name":"B"}' > /dev/null
-token="$(curl -sf -X POST "$base/v1/login" -H "$json" \
-    -d '{"email":"bench@example.com","password":"bench-password-123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')"
-curl -sf -X POST "$base/v1/orgs" -H "Authorization: Bearer $token" -H "$json" \
-    -d '{"id":"acme","name":"Acme","billing_email":"b@example.com"}' > /dev/null
+source scripts/lib/bench-server.sh
 scim_token="$(curl -sf -X POST "$base/v1/orgs/acme/scim/tokens" -H "Authorization: Bearer $token" -H "$json" \
     -d '{"description":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 
