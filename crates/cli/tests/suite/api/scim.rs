@@ -1336,6 +1336,50 @@ async fn group_roles_give_provisioned_members_their_role_first_match_first() {
     app.put(settings, &token, json!({"default_role": "org_user"}))
         .await
         .assert_status(401);
+    // Another organization's group is not a group of this one, and its administrator and the
+    // SCIM token of that organization cannot change this one's settings; nor can this org's
+    // administrator through a PAT made for viewing only.
+    let (globex_admin, globex_token) = org_with_scim(&app, "globex").await;
+    let body = json!({"schemas": [GROUP], "displayName": "Globex admins"});
+    let url = format!("{}/Groups", base("globex"));
+    let foreign = scim(&app, Method::POST, &url, &globex_token, Some(body), None).await;
+    let foreign = foreign.ok(201)["id"].as_str().unwrap().to_owned();
+    let borrowed = json!({"default_role": "org_user", "group_roles": [{"group": foreign, "role": "org_contributor"}]});
+    app.put(settings, &admin, borrowed.clone())
+        .await
+        .assert_problem(422, "scim.unknown_group");
+    let outsider = app.put(settings, &globex_admin, borrowed.clone()).await;
+    assert!(
+        matches!(outsider.status.as_u16(), 403 | 404),
+        "{}",
+        outsider.body
+    );
+    app.put(settings, &globex_token, borrowed)
+        .await
+        .assert_status(401);
+    let viewer = app
+        .post(
+            "/v1/users/me/keys",
+            &admin,
+            json!({"description": "viewer", "scopes": ["security.view"]}),
+        )
+        .await;
+    let viewer = viewer.assert_status(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get(settings, &viewer).await.assert_status(200),
+        &defaults.body
+    );
+    let narrow = app
+        .put(
+            settings,
+            &viewer,
+            json!({"default_role": "org_contributor"}),
+        )
+        .await;
+    assert_eq!(narrow.status.as_u16(), 403, "{}", narrow.body);
     assert_eq!(app.get(settings, &admin).await.body, defaults.body);
     let before = roles(&app, &admin, "acme").await;
     assert!(
